@@ -1,0 +1,428 @@
+//! Link-layer, IP and TCP decoding of captured frames.
+//!
+//! [`decode`] turns one captured frame into a [`TcpPacket`] or says why it
+//! was skipped ([`Skip`]). Decoding is lax: a frame cut by the capture's snap
+//! length keeps the layers that decoded, and a TCP payload shorter than the
+//! IP header says is reported through [`TcpPacket::wire_len`] so the
+//! reassembler can account for the missing bytes instead of gluing over
+//! them. No input makes it panic.
+//!
+//! Link types handled (by pcap `LINKTYPE_*` number, see [`LinkType::from_dlt`]):
+//! Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1
+//! (SLL, 16-byte header) and v2 (SLL2, 20-byte header), BSD loopback
+//! (`NULL`, address family in host byte order, and `LOOP`, network byte
+//! order), and raw IP (`RAW`, `IPV4`, `IPV6`). IPv4 (with options) and IPv6
+//! (with extension headers) are decoded by etherparse.
+
+use std::net::SocketAddr;
+
+use etherparse::{
+    ether_type, ip_number, EtherType, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
+
+/// How frames of a capture start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkType {
+    /// Ethernet II, possibly VLAN tagged (`LINKTYPE_ETHERNET`, 1).
+    Ethernet,
+    /// BSD loopback: a 4-byte address family in the writer's byte order
+    /// (`LINKTYPE_NULL`, 0).
+    Null,
+    /// OpenBSD loopback: a 4-byte address family in network byte order
+    /// (`LINKTYPE_LOOP`, 108).
+    Loop,
+    /// Raw IPv4 or IPv6, told apart by the version nibble (`LINKTYPE_RAW`,
+    /// 101, and the historical DLT values 12 and 14).
+    Raw,
+    /// Raw IPv4 only (`LINKTYPE_IPV4`, 228).
+    Ipv4,
+    /// Raw IPv6 only (`LINKTYPE_IPV6`, 229).
+    Ipv6,
+    /// Linux cooked capture v1 (`LINKTYPE_LINUX_SLL`, 113).
+    LinuxSll,
+    /// Linux cooked capture v2 (`LINKTYPE_LINUX_SLL2`, 276).
+    LinuxSll2,
+}
+
+impl LinkType {
+    /// The link type for a pcap link-type / DLT number, if supported.
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        Some(match dlt {
+            1 => LinkType::Ethernet,
+            0 => LinkType::Null,
+            108 => LinkType::Loop,
+            12 | 14 | 101 => LinkType::Raw,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            _ => return None,
+        })
+    }
+
+    /// The pcap `LINKTYPE_*` number written to files for this link type.
+    pub fn linktype(self) -> u32 {
+        match self {
+            LinkType::Ethernet => 1,
+            LinkType::Null => 0,
+            LinkType::Loop => 108,
+            LinkType::Raw => 101,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+        }
+    }
+}
+
+/// TCP control flags that matter to reassembly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK (the acknowledgment number is valid).
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+}
+
+/// A decoded TCP segment borrowing the frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpPacket<'a> {
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Receiver address and port.
+    pub dst: SocketAddr,
+    /// Sequence number of the first payload byte (of the SYN when set).
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when `flags.ack`).
+    pub ack: u32,
+    /// Control flags.
+    pub flags: TcpFlags,
+    /// The payload bytes present in the capture.
+    pub payload: &'a [u8],
+    /// The payload length the segment had on the wire. Larger than
+    /// `payload.len()` when the frame was cut by the snap length.
+    pub wire_len: u32,
+}
+
+impl TcpPacket<'_> {
+    /// True when the frame was cut by the snap length inside the payload.
+    pub fn is_truncated(&self) -> bool {
+        (self.payload.len() as u64) < u64::from(self.wire_len)
+    }
+}
+
+/// Why a frame did not yield a TCP segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Skip {
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+    NotIp,
+    /// IP but not TCP.
+    NotTcp,
+    /// An IP fragment: fragments are counted, not reassembled.
+    Fragment,
+    /// The frame ended inside a header (snap length too small, or a torn
+    /// frame): the segment cannot be placed in its stream.
+    Truncated,
+    /// A header that does not parse (bad version, bad lengths).
+    Malformed,
+}
+
+/// Decodes one captured frame.
+///
+/// `orig_len` is the frame's length on the wire as recorded by the capture
+/// (`len` in the pcap record header); a `data` shorter than that was cut by
+/// the snap length.
+pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacket<'_>, Skip> {
+    let truncated_frame = (data.len() as u64) < u64::from(orig_len);
+    let sliced = match link {
+        LinkType::Ethernet => LaxSlicedPacket::from_ethernet(data).map_err(|_| short(truncated_frame))?,
+        LinkType::Null => {
+            let (family, rest) = split4(data, truncated_frame)?;
+            let le = u32::from_le_bytes(family);
+            let be = u32::from_be_bytes(family);
+            // The header is in the byte order of the machine that wrote the
+            // file: whichever reading is a small number is the right one.
+            let af = if le <= 0xffff { le } else { be };
+            from_ip_family(af, rest)?
+        }
+        LinkType::Loop => {
+            let (family, rest) = split4(data, truncated_frame)?;
+            from_ip_family(u32::from_be_bytes(family), rest)?
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+            let version = data.first().map(|b| b >> 4).ok_or(short(truncated_frame))?;
+            match (link, version) {
+                (LinkType::Ipv4, 4) | (LinkType::Ipv6, 6) | (LinkType::Raw, 4 | 6) => {}
+                _ => return Err(Skip::Malformed),
+            }
+            LaxSlicedPacket::from_ip(data).map_err(|e| ip_error(e, truncated_frame))?
+        }
+        LinkType::LinuxSll => {
+            if data.len() < 16 {
+                return Err(short(truncated_frame));
+            }
+            let proto = u16::from_be_bytes([data[14], data[15]]);
+            from_ether_type(proto, &data[16..])?
+        }
+        LinkType::LinuxSll2 => {
+            if data.len() < 20 {
+                return Err(short(truncated_frame));
+            }
+            let proto = u16::from_be_bytes([data[0], data[1]]);
+            from_ether_type(proto, &data[20..])?
+        }
+    };
+    tcp_from_sliced(&sliced, truncated_frame)
+}
+
+fn short(truncated_frame: bool) -> Skip {
+    if truncated_frame {
+        Skip::Truncated
+    } else {
+        Skip::Malformed
+    }
+}
+
+fn split4(data: &[u8], truncated_frame: bool) -> Result<([u8; 4], &[u8]), Skip> {
+    match data.split_first_chunk::<4>() {
+        Some((head, rest)) => Ok((*head, rest)),
+        None => Err(short(truncated_frame)),
+    }
+}
+
+/// BSD address families: `AF_INET` is 2 everywhere; `AF_INET6` is 24
+/// (NetBSD, OpenBSD), 28 (FreeBSD), 30 (macOS) or 10 (Linux).
+fn from_ip_family(af: u32, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match af {
+        2 => from_ether_type(ether_type::IPV4.0, rest),
+        10 | 24 | 28 | 30 => from_ether_type(ether_type::IPV6.0, rest),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+fn from_ether_type(proto: u16, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match EtherType(proto) {
+        ether_type::IPV4
+        | ether_type::IPV6
+        | ether_type::VLAN_TAGGED_FRAME
+        | ether_type::PROVIDER_BRIDGING
+        | ether_type::VLAN_DOUBLE_TAGGED_FRAME => {
+            Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), rest))
+        }
+        _ => Err(Skip::NotIp),
+    }
+}
+
+fn ip_error(e: etherparse::err::ip::LaxHeaderSliceError, truncated_frame: bool) -> Skip {
+    match e {
+        etherparse::err::ip::LaxHeaderSliceError::Len(_) => short(truncated_frame),
+        _ => Skip::Malformed,
+    }
+}
+
+fn tcp_from_sliced<'a>(
+    sliced: &LaxSlicedPacket<'a>,
+    truncated_frame: bool,
+) -> Result<TcpPacket<'a>, Skip> {
+    let net = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => LaxIpSlice::Ipv4(v4.clone()),
+        Some(LaxNetSlice::Ipv6(v6)) => LaxIpSlice::Ipv6(v6.clone()),
+        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
+        None => {
+            // Either not IP at all, or an IP header that did not decode.
+            return Err(match &sliced.stop_err {
+                Some((etherparse::err::packet::SliceError::Len(_), _)) => short(truncated_frame),
+                Some(_) => Skip::Malformed,
+                None => Skip::NotIp,
+            });
+        }
+    };
+    let payload = net.payload();
+    if payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    if payload.ip_number != ip_number::TCP {
+        // An IPv6 extension header chain cut short stops before TCP.
+        if sliced.stop_err.is_some() {
+            return Err(short(truncated_frame));
+        }
+        return Err(Skip::NotTcp);
+    }
+    let tcp = match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => tcp,
+        Some(_) => return Err(Skip::NotTcp),
+        None => {
+            return Err(match &sliced.stop_err {
+                Some((etherparse::err::packet::SliceError::Len(_), _)) => short(truncated_frame),
+                _ => Skip::Malformed,
+            })
+        }
+    };
+    let (src_ip, dst_ip) = (net.source_addr(), net.destination_addr());
+    let data = tcp.payload();
+    let header_len = tcp.header_slice().len() as u64;
+    // The payload length on the wire, from the IP length fields.
+    let wire_len = if payload.incomplete {
+        let ip_payload_wire = match &net {
+            LaxIpSlice::Ipv4(v4) => {
+                let hdr = v4.header();
+                let before_payload = payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
+                u64::from(hdr.total_len()).saturating_sub(before_payload as u64)
+            }
+            LaxIpSlice::Ipv6(v6) => {
+                let hdr = v6.header();
+                let before_payload = payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
+                (u64::from(hdr.payload_length()) + 40).saturating_sub(before_payload as u64)
+            }
+        };
+        ip_payload_wire.saturating_sub(header_len).max(data.len() as u64)
+    } else {
+        data.len() as u64
+    };
+    let wire_len = u32::try_from(wire_len).map_err(|_| Skip::Malformed)?;
+    Ok(TcpPacket {
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
+        payload: data,
+        wire_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn eth_tcp(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 65535)
+            .ack(77)
+            .psh();
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp() {
+        let frame = eth_tcp(b"GET / HTTP/1.1\r\n\r\n");
+        let p = decode(LinkType::Ethernet, &frame, frame.len() as u32).unwrap();
+        assert_eq!(p.src, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(p.dst, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(p.seq, 1000);
+        assert_eq!(p.ack, 77);
+        assert!(p.flags.ack && !p.flags.syn);
+        assert_eq!(p.payload, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(!p.is_truncated());
+    }
+
+    #[test]
+    fn snaplen_cut_reports_wire_len() {
+        let frame = eth_tcp(&[b'x'; 100]);
+        let cut = &frame[..frame.len() - 40];
+        let p = decode(LinkType::Ethernet, cut, frame.len() as u32).unwrap();
+        assert_eq!(p.payload.len(), 60);
+        assert_eq!(p.wire_len, 100);
+        assert!(p.is_truncated());
+        // Cut inside the TCP header.
+        let cut = &frame[..14 + 20 + 10];
+        assert_eq!(decode(LinkType::Ethernet, cut, frame.len() as u32), Err(Skip::Truncated));
+    }
+
+    #[test]
+    fn vlan_qinq_sll_sll2_null_raw() {
+        let payload = b"hello";
+        let ip = {
+            let b = PacketBuilder::ipv6([1; 16], [2; 16], 64).tcp(1, 2, 3, 4);
+            let mut v = Vec::new();
+            b.write(&mut v, payload).unwrap();
+            v
+        };
+        let check = |link, frame: &[u8]| {
+            let p = decode(link, frame, frame.len() as u32).unwrap();
+            assert_eq!(p.payload, payload, "{link:?}");
+            assert_eq!(p.src.port(), 1);
+        };
+        // QinQ: 0x88a8 outer, 0x8100 inner.
+        let mut f = vec![2; 6];
+        f.extend([1; 6]);
+        f.extend([0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x86, 0xdd]);
+        f.extend(&ip);
+        check(LinkType::Ethernet, &f);
+        let mut f = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
+        f.extend(&ip);
+        check(LinkType::LinuxSll, &f);
+        let mut f = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        f.extend(&ip);
+        check(LinkType::LinuxSll2, &f);
+        for af in [30u32.to_le_bytes(), 24u32.to_be_bytes()] {
+            let mut f = af.to_vec();
+            f.extend(&ip);
+            check(LinkType::Null, &f);
+        }
+        let mut f = 28u32.to_be_bytes().to_vec();
+        f.extend(&ip);
+        check(LinkType::Loop, &f);
+        check(LinkType::Raw, &ip);
+        check(LinkType::Ipv6, &ip);
+        assert_eq!(decode(LinkType::Ipv4, &ip, ip.len() as u32), Err(Skip::Malformed));
+    }
+
+    #[test]
+    fn fragments_and_non_tcp_are_reported() {
+        let b = PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(1, 2);
+        let mut udp = Vec::new();
+        b.write(&mut udp, b"x").unwrap();
+        assert_eq!(decode(LinkType::Raw, &udp, udp.len() as u32), Err(Skip::NotTcp));
+        let mut frag = eth_tcp(b"abcdefgh");
+        // Set "more fragments" in the IPv4 header (byte 6 of the IP header).
+        frag[14 + 6] |= 0x20;
+        assert_eq!(decode(LinkType::Ethernet, &frag, frag.len() as u32), Err(Skip::Fragment));
+        let arp = {
+            let mut f = vec![0; 12];
+            f.extend([0x08, 0x06]);
+            f.extend([0; 28]);
+            f
+        };
+        assert_eq!(decode(LinkType::Ethernet, &arp, arp.len() as u32), Err(Skip::NotIp));
+    }
+
+    #[test]
+    fn every_prefix_never_panics() {
+        let frames = [
+            (LinkType::Ethernet, eth_tcp(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")),
+            (LinkType::Raw, eth_tcp(b"x")[14..].to_vec()),
+        ];
+        for (link, frame) in frames {
+            for n in 0..=frame.len() {
+                let _ = decode(link, &frame[..n], frame.len() as u32);
+                let _ = decode(link, &frame[..n], n as u32);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), dlt in 0i32..300) {
+            if let Some(link) = LinkType::from_dlt(dlt) {
+                let _ = decode(link, &data, data.len() as u32);
+                let _ = decode(link, &data, u32::MAX);
+            }
+        }
+    }
+}

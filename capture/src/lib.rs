@@ -1,0 +1,3 @@
+//! Packet capture, TCP reassembly and HTTP/1.x exchange extraction.
+
+pub mod decode;

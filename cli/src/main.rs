@@ -1,0 +1,69 @@
+//! `shadowtap`: capture live HTTP/1.x traffic into compact logs and replay it
+//! to mirror targets.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_capture;
+mod cmd_inspect;
+mod cmd_replay;
+mod cmd_report;
+mod cmd_serve;
+mod exit;
+mod units;
+
+/// Capture live HTTP/1.x traffic into compact logs and replay it to mirror
+/// targets.
+#[derive(Parser, Debug)]
+#[command(name = "shadowtap", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Record HTTP/1.x exchanges from an interface or a pcap/pcapng file.
+    Capture(cmd_capture::CaptureArgs),
+    /// Print one line per exchange of a log.
+    Inspect(cmd_inspect::InspectArgs),
+    /// Summarise a log: counts, rates, methods, statuses, sizes, flags.
+    Stats(cmd_inspect::StatsArgs),
+    /// Send the requests of one or more logs to mirror targets.
+    Replay(cmd_replay::ReplayArgs),
+    /// A fast HTTP/1.1 target for demos, tests and CI; can record what it receives.
+    Serve(cmd_serve::ServeArgs),
+    /// Work with JSON reports (merge reports from several machines).
+    #[command(subcommand)]
+    Report(cmd_report::ReportCommand),
+    /// Replay a bundled sample against a built-in target and print the report.
+    Demo(cmd_replay::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Capture(args) => cmd_capture::run(args),
+        Command::Inspect(args) => cmd_inspect::inspect(args),
+        Command::Stats(args) => cmd_inspect::stats(args),
+        Command::Replay(args) => cmd_replay::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Report(cmd) => cmd_report::run(cmd),
+        Command::Demo(args) => cmd_replay::demo(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if exit::is_broken_pipe(&err) => ExitCode::from(exit::OK),
+        Err(err) => {
+            eprintln!("shadowtap: error: {err:#}");
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}

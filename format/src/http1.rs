@@ -1,0 +1,887 @@
+//! Incremental HTTP/1.x message framing: where does a message end?
+//!
+//! A [`Framer`] is fed the bytes of one direction of a connection, in pieces
+//! of any size, and says how many of them belong to the current message and
+//! whether it is complete. It never buffers a body: only the head (bounded by
+//! `max_head`) is kept, to parse it with httparse. Chunked bodies are tracked
+//! by a byte-level state machine, so a chunk size, an extension, a CRLF or a
+//! trailer may be split anywhere.
+//!
+//! ```
+//! use shadowtap_format::http1::{Framer, Status};
+//!
+//! let mut f = Framer::request();
+//! let p = f.feed(b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r").unwrap();
+//! assert_eq!(p.status, Status::Partial);
+//! let p = f.feed(b"\nabc\r\n0\r\n\r\nGET /next").unwrap();
+//! assert_eq!(p.status, Status::Complete);
+//! assert_eq!(p.consumed, 11); // "GET /next" belongs to the next message
+//! ```
+
+/// Default bound of a message head (start line and headers).
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+
+/// Longest chunk extension accepted, and longest chunk-size line.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Whether a message is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// More bytes are needed.
+    Partial,
+    /// The message ended within the bytes fed.
+    Complete,
+}
+
+/// The result of [`Framer::feed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// How many of the bytes fed belong to this message.
+    pub consumed: usize,
+    /// Whether the message is complete.
+    pub status: Status,
+}
+
+/// How a message's body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the connection closes (responses only).
+    UntilClose,
+    /// The connection stops carrying HTTP/1.x after this head (CONNECT, a
+    /// 101 response).
+    Tunnel,
+}
+
+/// A parsed message head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Start line, headers and blank line, in bytes.
+    pub len: usize,
+    /// Request method.
+    pub method: Option<String>,
+    /// Request target.
+    pub uri: Option<String>,
+    /// Response status code.
+    pub status: Option<u16>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// First Host header value.
+    pub host: Option<String>,
+    /// How the body is delimited.
+    pub body: BodyKind,
+    /// Whether the connection stays open after this message.
+    pub keep_alive: bool,
+    /// The request carries `Expect: 100-continue`.
+    pub expect_continue: bool,
+    /// Request: CONNECT, or Upgrade with `Connection: upgrade`. Response: 101,
+    /// or a 2xx answer to CONNECT.
+    pub upgrade: bool,
+}
+
+impl Head {
+    /// An interim response (1xx other than 101): the final response follows.
+    pub fn is_interim(&self) -> bool {
+        matches!(self.status, Some(s) if (100..200).contains(&s) && s != 101)
+    }
+}
+
+/// Why a byte stream is not HTTP/1.x.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FramingError {
+    /// The head is longer than the bound.
+    #[error("message head longer than {max} bytes")]
+    HeadTooLarge {
+        /// The bound.
+        max: usize,
+    },
+    /// httparse rejected the head.
+    #[error("invalid message head: {0}")]
+    InvalidHead(httparse::Error),
+    /// Content-Length is not a number, or two of them differ.
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// A request with a Transfer-Encoding whose last coding is not chunked.
+    #[error("request Transfer-Encoding does not end in chunked")]
+    InvalidTransferEncoding,
+    /// Chunked framing is broken.
+    #[error("invalid chunked encoding: {0}")]
+    InvalidChunk(&'static str),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Request,
+    Response { head_request: bool, connect: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Length(u64),
+    Chunk(Chunk),
+    UntilClose,
+    Done,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chunk {
+    /// Hex digits of a chunk size (`digits` read so far).
+    Size {
+        value: u64,
+        digits: u8,
+    },
+    /// After the size: an extension, until CR or LF.
+    Ext {
+        value: u64,
+        len: u16,
+    },
+    /// CR seen after the size line; LF expected.
+    SizeLf {
+        value: u64,
+    },
+    Data(u64),
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line (or the final CRLF).
+    TrailerStart,
+    TrailerLine,
+    FinalLf,
+}
+
+/// Frames one HTTP/1.x message. Make a new one for the next message.
+#[derive(Clone, Debug)]
+pub struct Framer {
+    role: Role,
+    max_head: usize,
+    head_buf: Vec<u8>,
+    head: Option<Head>,
+    state: State,
+    error: Option<FramingError>,
+    consumed: u64,
+    body_consumed: u64,
+    leading: usize,
+    trailer_bytes: usize,
+}
+
+impl Framer {
+    /// Frames a request.
+    pub fn request() -> Framer {
+        Framer::new(Role::Request)
+    }
+
+    /// Frames a response to a request with method `request_method` (HEAD
+    /// responses have no body; a 2xx to CONNECT opens a tunnel).
+    pub fn response(request_method: &str) -> Framer {
+        Framer::new(Role::Response {
+            head_request: request_method.eq_ignore_ascii_case("HEAD"),
+            connect: request_method.eq_ignore_ascii_case("CONNECT"),
+        })
+    }
+
+    fn new(role: Role) -> Framer {
+        Framer {
+            role,
+            max_head: DEFAULT_MAX_HEAD,
+            head_buf: Vec::new(),
+            head: None,
+            state: State::Head,
+            error: None,
+            consumed: 0,
+            body_consumed: 0,
+            leading: 0,
+            trailer_bytes: 0,
+        }
+    }
+
+    /// Sets the bound of the head (and of chunked trailers).
+    pub fn with_max_head(mut self, max: usize) -> Framer {
+        self.max_head = max;
+        self
+    }
+
+    /// The parsed head, once complete.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
+    /// Whether the message is complete.
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Bytes of this message consumed so far, including any empty lines
+    /// skipped before the start line (see [`Framer::leading_skipped`]).
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Body bytes consumed so far (chunked framing included).
+    pub fn body_consumed(&self) -> u64 {
+        self.body_consumed
+    }
+
+    /// Empty lines (CR/LF bytes) skipped before the start line; RFC 9112 §2.2
+    /// lets a server ignore them. They count in `consumed`.
+    pub fn leading_skipped(&self) -> usize {
+        self.leading
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Progress, FramingError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let mut used = 0;
+        let result = loop {
+            match self.state {
+                State::Done => break Ok(Status::Complete),
+                State::Failed => break Err(self.error.clone().expect("failed state has an error")),
+                State::UntilClose => {
+                    self.body_consumed += (input.len() - used) as u64;
+                    used = input.len();
+                    break Ok(Status::Partial);
+                }
+                _ if used == input.len() => break Ok(Status::Partial),
+                State::Head => match self.feed_head(&input[used..]) {
+                    Ok(n) => used += n,
+                    Err(e) => break Err(e),
+                },
+                State::Length(remaining) => {
+                    let n = remaining.min((input.len() - used) as u64);
+                    used += n as usize;
+                    self.body_consumed += n;
+                    self.state = if n == remaining {
+                        State::Done
+                    } else {
+                        State::Length(remaining - n)
+                    };
+                }
+                State::Chunk(c) => match self.feed_chunked(c, &input[used..]) {
+                    Ok(n) => {
+                        used += n;
+                        self.body_consumed += n as u64;
+                    }
+                    Err(e) => break Err(e),
+                },
+            }
+        };
+        self.consumed += used as u64;
+        match result {
+            Ok(status) => Ok(Progress {
+                consumed: used,
+                status,
+            }),
+            Err(e) => {
+                self.state = State::Failed;
+                self.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The stream ended. Returns true when that completes the message (a
+    /// close-delimited body, or a message already complete).
+    pub fn finish(&mut self) -> bool {
+        match self.state {
+            State::UntilClose | State::Done => {
+                self.state = State::Done;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Consumes head bytes; parses the head once its blank line arrived.
+    fn feed_head(&mut self, input: &[u8]) -> Result<usize, FramingError> {
+        let mut skip = 0;
+        if self.head_buf.is_empty() {
+            skip = input
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            self.leading += skip;
+            if skip == input.len() {
+                return Ok(skip);
+            }
+        }
+        let input = &input[skip..];
+        let old = self.head_buf.len();
+        // Only look at what could complete the blank line.
+        let room = self.max_head.saturating_sub(old);
+        let take = input.len().min(room);
+        self.head_buf.extend_from_slice(&input[..take]);
+        match find_head_end(&self.head_buf, old.saturating_sub(3)) {
+            Some(end) => {
+                let from_input = end - old;
+                self.head_buf.truncate(end);
+                let head = parse_head(&self.head_buf, self.role)?;
+                self.state = match head.body {
+                    BodyKind::None | BodyKind::Tunnel => State::Done,
+                    BodyKind::Length(0) => State::Done,
+                    BodyKind::Length(n) => State::Length(n),
+                    BodyKind::Chunked => State::Chunk(Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                    }),
+                    BodyKind::UntilClose => State::UntilClose,
+                };
+                self.head = Some(head);
+                self.head_buf = Vec::new();
+                Ok(skip + from_input)
+            }
+            None if self.head_buf.len() >= self.max_head => {
+                Err(FramingError::HeadTooLarge { max: self.max_head })
+            }
+            None => Ok(skip + take),
+        }
+    }
+
+    /// Advances the chunked state machine over `input`; returns bytes used.
+    fn feed_chunked(&mut self, mut c: Chunk, input: &[u8]) -> Result<usize, FramingError> {
+        let mut i = 0;
+        while i < input.len() {
+            if let Chunk::Data(remaining) = c {
+                let n = remaining.min((input.len() - i) as u64);
+                i += n as usize;
+                c = if n == remaining {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data(remaining - n)
+                };
+                continue;
+            }
+            let b = input[i];
+            i += 1;
+            c = match c {
+                Chunk::Size { value, digits } => match b {
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                        if digits >= 16 {
+                            return Err(FramingError::InvalidChunk("chunk size too large"));
+                        }
+                        let d = (b as char).to_digit(16).expect("hex digit") as u64;
+                        Chunk::Size {
+                            value: value << 4 | d,
+                            digits: digits + 1,
+                        }
+                    }
+                    _ if digits == 0 => {
+                        return Err(FramingError::InvalidChunk("missing chunk size"))
+                    }
+                    b';' | b' ' | b'\t' => Chunk::Ext { value, len: 0 },
+                    b'\r' => Chunk::SizeLf { value },
+                    b'\n' => after_size_line(value),
+                    _ => return Err(FramingError::InvalidChunk("bad chunk size")),
+                },
+                Chunk::Ext { value, len } => match b {
+                    b'\r' => Chunk::SizeLf { value },
+                    b'\n' => after_size_line(value),
+                    _ if usize::from(len) >= MAX_CHUNK_LINE => {
+                        return Err(FramingError::InvalidChunk("chunk extension too long"))
+                    }
+                    _ => Chunk::Ext {
+                        value,
+                        len: len + 1,
+                    },
+                },
+                Chunk::SizeLf { value } => match b {
+                    b'\n' => after_size_line(value),
+                    _ => return Err(FramingError::InvalidChunk("CR without LF after chunk size")),
+                },
+                Chunk::Data(_) => unreachable!("handled above"),
+                Chunk::DataCr => match b {
+                    b'\r' => Chunk::DataLf,
+                    b'\n' => Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                    },
+                    _ => return Err(FramingError::InvalidChunk("missing CRLF after chunk data")),
+                },
+                Chunk::DataLf => match b {
+                    b'\n' => Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                    },
+                    _ => return Err(FramingError::InvalidChunk("missing LF after chunk data")),
+                },
+                Chunk::TrailerStart => match b {
+                    b'\r' => Chunk::FinalLf,
+                    b'\n' => {
+                        self.state = State::Done;
+                        return Ok(i);
+                    }
+                    _ => self.trailer_byte()?,
+                },
+                Chunk::TrailerLine => match b {
+                    b'\n' => Chunk::TrailerStart,
+                    _ => self.trailer_byte()?,
+                },
+                Chunk::FinalLf => match b {
+                    b'\n' => {
+                        self.state = State::Done;
+                        return Ok(i);
+                    }
+                    _ => return Err(FramingError::InvalidChunk("CR without LF after trailers")),
+                },
+            };
+        }
+        self.state = State::Chunk(c);
+        Ok(i)
+    }
+
+    fn trailer_byte(&mut self) -> Result<Chunk, FramingError> {
+        self.trailer_bytes += 1;
+        if self.trailer_bytes > self.max_head {
+            return Err(FramingError::HeadTooLarge { max: self.max_head });
+        }
+        Ok(Chunk::TrailerLine)
+    }
+}
+
+fn after_size_line(value: u64) -> Chunk {
+    if value == 0 {
+        Chunk::TrailerStart
+    } else {
+        Chunk::Data(value)
+    }
+}
+
+/// End (exclusive) of the head: just past the first empty line at or after
+/// `from`. Accepts CRLF and bare LF line ends.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < buf.len() {
+        if buf[i] == b'\n' {
+            if buf.get(i + 1) == Some(&b'\n') {
+                return Some(i + 2);
+            }
+            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Parses a request head found at the start of `raw` (a stored request).
+pub fn parse_request_head(raw: &[u8]) -> Option<Head> {
+    let end = find_head_end(raw, 0)?;
+    parse_head(&raw[..end], Role::Request).ok()
+}
+
+/// Parses a response head found at the start of `raw` (as an answer to a GET).
+pub fn parse_response_head(raw: &[u8]) -> Option<Head> {
+    let end = find_head_end(raw, 0)?;
+    parse_head(
+        &raw[..end],
+        Role::Response {
+            head_request: false,
+            connect: false,
+        },
+    )
+    .ok()
+}
+
+const INLINE_HEADERS: usize = 128;
+const MAX_HEADERS: usize = 4096;
+
+fn parse_head(buf: &[u8], role: Role) -> Result<Head, FramingError> {
+    let mut inline = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    match parse_with(buf, role, &mut inline) {
+        Err(FramingError::InvalidHead(httparse::Error::TooManyHeaders)) => {
+            let mut many = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            parse_with(buf, role, &mut many)
+        }
+        other => other,
+    }
+}
+
+fn parse_with<'b>(
+    buf: &'b [u8],
+    role: Role,
+    headers: &mut [httparse::Header<'b>],
+) -> Result<Head, FramingError> {
+    let invalid = FramingError::InvalidHead;
+    #[allow(clippy::type_complexity)]
+    let (method, uri, status, version, hdrs): (
+        Option<&str>,
+        Option<&str>,
+        Option<u16>,
+        u8,
+        &[httparse::Header<'_>],
+    ) = match role {
+        Role::Request => {
+            let mut req = httparse::Request::new(headers);
+            match req.parse(buf).map_err(invalid)? {
+                httparse::Status::Complete(_) => {}
+                httparse::Status::Partial => {
+                    return Err(invalid(httparse::Error::Token));
+                }
+            }
+            let (m, p, v) = (req.method, req.path, req.version.unwrap_or(1));
+            (m, p, None, v, req.headers)
+        }
+        Role::Response { .. } => {
+            let mut resp = httparse::Response::new(headers);
+            let mut cfg = httparse::ParserConfig::default();
+            cfg.allow_obsolete_multiline_headers_in_responses(true);
+            cfg.allow_spaces_after_header_name_in_responses(true);
+            match cfg.parse_response(&mut resp, buf).map_err(invalid)? {
+                httparse::Status::Complete(_) => {}
+                httparse::Status::Partial => {
+                    return Err(invalid(httparse::Error::Token));
+                }
+            }
+            let (c, v) = (resp.code, resp.version.unwrap_or(1));
+            (None, None, c, v, resp.headers)
+        }
+    };
+
+    let mut host = None;
+    let mut content_length: Option<u64> = None;
+    let mut chunked_last = None;
+    let mut keep_alive = version >= 1;
+    let mut conn_upgrade = false;
+    let mut has_upgrade = false;
+    let mut expect_continue = false;
+    for h in hdrs.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("host") {
+            if host.is_none() {
+                host = Some(String::from_utf8_lossy(h.value).trim().to_string());
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            for part in h.value.split(|&b| b == b',') {
+                let v = parse_decimal(trim(part)).ok_or(FramingError::InvalidContentLength)?;
+                if content_length.is_some_and(|c| c != v) {
+                    return Err(FramingError::InvalidContentLength);
+                }
+                content_length = Some(v);
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            for coding in h.value.split(|&b| b == b',') {
+                let coding = trim(coding);
+                if !coding.is_empty() {
+                    chunked_last = Some(coding.eq_ignore_ascii_case(b"chunked"));
+                }
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = trim(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    conn_upgrade = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            has_upgrade = true;
+        } else if name.eq_ignore_ascii_case("expect") {
+            expect_continue |= trim(h.value).eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+
+    let (body, upgrade) = match role {
+        Role::Request => {
+            let connect = method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"));
+            let body = if connect {
+                BodyKind::Tunnel
+            } else {
+                match (chunked_last, content_length) {
+                    (Some(true), _) => BodyKind::Chunked,
+                    (Some(false), _) => return Err(FramingError::InvalidTransferEncoding),
+                    (None, Some(n)) => BodyKind::Length(n),
+                    (None, None) => BodyKind::None,
+                }
+            };
+            (body, connect || (has_upgrade && conn_upgrade))
+        }
+        Role::Response {
+            head_request,
+            connect,
+        } => {
+            let code = status.unwrap_or(0);
+            if code == 101 || (connect && (200..300).contains(&code)) {
+                (BodyKind::Tunnel, true)
+            } else if (100..200).contains(&code) || code == 204 || code == 304 || head_request {
+                (BodyKind::None, false)
+            } else {
+                let body = match (chunked_last, content_length) {
+                    (Some(true), _) => BodyKind::Chunked,
+                    (Some(false), _) => BodyKind::UntilClose,
+                    (None, Some(n)) => BodyKind::Length(n),
+                    (None, None) => BodyKind::UntilClose,
+                };
+                (body, false)
+            }
+        }
+    };
+    if body == BodyKind::UntilClose {
+        keep_alive = false;
+    }
+    Ok(Head {
+        len: buf.len(),
+        method: method.map(str::to_string),
+        uri: uri.map(str::to_string),
+        status,
+        minor_version: version,
+        host,
+        body,
+        keep_alive,
+        expect_continue,
+        upgrade,
+    })
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+fn parse_decimal(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` split at every position and checks the framer always
+    /// ends at `expect_len` with `Complete`.
+    fn frames_at(mut make: impl FnMut() -> Framer, input: &[u8], expect_len: usize) {
+        for split in 0..=input.len() {
+            let mut f = make();
+            let a = f.feed(&input[..split]).unwrap();
+            let total = if a.status == Status::Complete {
+                a.consumed
+            } else {
+                assert_eq!(a.consumed, split, "split {split}");
+                let b = f.feed(&input[split..]).unwrap();
+                assert_eq!(b.status, Status::Complete, "split {split}");
+                split + b.consumed
+            };
+            assert_eq!(total, expect_len, "split {split}");
+            assert!(f.is_complete());
+        }
+    }
+
+    /// Feeds one byte at a time.
+    fn bytewise(mut f: Framer, input: &[u8]) -> (usize, Framer) {
+        for (i, b) in input.iter().enumerate() {
+            let p = f.feed(std::slice::from_ref(b)).unwrap();
+            if p.status == Status::Complete {
+                return (i + p.consumed, f);
+            }
+        }
+        (usize::MAX, f)
+    }
+
+    #[test]
+    fn content_length_request_any_split() {
+        let msg =
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n";
+        frames_at(Framer::request, msg, msg.len() - 16);
+    }
+
+    #[test]
+    fn chunked_with_extensions_and_trailers_any_split() {
+        let msg = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        frames_at(Framer::request, msg, msg.len() - 4);
+        let (n, f) = bytewise(Framer::request(), msg);
+        assert_eq!(n, msg.len() - 4);
+        assert_eq!(f.head().unwrap().body, BodyKind::Chunked);
+    }
+
+    #[test]
+    fn last_chunk_on_boundary() {
+        let mut f = Framer::request();
+        let p = f
+            .feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            .unwrap();
+        assert_eq!(p.status, Status::Partial);
+        let p = f.feed(b"0\r\n\r\n").unwrap();
+        assert_eq!(
+            p,
+            Progress {
+                consumed: 5,
+                status: Status::Complete
+            }
+        );
+    }
+
+    #[test]
+    fn pipelined_requests() {
+        let two = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut f = Framer::request();
+        let p = f.feed(two).unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert_eq!(p.consumed, two.len() / 2);
+        assert_eq!(f.head().unwrap().uri.as_deref(), Some("/a"));
+        let mut g = Framer::request();
+        let p = g.feed(&two[two.len() / 2..]).unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert_eq!(g.head().unwrap().uri.as_deref(), Some("/b"));
+    }
+
+    #[test]
+    fn response_no_body_cases() {
+        for (method, head) in [
+            (
+                "HEAD",
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"[..],
+            ),
+            ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+            (
+                "GET",
+                b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+            ),
+            ("POST", b"HTTP/1.1 100 Whatever You Like\r\n\r\n"),
+        ] {
+            let mut f = Framer::response(method);
+            let p = f.feed(head).unwrap();
+            assert_eq!(p.status, Status::Complete, "{method} {head:?}");
+            assert_eq!(p.consumed, head.len());
+        }
+        let mut f = Framer::response("POST");
+        f.feed(b"HTTP/1.1 100 Go Ahead Please\r\n\r\n").unwrap();
+        assert!(f.head().unwrap().is_interim());
+    }
+
+    #[test]
+    fn close_delimited_response() {
+        let mut f = Framer::response("GET");
+        let p = f.feed(b"HTTP/1.0 200 OK\r\n\r\nsome body").unwrap();
+        assert_eq!(p.status, Status::Partial);
+        assert_eq!(p.consumed, 28);
+        assert!(!f.head().unwrap().keep_alive);
+        assert!(f.finish());
+        assert!(f.is_complete());
+        assert_eq!(f.body_consumed(), 9);
+    }
+
+    #[test]
+    fn tunnels() {
+        let mut f = Framer::request();
+        let p = f
+            .feed(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n\x16\x03")
+            .unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert!(f.head().unwrap().upgrade);
+        let mut f = Framer::response("CONNECT");
+        f.feed(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        assert_eq!(f.head().unwrap().body, BodyKind::Tunnel);
+        let mut f = Framer::request();
+        f.feed(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .unwrap();
+        assert!(f.head().unwrap().upgrade);
+        let mut f = Framer::response("GET");
+        f.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap();
+        assert!(f.is_complete());
+        assert_eq!(f.head().unwrap().body, BodyKind::Tunnel);
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let mut f = Framer::request();
+        let p = f.feed(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert_eq!(f.leading_skipped(), 4);
+        assert_eq!(f.head().unwrap().len, 18);
+    }
+
+    #[test]
+    fn errors() {
+        type Check = fn(&FramingError) -> bool;
+        let bad: &[(&[u8], Check)] = &[
+            (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", |e| {
+                *e == FramingError::InvalidContentLength
+            }),
+            (
+                b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                |e| *e == FramingError::InvalidContentLength,
+            ),
+            (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", |e| {
+                *e == FramingError::InvalidTransferEncoding
+            }),
+            (
+                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                |e| matches!(e, FramingError::InvalidChunk(_)),
+            ),
+            (b"\x16\x03\x01 binary junk\r\n\r\n", |e| {
+                matches!(e, FramingError::InvalidHead(_))
+            }),
+        ];
+        for (input, check) in bad {
+            let err = Framer::request().feed(input).unwrap_err();
+            assert!(check(&err), "{input:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn head_bound() {
+        let mut f = Framer::request().with_max_head(64);
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 100));
+        assert_eq!(
+            f.feed(&big).unwrap_err(),
+            FramingError::HeadTooLarge { max: 64 }
+        );
+    }
+
+    #[test]
+    fn duplicate_equal_content_lengths_are_fine() {
+        let mut f = Framer::request();
+        let p = f
+            .feed(b"PUT / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nok")
+            .unwrap();
+        assert_eq!(p.status, Status::Complete);
+    }
+
+    #[test]
+    fn stored_request_summary() {
+        let h = parse_request_head(b"GET /p?q=1 HTTP/1.1\r\nhOsT: Example.COM\r\n\r\n").unwrap();
+        assert_eq!(h.method.as_deref(), Some("GET"));
+        assert_eq!(h.uri.as_deref(), Some("/p?q=1"));
+        assert_eq!(h.host.as_deref(), Some("Example.COM"));
+        assert!(parse_request_head(b"GET / HTTP/1.1\r\n").is_none());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let mut buf = Vec::new();
+            for _ in 0..(seed % 200) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let alphabet = b"GET / HTTP/1.1\r\n:0123456789abcdefTransfer-Encoding: chunked";
+                buf.push(alphabet[seed as usize % alphabet.len()]);
+            }
+            let _ = Framer::request().feed(&buf);
+            let _ = Framer::response("GET").feed(&buf);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The `.stlog` capture log format of shadowtap.
+//!
+//! A log is a file header followed by a stream of checksummed, optionally
+//! zstd-compressed **blocks** of postcard-encoded records, and, when the
+//! writer closed cleanly, a footer **index** of the blocks. The byte layout is
+//! specified in `FORMAT.md` next to this crate; every magic number and limit
+//! there is a named constant in [`spec`].
+//!
+//! ```
+//! use shadowtap_format::{Exchange, FileHeader, Flags, Reader, Writer, WriterOptions};
+//!
+//! let header = FileHeader { writer: "doc".into(), created_ns: 1, meta: vec![] };
+//! let mut w = Writer::new(Vec::new(), &header, WriterOptions::default()).unwrap();
+//! w.append(&Exchange {
+//!     id: 1,
+//!     conn: 7,
+//!     client: "127.0.0.1:50000".parse().unwrap(),
+//!     server: "127.0.0.1:80".parse().unwrap(),
+//!     req_first_ns: 10,
+//!     req_last_ns: 20,
+//!     flags: Flags::empty(),
+//!     request: b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+//!     request_len: 27,
+//!     response: None,
+//! })
+//! .unwrap();
+//! let bytes = w.finish().unwrap();
+//!
+//! let mut r = Reader::new(&bytes[..]).unwrap();
+//! let ex = r.next_exchange().unwrap().unwrap();
+//! assert_eq!(ex.conn, 7);
+//! assert!(r.next_exchange().unwrap().is_none());
+//! ```
+
+pub mod http1;
+pub mod index;
+mod model;
+mod read;
+pub mod spec;
+mod write;
+
+pub use model::{Exchange, FileHeader, Flags, Response};
+pub use read::{BlockInfo, End, ReadError, ReadOptions, Reader, SalvageStats};
+pub use write::{Codec, Sink, WriteError, Writer, WriterOptions};
+
+/// Well-known keys of [`FileHeader::meta`].
+pub mod meta {
+    /// The interface a live capture read from.
+    pub const INTERFACE: &str = "interface";
+    /// The pcap/pcapng file an import read from.
+    pub const PCAP: &str = "pcap";
+    /// The BPF filter in force.
+    pub const FILTER: &str = "filter";
+    /// The host name of the machine that captured.
+    pub const HOSTNAME: &str = "hostname";
+    /// What produced the exchanges (`capture`, `import`, `serve`, `tee`, ...).
+    pub const SOURCE: &str = "source";
+}

@@ -1,0 +1,722 @@
+//! What a mirrored request looks like on the wire: the `-shadow` Host rule and
+//! the rewriting of a captured request into the bytes sent to a target.
+//!
+//! # The `-shadow` rule
+//!
+//! [`shadow_host`] follows Envoy's mirror policy: `-shadow` is inserted
+//! before the port, or appended when there is no port. The port starts at the
+//! last `:` unless a `]` follows it (a bracketed IPv6 literal). Case is kept,
+//! nothing is validated or de-duplicated (`foo-shadow` becomes
+//! `foo-shadow-shadow`). Where Envoy would produce garbage this returns a
+//! [`HostError`] instead: an empty Host, an unbracketed IPv6 literal (`::1`)
+//! and an unclosed bracket (`[::1`).
+//!
+//! # Which Host is sent
+//!
+//! [`HostMode`] combines two independent choices:
+//! - the base: the target's authority from `--target` (default) or the
+//!   captured request's Host (`--keep-host`);
+//! - the suffix: `-shadow` inserted by the rule (default) or not
+//!   (`--no-shadow-suffix`).
+//!
+//! So `--keep-host` alone sends exactly what Envoy/Istio send to a mirror,
+//! and `--keep-host --no-shadow-suffix` leaves the captured Host line
+//! untouched. A captured Host that the rule rejects (empty, missing,
+//! unbracketed IPv6) is an error for that request only ([`Unsendable::Host`]).
+//!
+//! # Rewriting
+//!
+//! [`Rewriter::prepare`] turns captured request bytes into a [`Prepared`]
+//! request. Everything is kept byte for byte (request line, header order,
+//! case, duplicates, line endings, obs-folded lines, body with its chunked
+//! framing) except:
+//! - **Host**: the first Host line is replaced (or, when the request has
+//!   none, a Host line is inserted right after the request line). Further
+//!   Host lines are dropped when the Host is replaced.
+//! - **Hop-by-hop headers** (RFC 9110 §7.6.1) are dropped: `Connection` and
+//!   every header its value names, `Keep-Alive`, `Proxy-Connection`, `TE`,
+//!   `Upgrade`, and `Proxy-Authorization` (credentials for the captured
+//!   client's proxy hop, never meant for an origin). `Transfer-Encoding`,
+//!   `Content-Length` and `Host` are never dropped through `Connection`, so
+//!   framing stays intact. The mirror's connection is the replayer's own: an
+//!   HTTP/1.1 request relies on persistence by default; an HTTP/1.0 request
+//!   gets `Connection: keep-alive` appended so the pool can reuse the
+//!   connection.
+//! - **`--header`**: a header of the same name (case-insensitive) has its
+//!   first line replaced in place by the given line and its later lines
+//!   dropped; a new name is appended after the last header, in the order
+//!   given. A `--header 'Host: ...'` wins over the Host mode.
+//!
+//! Requests that cannot be replayed faithfully are refused with
+//! [`Unsendable::Skip`] and counted by the engine as `skipped` (by
+//! [`SkipReason`]); a truncated body is never sent.
+
+use std::fmt;
+
+use shadowtap_format::http1::{self, BodyKind};
+use shadowtap_format::{Exchange, Flags};
+
+/// The suffix Envoy inserts into a mirrored request's Host.
+pub const SHADOW_SUFFIX: &str = "-shadow";
+
+/// Why a Host cannot go through the `-shadow` rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The Host is empty (or the request has no Host header).
+    #[error("empty Host")]
+    Empty,
+    /// An IPv6 literal without brackets (`::1`): the port cannot be told
+    /// apart from the address.
+    #[error("unbracketed IPv6 literal in Host {host:?}")]
+    UnbracketedIpv6 {
+        /// The Host as given.
+        host: String,
+    },
+    /// A `[` without its `]`.
+    #[error("unclosed bracket in Host {host:?}")]
+    UnclosedBracket {
+        /// The Host as given.
+        host: String,
+    },
+}
+
+/// Applies Envoy's `-shadow` rule to a Host value (see the module docs).
+///
+/// ```
+/// use shadowtap_replay::host::shadow_host;
+/// assert_eq!(shadow_host("cluster1:8000").unwrap(), "cluster1-shadow:8000");
+/// assert_eq!(shadow_host("[::1]").unwrap(), "[::1]-shadow");
+/// assert!(shadow_host("::1").is_err());
+/// ```
+pub fn shadow_host(host: &str) -> Result<String, HostError> {
+    let mut out = String::with_capacity(host.len() + SHADOW_SUFFIX.len());
+    shadow_host_into(host.as_bytes(), &mut out)?;
+    Ok(out)
+}
+
+/// [`shadow_host`] appending to `out` (which is left unchanged on error).
+fn shadow_host_into(host: &[u8], out: &mut impl Extend<u8>) -> Result<(), HostError> {
+    let (name, port) = split_port(host)?;
+    out.extend(name.iter().copied());
+    out.extend(SHADOW_SUFFIX.bytes());
+    out.extend(port.iter().copied());
+    Ok(())
+}
+
+/// Splits a Host into the part before the port and the port with its `:`
+/// (empty when there is no port).
+fn split_port(host: &[u8]) -> Result<(&[u8], &[u8]), HostError> {
+    if host.is_empty() {
+        return Err(HostError::Empty);
+    }
+    let lossy = || String::from_utf8_lossy(host).into_owned();
+    if host[0] == b'[' {
+        let Some(close) = host.iter().rposition(|&b| b == b']') else {
+            return Err(HostError::UnclosedBracket { host: lossy() });
+        };
+        return Ok(match host[close..].iter().position(|&b| b == b':') {
+            Some(i) => host.split_at(close + i),
+            None => (host, &[][..]),
+        });
+    }
+    let colons = host.iter().filter(|&&b| b == b':').count();
+    if colons > 1 {
+        return Err(HostError::UnbracketedIpv6 { host: lossy() });
+    }
+    Ok(match host.iter().position(|&b| b == b':') {
+        Some(i) => host.split_at(i),
+        None => (host, &[][..]),
+    })
+}
+
+/// Where the Host of a mirrored request comes from and whether it gets the
+/// `-shadow` suffix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostMode {
+    /// Take the captured request's Host instead of the target's authority
+    /// (`--keep-host`).
+    pub keep_captured: bool,
+    /// Insert `-shadow` by the rule (default on; off with
+    /// `--no-shadow-suffix`).
+    pub no_suffix: bool,
+}
+
+impl HostMode {
+    /// The Host line (`Host: VALUE\r\n`) for a target authority, when the
+    /// Host comes from the target. `None` when the Host comes from the
+    /// captured request.
+    pub fn target_host_line(&self, authority: &str) -> Result<Option<Vec<u8>>, HostError> {
+        if self.keep_captured {
+            return Ok(None);
+        }
+        let mut line = b"Host: ".to_vec();
+        if self.no_suffix {
+            if authority.is_empty() {
+                return Err(HostError::Empty);
+            }
+            line.extend_from_slice(authority.as_bytes());
+        } else {
+            shadow_host_into(authority.as_bytes(), &mut line)?;
+        }
+        line.extend_from_slice(b"\r\n");
+        Ok(Some(line))
+    }
+}
+
+/// A header given with `--header 'Name: value'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraHeader {
+    name: String,
+    /// The whole line as sent: `Name: value\r\n`.
+    line: Vec<u8>,
+}
+
+/// Why a `--header` argument is not a header.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderArgError {
+    /// No `:` separates name and value.
+    #[error("header {arg:?} has no ':' (expected 'Name: value')")]
+    NoColon {
+        /// The argument as given.
+        arg: String,
+    },
+    /// The name is empty or has characters a header name cannot have.
+    #[error("invalid header name in {arg:?}")]
+    InvalidName {
+        /// The argument as given.
+        arg: String,
+    },
+    /// The value has a CR, LF or NUL.
+    #[error("invalid header value in {arg:?} (CR, LF and NUL are not allowed)")]
+    InvalidValue {
+        /// The argument as given.
+        arg: String,
+    },
+}
+
+impl ExtraHeader {
+    /// Parses `Name: value` (whitespace around the value is trimmed).
+    pub fn parse(arg: &str) -> Result<ExtraHeader, HeaderArgError> {
+        let Some((name, value)) = arg.split_once(':') else {
+            return Err(HeaderArgError::NoColon { arg: arg.into() });
+        };
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err(HeaderArgError::InvalidName { arg: arg.into() });
+        }
+        let value = value.trim_matches(|c| c == ' ' || c == '\t');
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(HeaderArgError::InvalidValue { arg: arg.into() });
+        }
+        let line = format!("{name}: {value}\r\n").into_bytes();
+        Ok(ExtraHeader {
+            name: name.to_owned(),
+            line,
+        })
+    }
+
+    /// The header name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// RFC 9110 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Why a captured request is not replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The capture flagged the request incomplete, with a gap, with a capped
+    /// body or cut by the snap length, or holds fewer bytes than the request
+    /// had on the wire.
+    Truncated,
+    /// The head does not parse as an HTTP/1.x request.
+    BadHead,
+    /// A CONNECT request: a tunnel, not a request that can be mirrored.
+    Connect,
+}
+
+impl SkipReason {
+    /// Every reason, for reports.
+    pub const ALL: [SkipReason; 3] = [SkipReason::Truncated, SkipReason::BadHead, SkipReason::Connect];
+
+    /// Stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Truncated => "truncated",
+            SkipReason::BadHead => "bad_head",
+            SkipReason::Connect => "connect",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a captured request yields no [`Prepared`] request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsendable {
+    /// Cannot be replayed faithfully: skipped and counted.
+    #[error("request skipped: {0}")]
+    Skip(SkipReason),
+    /// The captured Host does not go through the `-shadow` rule: an error
+    /// for this request, counted per target as `invalid_host`.
+    #[error(transparent)]
+    Host(HostError),
+}
+
+/// The flags that make a captured request unfit to replay.
+const UNREPLAYABLE: Flags = Flags(
+    Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0 | Flags::REQ_BODY_CAPPED.0 | Flags::REQ_SNAPLEN.0,
+);
+
+/// A request ready to send: the rewritten bytes, and where each target's
+/// Host line goes when the Host comes from the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    bytes: Vec<u8>,
+    host_at: Option<usize>,
+    method_len: usize,
+}
+
+impl Prepared {
+    /// The method (needed to frame the response: HEAD has no body).
+    pub fn method(&self) -> &str {
+        // The head parsed, so the method is a token (ASCII).
+        std::str::from_utf8(&self.bytes[..self.method_len]).unwrap_or("GET")
+    }
+
+    /// The bytes to send to a target whose Host line (from
+    /// [`HostMode::target_host_line`]) is `host_line`, as up to three
+    /// slices to write in order.
+    pub fn parts<'a>(&'a self, host_line: Option<&'a [u8]>) -> [&'a [u8]; 3] {
+        match (self.host_at, host_line) {
+            (Some(at), Some(line)) => [&self.bytes[..at], line, &self.bytes[at..]],
+            _ => [&self.bytes[..], &[], &[]],
+        }
+    }
+
+    /// Total length when sent with `host_line`.
+    pub fn len_with(&self, host_line: Option<&[u8]>) -> usize {
+        self.parts(host_line).iter().map(|p| p.len()).sum()
+    }
+
+    /// The rewritten bytes without a per-target Host line.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Where a per-target Host line is inserted, if any.
+    pub fn host_at(&self) -> Option<usize> {
+        self.host_at
+    }
+}
+
+/// Rewrites captured requests (see the module docs). Holds reusable scratch
+/// space: one rewriter per thread.
+#[derive(Debug)]
+pub struct Rewriter {
+    mode: HostMode,
+    extra: Vec<ExtraHeader>,
+    /// `--header` Host, which wins over the mode.
+    extra_host: bool,
+    /// Reused: byte ranges of `Connection` header values.
+    conn_values: Vec<(usize, usize)>,
+    /// Reused: which extra headers already replaced a line.
+    extra_done: Vec<bool>,
+    /// Reused output buffer (swapped with the request buffer it consumed).
+    scratch: Vec<u8>,
+}
+
+/// One header line of a head: `[start, end)` including its line ending and
+/// any obs-folded continuation lines; the name is `[start, name_end)`.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    start: usize,
+    name_end: usize,
+    value_start: usize,
+    value_end: usize,
+    end: usize,
+}
+
+impl Rewriter {
+    /// A rewriter for a Host mode and `--header`s.
+    pub fn new(mode: HostMode, extra: Vec<ExtraHeader>) -> Rewriter {
+        let extra_host = extra.iter().any(|h| h.name.eq_ignore_ascii_case("host"));
+        let n = extra.len();
+        Rewriter {
+            mode,
+            extra,
+            extra_host,
+            conn_values: Vec::new(),
+            extra_done: vec![false; n],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// True when every target gets its own Host line.
+    pub fn host_from_target(&self) -> bool {
+        !self.mode.keep_captured && !self.extra_host
+    }
+
+    /// Prepares a captured exchange's request, consuming its request buffer
+    /// (which is kept as scratch space for the next call).
+    pub fn prepare(&mut self, ex: &mut Exchange) -> Result<Prepared, Unsendable> {
+        if ex.flags.0 & UNREPLAYABLE.0 != 0 || (ex.request.len() as u64) < ex.request_len {
+            return Err(Unsendable::Skip(SkipReason::Truncated));
+        }
+        let prepared = self.rewrite(&ex.request)?;
+        // Keep the consumed request's buffer as the next scratch space.
+        std::mem::swap(&mut self.scratch, &mut ex.request);
+        self.scratch.clear();
+        Ok(prepared)
+    }
+
+    /// Rewrites raw request bytes (see the module docs).
+    pub fn rewrite(&mut self, raw: &[u8]) -> Result<Prepared, Unsendable> {
+        let Some(head) = http1::parse_request_head(raw) else {
+            return Err(Unsendable::Skip(SkipReason::BadHead));
+        };
+        let method = head.method.as_deref().unwrap_or("");
+        if method.eq_ignore_ascii_case("CONNECT") {
+            return Err(Unsendable::Skip(SkipReason::Connect));
+        }
+        let head_len = head.len.min(raw.len());
+        let msg_end = match head.body {
+            BodyKind::None => head_len,
+            BodyKind::Length(n) => {
+                let end = u64::try_from(head_len)
+                    .ok()
+                    .and_then(|h| h.checked_add(n))
+                    .and_then(|e| usize::try_from(e).ok());
+                match end {
+                    Some(end) if end <= raw.len() => end,
+                    _ => return Err(Unsendable::Skip(SkipReason::Truncated)),
+                }
+            }
+            // The capture stored the message; chunked framing is kept as is.
+            BodyKind::Chunked | BodyKind::UntilClose | BodyKind::Tunnel => raw.len(),
+        };
+        let http10 = head.minor_version == 0;
+        let method_len = raw.iter().position(|&b| b == b' ').unwrap_or(0);
+        self.rewrite_head(raw, head_len, msg_end, http10, method_len)
+    }
+
+    fn rewrite_head(
+        &mut self,
+        raw: &[u8],
+        head_len: usize,
+        msg_end: usize,
+        http10: bool,
+        method_len: usize,
+    ) -> Result<Prepared, Unsendable> {
+        let h = &raw[..head_len];
+        let Some(req_line_end) = h.iter().position(|&b| b == b'\n').map(|i| i + 1) else {
+            return Err(Unsendable::Skip(SkipReason::BadHead));
+        };
+        // The blank line that ends the head.
+        let blank_start = if h.ends_with(b"\r\n\r\n") {
+            head_len - 2
+        } else if h.ends_with(b"\n\n") {
+            head_len - 1
+        } else {
+            return Err(Unsendable::Skip(SkipReason::BadHead));
+        };
+
+        self.conn_values.clear();
+        let mut pos = req_line_end;
+        while let Some(line) = next_line(h, pos, blank_start) {
+            if name_is(h, &line, "connection") {
+                self.conn_values.push((line.value_start, line.value_end));
+            }
+            pos = line.end;
+        }
+
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len()).sum::<usize>());
+        out.extend_from_slice(&h[..req_line_end]);
+        self.extra_done.iter_mut().for_each(|d| *d = false);
+
+        let replace_host = !(self.mode.keep_captured && self.mode.no_suffix) && !self.extra_host;
+        let mut host_seen = false;
+        let mut host_at = None;
+        let mut pos = req_line_end;
+        while let Some(line) = next_line(h, pos, blank_start) {
+            pos = line.end;
+            if let Some(i) = self
+                .extra
+                .iter()
+                .position(|e| name_eq(&h[line.start..line.name_end], &e.name))
+            {
+                if !self.extra_done[i] {
+                    self.extra_done[i] = true;
+                    out.extend_from_slice(&self.extra[i].line);
+                }
+                continue;
+            }
+            if name_is(h, &line, "host") {
+                if !replace_host {
+                    out.extend_from_slice(&h[line.start..line.end]);
+                } else if !host_seen {
+                    if let Err(e) = self.emit_host(&mut out, &mut host_at, Some(&h[line.value_start..line.value_end])) {
+                        self.scratch = out;
+                        return Err(e);
+                    }
+                }
+                host_seen = true;
+                continue;
+            }
+            if self.is_hop_by_hop(h, &line) {
+                continue;
+            }
+            out.extend_from_slice(&h[line.start..line.end]);
+        }
+        if replace_host && !host_seen {
+            // No Host line: insert one right after the request line.
+            let mut host_line = Vec::new();
+            if let Err(e) = self.emit_host(&mut host_line, &mut host_at, None) {
+                self.scratch = out;
+                return Err(e);
+            }
+            let at = req_line_end;
+            out.splice(at..at, host_line);
+            if let Some(a) = host_at.as_mut() {
+                *a = at;
+            }
+        }
+        for (i, e) in self.extra.iter().enumerate() {
+            if !self.extra_done[i] {
+                out.extend_from_slice(&e.line);
+            }
+        }
+        if http10 && !self.extra.iter().any(|e| e.name.eq_ignore_ascii_case("connection")) {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(&raw[blank_start..msg_end]);
+        self.scratch = Vec::new();
+        Ok(Prepared {
+            bytes: out,
+            host_at,
+            method_len,
+        })
+    }
+
+    /// Writes the Host line for the mode: a per-target slot, or the captured
+    /// Host with the suffix.
+    fn emit_host(
+        &self,
+        out: &mut Vec<u8>,
+        host_at: &mut Option<usize>,
+        captured: Option<&[u8]>,
+    ) -> Result<(), Unsendable> {
+        if !self.mode.keep_captured {
+            *host_at = Some(out.len());
+            return Ok(());
+        }
+        // keep_captured with the suffix on (keep_captured without suffix
+        // never replaces the Host line).
+        let value = captured.unwrap_or(&[]);
+        let mut line = b"Host: ".to_vec();
+        shadow_host_into(value, &mut line).map_err(Unsendable::Host)?;
+        line.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&line);
+        Ok(())
+    }
+
+    fn is_hop_by_hop(&self, h: &[u8], line: &Line) -> bool {
+        let name = &h[line.start..line.name_end];
+        const ALWAYS: [&str; 6] = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+        ];
+        if ALWAYS.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())) {
+            return true;
+        }
+        const NEVER: [&str; 3] = ["transfer-encoding", "content-length", "host"];
+        if NEVER.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())) {
+            return false;
+        }
+        self.conn_values.iter().any(|&(s, e)| {
+            h[s..e]
+                .split(|&b| b == b',')
+                .any(|tok| trim_ows(tok).eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+fn name_eq(name: &[u8], want: &str) -> bool {
+    name.eq_ignore_ascii_case(want.as_bytes())
+}
+
+fn name_is(h: &[u8], line: &Line, want: &str) -> bool {
+    name_eq(&h[line.start..line.name_end], want)
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\r' | b'\n', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r' | b'\n'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The header line starting at `pos` (with its obs-folded continuation
+/// lines), or `None` at `stop` (the blank line).
+fn next_line(h: &[u8], pos: usize, stop: usize) -> Option<Line> {
+    if pos >= stop {
+        return None;
+    }
+    let mut end = pos;
+    loop {
+        end = match h[end..stop].iter().position(|&b| b == b'\n') {
+            Some(i) => end + i + 1,
+            None => stop,
+        };
+        // An obs-fold continuation starts with SP or HT.
+        if end < stop && matches!(h[end], b' ' | b'\t') {
+            continue;
+        }
+        break;
+    }
+    let name_end = h[pos..end].iter().position(|&b| b == b':').map_or(end, |i| pos + i);
+    let value_start = (name_end + 1).min(end);
+    Some(Line {
+        start: pos,
+        name_end,
+        value_start,
+        value_end: end,
+        end,
+    })
+}
+
+/// The value of the first header `name` (case-insensitive) in a request
+/// head, trimmed of whitespace. Used by header sampling.
+pub fn header_value<'a>(raw: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let head_end = find_head_end(raw)?;
+    let h = &raw[..head_end];
+    let mut pos = h.iter().position(|&b| b == b'\n')? + 1;
+    while let Some(line) = next_line(h, pos, head_end) {
+        if name_is(h, &line, name) {
+            return Some(trim_ows(&h[line.value_start..line.value_end]));
+        }
+        pos = line.end;
+    }
+    None
+}
+
+/// The offset of the blank line ending a head (`\r\n\r\n` or `\n\n`), or
+/// `None` when the head is not complete.
+fn find_head_end(raw: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(n) = raw[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + n;
+        match raw.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 1),
+            Some(b'\r') if raw.get(nl + 2) == Some(&b'\n') => return Some(nl + 1),
+            Some(_) => i = nl + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ANCHORS §1, plus the error cases.
+    #[test]
+    fn shadow_rule_table() {
+        let table = [
+            ("cluster1", "cluster1-shadow"),
+            ("cluster1:8000", "cluster1-shadow:8000"),
+            ("sni.lyft.com", "sni.lyft.com-shadow"),
+            ("127.0.0.1:8080", "127.0.0.1-shadow:8080"),
+            ("[::1]:8080", "[::1]-shadow:8080"),
+            ("[::1]", "[::1]-shadow"),
+            ("[2001:db8::1]:443", "[2001:db8::1]-shadow:443"),
+            ("foo-shadow", "foo-shadow-shadow"),
+            ("Example.COM", "Example.COM-shadow"),
+        ];
+        for (input, want) in table {
+            assert_eq!(shadow_host(input).as_deref(), Ok(want), "{input}");
+        }
+        assert_eq!(shadow_host(""), Err(HostError::Empty));
+        assert_eq!(
+            shadow_host("::1"),
+            Err(HostError::UnbracketedIpv6 { host: "::1".into() })
+        );
+        assert_eq!(
+            shadow_host("2001:db8::1"),
+            Err(HostError::UnbracketedIpv6 {
+                host: "2001:db8::1".into()
+            })
+        );
+        assert_eq!(
+            shadow_host("[::1"),
+            Err(HostError::UnclosedBracket { host: "[::1".into() })
+        );
+    }
+
+    #[test]
+    fn target_host_line_both_suffix_modes() {
+        let on = HostMode::default();
+        let off = HostMode {
+            no_suffix: true,
+            ..HostMode::default()
+        };
+        let table = [
+            ("cluster1", "cluster1-shadow"),
+            ("127.0.0.1:8080", "127.0.0.1-shadow:8080"),
+            ("[::1]:8080", "[::1]-shadow:8080"),
+            ("Example.COM", "Example.COM-shadow"),
+        ];
+        for (authority, shadowed) in table {
+            let line = on.target_host_line(authority).unwrap().unwrap();
+            assert_eq!(line, format!("Host: {shadowed}\r\n").into_bytes());
+            let line = off.target_host_line(authority).unwrap().unwrap();
+            assert_eq!(line, format!("Host: {authority}\r\n").into_bytes());
+        }
+        let keep = HostMode {
+            keep_captured: true,
+            no_suffix: false,
+        };
+        assert_eq!(keep.target_host_line("a:1"), Ok(None));
+    }
+
+    #[test]
+    fn extra_header_parsing() {
+        let h = ExtraHeader::parse("X-Mirror:  yes ").unwrap();
+        assert_eq!(h.line, b"X-Mirror: yes\r\n");
+        assert_eq!(h.name(), "X-Mirror");
+        assert!(matches!(ExtraHeader::parse("nocolon"), Err(HeaderArgError::NoColon { .. })));
+        assert!(matches!(ExtraHeader::parse(": v"), Err(HeaderArgError::InvalidName { .. })));
+        assert!(matches!(ExtraHeader::parse("a b: v"), Err(HeaderArgError::InvalidName { .. })));
+        assert!(matches!(ExtraHeader::parse("a: v\r\nx: y"), Err(HeaderArgError::InvalidValue { .. })));
+    }
+
+    #[test]
+    fn header_value_lookup() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nX-User:  42 \r\nx-user: 43\r\n\r\nbody";
+        assert_eq!(header_value(raw, "x-user"), Some(&b"42"[..]));
+        assert_eq!(header_value(raw, "HOST"), Some(&b"a"[..]));
+        assert_eq!(header_value(raw, "cookie"), None);
+        assert_eq!(header_value(b"GET / HTTP/1.1\r\nX-User: 1\r\n", "x-user"), None);
+    }
+}

@@ -1,0 +1,609 @@
+//! Measurement of a replay: per-target HdrHistograms and counters.
+//!
+//! Every request the engine finishes (a response read, or an error) becomes
+//! one [`Outcome`] and is recorded into a [`Stats`]. Per target, a `Stats`
+//! keeps:
+//!
+//! - **latency**: `done − intended`, measured from the *intended* send time
+//!   (coordinated-omission corrected: a stalled target cannot hide its own
+//!   stall by delaying the sends behind it);
+//! - **service time**: `done − sent`, from the actual send;
+//! - **schedule lag**: `sent − intended`, how late the send was (0 when early);
+//! - latency per status class (1xx to 5xx);
+//! - counters: sent (attempted), completed (a response was read), errors by
+//!   [`ErrorKind`], drops by [`DropCause`], bytes each way, status code →
+//!   count.
+//!
+//! Latency and service time are recorded only for outcomes that carry a
+//! status code: an error has no meaningful latency (a refused connection is
+//! fast, a timeout is the timeout). Schedule lag is recorded for every
+//! outcome, since every outcome was scheduled.
+//!
+//! Histograms track 1 µs to 1 h with 3 significant digits, in microseconds
+//! (larger values are clamped to 1 h, which is then the reported max). Memory
+//! is bounded whatever the run length: no sample is ever kept, only bucket
+//! counts. Per-class histograms are allocated on first use.
+//!
+//! Several `Stats` (one per worker, one per machine) add up with
+//! [`Stats::merge`]; percentiles are always computed from the added
+//! histograms, never averaged.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Lowest trackable value of every histogram, in microseconds.
+pub const HIST_LOW_US: u64 = 1;
+/// Highest trackable value of every histogram, in microseconds (1 h).
+pub const HIST_HIGH_US: u64 = 3_600_000_000;
+/// Significant decimal digits kept by every histogram.
+pub const HIST_SIGFIG: u8 = 3;
+
+/// Why a request got no response.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The target refused the connection.
+    Refused,
+    /// No complete response within the timeout (connect, send or read).
+    Timeout,
+    /// The connection was reset or closed before the response was complete.
+    Reset,
+    /// The response could not be parsed as HTTP/1.x.
+    Protocol,
+    /// The TLS handshake or TLS stream failed.
+    Tls,
+    /// The request's Host could not be rewritten (empty, or an unbracketed
+    /// IPv6 literal); nothing was sent.
+    InvalidHost,
+    /// Anything else (local I/O errors, address resolution).
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Refused,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Protocol,
+        ErrorKind::Tls,
+        ErrorKind::InvalidHost,
+        ErrorKind::Other,
+    ];
+
+    /// The stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Tls => "tls",
+            ErrorKind::InvalidHost => "invalid_host",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            ErrorKind::Refused => 0,
+            ErrorKind::Timeout => 1,
+            ErrorKind::Reset => 2,
+            ErrorKind::Protocol => 3,
+            ErrorKind::Tls => 4,
+            ErrorKind::InvalidHost => 5,
+            ErrorKind::Other => 6,
+        }
+    }
+}
+
+/// Why a request was not sent to a target at all.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropCause {
+    /// `--concurrency` requests were already in flight (real-time replay).
+    Concurrency,
+    /// `--rate-policy drop` and the rate limit had no room.
+    RateLimit,
+    /// A bounded queue in front of the target was full.
+    Queue,
+}
+
+impl DropCause {
+    /// Every cause, in report order.
+    pub const ALL: [DropCause; 3] = [DropCause::Concurrency, DropCause::RateLimit, DropCause::Queue];
+
+    /// The stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropCause::Concurrency => "concurrency",
+            DropCause::RateLimit => "rate_limit",
+            DropCause::Queue => "queue",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            DropCause::Concurrency => 0,
+            DropCause::RateLimit => 1,
+            DropCause::Queue => 2,
+        }
+    }
+}
+
+/// Why an exchange of the input was not replayed at all (to any target).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The captured request is incomplete (cut short, gap in the capture).
+    Incomplete,
+    /// The captured request body was capped: the full body is not in the log.
+    BodyCapped,
+    /// A CONNECT or protocol upgrade: not replayable as HTTP/1.x.
+    Upgrade,
+    /// The captured request head does not parse.
+    Unparsable,
+    /// Any other reason.
+    Other,
+}
+
+impl SkipReason {
+    /// Every reason, in report order.
+    pub const ALL: [SkipReason; 5] = [
+        SkipReason::Incomplete,
+        SkipReason::BodyCapped,
+        SkipReason::Upgrade,
+        SkipReason::Unparsable,
+        SkipReason::Other,
+    ];
+
+    /// The stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Incomplete => "incomplete",
+            SkipReason::BodyCapped => "body_capped",
+            SkipReason::Upgrade => "upgrade",
+            SkipReason::Unparsable => "unparsable",
+            SkipReason::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            SkipReason::Incomplete => 0,
+            SkipReason::BodyCapped => 1,
+            SkipReason::Upgrade => 2,
+            SkipReason::Unparsable => 3,
+            SkipReason::Other => 4,
+        }
+    }
+}
+
+/// What happened to one request sent (or attempted) to one target.
+///
+/// All times are offsets from the run's start instant, so they can be
+/// compared without a clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Index into the target list given to [`Stats::new`].
+    pub target: usize,
+    /// Intended send time.
+    pub intended: Duration,
+    /// Actual send time (first byte written).
+    pub sent: Duration,
+    /// Response fully read, or the error happened.
+    pub done: Duration,
+    /// Status code of the final response, or what went wrong.
+    pub result: Result<u16, ErrorKind>,
+    /// Request bytes written.
+    pub bytes_sent: u64,
+    /// Response bytes read.
+    pub bytes_received: u64,
+}
+
+/// The status classes that get their own latency histogram, as report keys.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The class index (0 = 1xx ... 4 = 5xx) of a status code, `None` outside
+/// 100..=599.
+pub fn status_class(code: u16) -> Option<usize> {
+    match code {
+        100..=599 => Some(usize::from(code / 100 - 1)),
+        _ => None,
+    }
+}
+
+/// A new empty histogram with the bounds every histogram here uses.
+pub fn new_histogram() -> Histogram<u64> {
+    // Constant bounds that satisfy the crate's preconditions (low >= 1,
+    // high >= 2 * low, sigfig <= 5): creation cannot fail.
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Adds `from` into `into`. Histograms made by [`new_histogram`] and
+/// decoded ones auto-resize, so addition cannot fail on range; on any other
+/// failure the values are recorded one bucket at a time, clamped.
+pub(crate) fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(
+                v.value_iterated_to().min(HIST_HIGH_US),
+                v.count_since_last_iteration(),
+            );
+        }
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(HIST_HIGH_US)
+}
+
+/// The measurements of one target (or of several, added).
+#[derive(Clone, Debug)]
+pub struct TargetStats {
+    /// Requests attempted (handed to the transport): `completed` plus errors.
+    pub sent: u64,
+    /// Requests whose response was fully read.
+    pub completed: u64,
+    /// Errors by kind, indexed as [`ErrorKind::ALL`].
+    pub errors: [u64; 7],
+    /// Errors of kinds this version does not know (from a merged report).
+    pub errors_other: BTreeMap<String, u64>,
+    /// Drops by cause, indexed as [`DropCause::ALL`].
+    pub dropped: [u64; 3],
+    /// Drops of causes this version does not know (from a merged report).
+    pub dropped_other: BTreeMap<String, u64>,
+    /// Request bytes written.
+    pub bytes_sent: u64,
+    /// Response bytes read.
+    pub bytes_received: u64,
+    /// Status code → count.
+    pub status: BTreeMap<u16, u64>,
+    /// Latency from the intended send, µs.
+    pub latency: Histogram<u64>,
+    /// Service time from the actual send, µs.
+    pub service_time: Histogram<u64>,
+    /// Schedule lag (actual − intended send), µs.
+    pub schedule_lag: Histogram<u64>,
+    /// Latency per status class ([`STATUS_CLASSES`]), allocated on first use.
+    pub latency_by_class: [Option<Box<Histogram<u64>>>; 5],
+    /// Latency of the current interval (for `--hdr-log`), when enabled.
+    pub interval_latency: Option<Box<Histogram<u64>>>,
+}
+
+impl Default for TargetStats {
+    fn default() -> Self {
+        TargetStats::new()
+    }
+}
+
+impl TargetStats {
+    /// Empty measurements.
+    pub fn new() -> TargetStats {
+        TargetStats {
+            sent: 0,
+            completed: 0,
+            errors: [0; 7],
+            errors_other: BTreeMap::new(),
+            dropped: [0; 3],
+            dropped_other: BTreeMap::new(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            status: BTreeMap::new(),
+            latency: new_histogram(),
+            service_time: new_histogram(),
+            schedule_lag: new_histogram(),
+            latency_by_class: Default::default(),
+            interval_latency: None,
+        }
+    }
+
+    /// Records one outcome.
+    pub fn record(&mut self, o: &Outcome) {
+        self.sent += 1;
+        self.bytes_sent = self.bytes_sent.saturating_add(o.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(o.bytes_received);
+        self.schedule_lag
+            .saturating_record(us(o.sent.saturating_sub(o.intended)));
+        match o.result {
+            Ok(code) => {
+                self.completed += 1;
+                *self.status.entry(code).or_insert(0) += 1;
+                let latency = us(o.done.saturating_sub(o.intended));
+                self.latency.saturating_record(latency);
+                self.service_time
+                    .saturating_record(us(o.done.saturating_sub(o.sent)));
+                if let Some(class) = status_class(code) {
+                    self.latency_by_class[class]
+                        .get_or_insert_with(|| Box::new(new_histogram()))
+                        .saturating_record(latency);
+                }
+                if let Some(h) = self.interval_latency.as_mut() {
+                    h.saturating_record(latency);
+                }
+            }
+            Err(kind) => self.errors[kind.index()] += 1,
+        }
+    }
+
+    /// Total errors, all kinds.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum::<u64>() + self.errors_other.values().sum::<u64>()
+    }
+
+    /// Errors of one kind.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
+
+    /// Total drops, all causes.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum::<u64>() + self.dropped_other.values().sum::<u64>()
+    }
+
+    /// Drops of one cause.
+    pub fn dropped_of(&self, cause: DropCause) -> u64 {
+        self.dropped[cause.index()]
+    }
+
+    /// Responses whose status is in class `class` (0 = 1xx ... 4 = 5xx).
+    pub fn class_count(&self, class: usize) -> u64 {
+        self.status
+            .iter()
+            .filter(|(code, _)| status_class(**code) == Some(class))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &TargetStats) {
+        self.sent += other.sent;
+        self.completed += other.completed;
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *a += b;
+        }
+        for (k, v) in &other.errors_other {
+            *self.errors_other.entry(k.clone()).or_insert(0) += v;
+        }
+        for (a, b) in self.dropped.iter_mut().zip(other.dropped.iter()) {
+            *a += b;
+        }
+        for (k, v) in &other.dropped_other {
+            *self.dropped_other.entry(k.clone()).or_insert(0) += v;
+        }
+        self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
+        for (code, n) in &other.status {
+            *self.status.entry(*code).or_insert(0) += n;
+        }
+        add_histogram(&mut self.latency, &other.latency);
+        add_histogram(&mut self.service_time, &other.service_time);
+        add_histogram(&mut self.schedule_lag, &other.schedule_lag);
+        for (mine, theirs) in self
+            .latency_by_class
+            .iter_mut()
+            .zip(other.latency_by_class.iter())
+        {
+            if let Some(theirs) = theirs {
+                add_histogram(
+                    mine.get_or_insert_with(|| Box::new(new_histogram())),
+                    theirs,
+                );
+            }
+        }
+        if let (Some(mine), Some(theirs)) =
+            (self.interval_latency.as_mut(), other.interval_latency.as_ref())
+        {
+            add_histogram(mine, theirs);
+        }
+    }
+}
+
+/// Per-target measurements of a replay, plus run-wide counters. Cheap to
+/// merge: one per worker, added at the end (or per reporting tick).
+#[derive(Clone, Debug)]
+pub struct Stats {
+    targets: Vec<String>,
+    per_target: Vec<TargetStats>,
+    sampled_out: u64,
+    skipped: [u64; 5],
+    first_intended: Option<Duration>,
+    last_done: Option<Duration>,
+}
+
+impl Stats {
+    /// Empty stats for these targets (their URLs, in the order the engine
+    /// indexes them).
+    pub fn new(targets: &[String]) -> Stats {
+        Stats {
+            targets: targets.to_vec(),
+            per_target: targets.iter().map(|_| TargetStats::new()).collect(),
+            sampled_out: 0,
+            skipped: [0; 5],
+            first_intended: None,
+            last_done: None,
+        }
+    }
+
+    /// Records one outcome. An out-of-range target index is ignored.
+    pub fn record(&mut self, outcome: &Outcome) {
+        let Some(t) = self.per_target.get_mut(outcome.target) else {
+            return;
+        };
+        t.record(outcome);
+        self.first_intended = Some(
+            self.first_intended
+                .map_or(outcome.intended, |f| f.min(outcome.intended)),
+        );
+        self.last_done = Some(self.last_done.map_or(outcome.done, |l| l.max(outcome.done)));
+    }
+
+    /// Counts a request not sent to `target`. An out-of-range target index is
+    /// ignored.
+    pub fn record_drop(&mut self, target: usize, cause: DropCause) {
+        if let Some(t) = self.per_target.get_mut(target) {
+            t.dropped[cause.index()] += 1;
+        }
+    }
+
+    /// Counts `n` exchanges of the input left out by sampling.
+    pub fn record_sampled_out(&mut self, n: u64) {
+        self.sampled_out = self.sampled_out.saturating_add(n);
+    }
+
+    /// Counts one exchange of the input that could not be replayed at all.
+    pub fn record_skipped(&mut self, reason: SkipReason) {
+        self.skipped[reason.index()] += 1;
+    }
+
+    /// Adds `other` into `self`. Targets are matched by index; targets of
+    /// `other` beyond `self`'s list are appended.
+    pub fn merge(&mut self, other: &Stats) {
+        for (i, theirs) in other.per_target.iter().enumerate() {
+            match self.per_target.get_mut(i) {
+                Some(mine) => mine.merge(theirs),
+                None => {
+                    self.per_target.push(theirs.clone());
+                    self.targets.push(other.targets[i].clone());
+                }
+            }
+        }
+        self.sampled_out = self.sampled_out.saturating_add(other.sampled_out);
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
+            *a += b;
+        }
+        self.first_intended = match (self.first_intended, other.first_intended) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_done = match (self.last_done, other.last_done) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The target URLs, in index order.
+    pub fn targets(&self) -> &[String] {
+        &self.targets
+    }
+
+    /// The measurements of one target.
+    pub fn target(&self, index: usize) -> Option<&TargetStats> {
+        self.per_target.get(index)
+    }
+
+    /// The measurements of every target, in index order.
+    pub fn per_target(&self) -> &[TargetStats] {
+        &self.per_target
+    }
+
+    /// All targets added together.
+    pub fn overall(&self) -> TargetStats {
+        let mut all = TargetStats::new();
+        for t in &self.per_target {
+            all.merge(t);
+        }
+        all
+    }
+
+    /// Exchanges left out by sampling.
+    pub fn sampled_out(&self) -> u64 {
+        self.sampled_out
+    }
+
+    /// Exchanges not replayable, by reason.
+    pub fn skipped(&self, reason: SkipReason) -> u64 {
+        self.skipped[reason.index()]
+    }
+
+    /// Exchanges not replayable, all reasons.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    /// Requests attempted, all targets (for a progress line).
+    pub fn sent(&self) -> u64 {
+        self.per_target.iter().map(|t| t.sent).sum()
+    }
+
+    /// Responses read, all targets.
+    pub fn completed(&self) -> u64 {
+        self.per_target.iter().map(|t| t.completed).sum()
+    }
+
+    /// Errors, all targets and kinds.
+    pub fn errors(&self) -> u64 {
+        self.per_target.iter().map(TargetStats::errors_total).sum()
+    }
+
+    /// Drops, all targets and causes.
+    pub fn dropped(&self) -> u64 {
+        self.per_target.iter().map(TargetStats::dropped_total).sum()
+    }
+
+    /// The span from the earliest intended send to the latest completion
+    /// recorded, if anything was recorded. A fallback for the run's duration.
+    pub fn span(&self) -> Option<Duration> {
+        match (self.first_intended, self.last_done) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        }
+    }
+
+    /// Starts keeping a per-interval latency histogram per target, for
+    /// [`crate::hdrlog::HdrLog`]. Costs one more histogram per target.
+    pub fn enable_intervals(&mut self) {
+        for t in &mut self.per_target {
+            t.interval_latency
+                .get_or_insert_with(|| Box::new(new_histogram()));
+        }
+    }
+
+    /// The interval latency histograms (one per target, `None` unless
+    /// [`Stats::enable_intervals`] was called), for reading before
+    /// [`Stats::reset_interval`].
+    pub fn interval_histograms(&self) -> impl Iterator<Item = (&str, Option<&Histogram<u64>>)> {
+        self.targets
+            .iter()
+            .zip(self.per_target.iter())
+            .map(|(name, t)| (name.as_str(), t.interval_latency.as_deref()))
+    }
+
+    /// Clears the interval histograms (after they were written).
+    pub fn reset_interval(&mut self) {
+        for t in &mut self.per_target {
+            if let Some(h) = t.interval_latency.as_mut() {
+                h.reset();
+            }
+        }
+    }
+
+    /// Replaces the measurements of one target (used when rebuilding stats
+    /// from a report).
+    pub(crate) fn from_parts(
+        targets: Vec<String>,
+        per_target: Vec<TargetStats>,
+        sampled_out: u64,
+        skipped: [u64; 5],
+    ) -> Stats {
+        Stats {
+            targets,
+            per_target,
+            sampled_out,
+            skipped,
+            first_intended: None,
+            last_done: None,
+        }
+    }
+
+    pub(crate) fn skipped_counts(&self) -> [u64; 5] {
+        self.skipped
+    }
+}

@@ -1,0 +1,605 @@
+//! Pass/fail thresholds for CI, in k6's grammar.
+//!
+//! ```text
+//! threshold  = metric op value
+//! metric     = [series] aggregate | "error_rate" | "drop_rate" | "rate"
+//!            | "sent" | "completed" | "errors" | "dropped"
+//! series     = "latency_" | "service_" | "service_time_" | "lag_" | "schedule_lag_"
+//! aggregate  = "p(" number ")" | "p" digits | "avg" | "mean" | "med" | "min" | "max"
+//! op         = "<" | "<=" | ">" | ">=" | "=="
+//! value      = number [unit]
+//! ```
+//!
+//! Whitespace is allowed around every token. Examples: `p(99)<250ms`,
+//! `p(50) <= 20ms`, `p(99.9)<1s`, `avg<100ms`, `max<2s`, `error_rate<1%`,
+//! `error_rate<0.01`, `rate>=900/s`, `rate>=900`, `lag_p99<5ms`,
+//! `service_p(90)<50ms`, `dropped==0`.
+//!
+//! - With no series, an aggregate is about **latency** (from the intended
+//!   send). `pNN` is shorthand: `p99` = 99th, `p999` = 99.9th, `p9999` =
+//!   99.99th, `p50` = 50th (two digits of integer part, the rest decimals;
+//!   `p100` = 100th).
+//! - Time units: `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; a bare number is
+//!   milliseconds, as in k6.
+//! - Ratios (`error_rate`, `drop_rate`): `1%` or `0.01`; a bare number must be
+//!   between 0 and 1. `error_rate` counts transport errors and 5xx responses
+//!   over requests sent (see [`crate::report`]).
+//! - `rate`: requests sent per second, `/s` (or bare), `/m`, `/h`.
+//! - Counts (`sent`, `completed`, `errors`, `dropped`): bare numbers.
+//!
+//! ## Evaluation
+//!
+//! Each threshold is checked against **every target** of the report (every
+//! target receives the full stream, so "p99 below 250 ms" and "rate at least
+//! 900/s" are statements about each target), and passes only when every
+//! target passes; a report without targets is checked against its overall
+//! figures. A threshold with no samples fails: latency aggregates need at
+//! least one response, `error_rate`/`rate` at least one request sent,
+//! `drop_rate` and counts at least one request sent or dropped.
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{human_us, Report, ReportError, TargetReport};
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+}
+
+impl Op {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+
+    /// `observed op limit`.
+    pub fn holds(self, observed: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => observed < limit,
+            Op::Le => observed <= limit,
+            Op::Gt => observed > limit,
+            Op::Ge => observed >= limit,
+            Op::Eq => observed == limit,
+        }
+    }
+}
+
+/// How a time series is reduced to one number.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// A percentile, 0 to 100.
+    Percentile(f64),
+    /// The arithmetic mean.
+    Avg,
+    /// The smallest value.
+    Min,
+    /// The largest value.
+    Max,
+}
+
+/// Which time histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Series {
+    /// Latency from the intended send.
+    Latency,
+    /// Service time from the actual send.
+    ServiceTime,
+    /// Schedule lag.
+    ScheduleLag,
+}
+
+/// What a threshold measures.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Metric {
+    /// An aggregate of a time series, in µs.
+    Time(Series, Aggregate),
+    /// (transport errors + 5xx) / sent, as a fraction.
+    ErrorRate,
+    /// dropped / (sent + dropped), as a fraction.
+    DropRate,
+    /// Requests sent per second.
+    Rate,
+    /// Requests sent.
+    Sent,
+    /// Responses read.
+    Completed,
+    /// Transport errors.
+    Errors,
+    /// Requests dropped.
+    Dropped,
+}
+
+/// One parsed threshold. `limit` is in the metric's canonical unit: µs for
+/// times, a fraction for ratios, per second for `rate`, a count for counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The expression as the user wrote it.
+    pub expr: String,
+    /// What is measured.
+    pub metric: Metric,
+    /// The comparison.
+    pub op: Op,
+    /// The limit, canonical unit.
+    pub limit: f64,
+}
+
+/// What is wrong with a threshold expression.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ThresholdErrorKind {
+    /// Nothing but whitespace.
+    #[error("empty threshold")]
+    Empty,
+    /// No comparison operator.
+    #[error("no comparison operator (use <, <=, >, >= or ==)")]
+    MissingOperator,
+    /// An operator that is not one of `< <= > >= ==`.
+    #[error("unknown operator {op:?} (use <, <=, >, >= or ==)")]
+    BadOperator {
+        /// The operator text.
+        op: String,
+    },
+    /// A metric name that is not known.
+    #[error("unknown metric {metric:?} (known: p(N), pNN, avg, min, med, max with optional latency_/service_/lag_ prefix, error_rate, drop_rate, rate, sent, completed, errors, dropped)")]
+    UnknownMetric {
+        /// The metric text.
+        metric: String,
+    },
+    /// A percentile that does not parse or is outside 0 to 100.
+    #[error("bad percentile {text:?} (expected p(N) with 0 <= N <= 100, e.g. p(99.9), or p99, p999)")]
+    BadPercentile {
+        /// The percentile text.
+        text: String,
+    },
+    /// The value is missing or not a finite non-negative number.
+    #[error("bad value {text:?} (expected a non-negative number)")]
+    BadNumber {
+        /// The value text.
+        text: String,
+    },
+    /// A unit that does not fit the metric.
+    #[error("bad unit {unit:?} for {metric} (expected {expected})")]
+    BadUnit {
+        /// The unit text.
+        unit: String,
+        /// The metric, as written.
+        metric: String,
+        /// The units this metric accepts.
+        expected: &'static str,
+    },
+    /// A value outside the metric's range (a ratio above 1).
+    #[error("value {text:?} out of range for {metric} ({hint})")]
+    OutOfRange {
+        /// The value text.
+        text: String,
+        /// The metric, as written.
+        metric: String,
+        /// What would be valid.
+        hint: &'static str,
+    },
+}
+
+/// An invalid threshold expression.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("invalid threshold {expr:?}: {kind}")]
+pub struct ThresholdError {
+    /// The expression as given.
+    pub expr: String,
+    /// What is wrong.
+    pub kind: ThresholdErrorKind,
+}
+
+const TIME_UNITS: &str = "ns, us, µs, ms, s, m or h (bare numbers are ms)";
+const RATIO_UNITS: &str = "% or a bare fraction";
+const RATE_UNITS: &str = "/s, /m, /h or a bare number per second";
+const COUNT_UNITS: &str = "a bare number";
+
+fn is_op_char(c: char) -> bool {
+    matches!(c, '<' | '>' | '=' | '!' | '≤' | '≥' | '≠')
+}
+
+fn parse_percentile(text: &str) -> Result<f64, ThresholdErrorKind> {
+    let bad = || ThresholdErrorKind::BadPercentile {
+        text: text.to_owned(),
+    };
+    let rest = text.strip_prefix('p').ok_or_else(bad)?;
+    let value = if let Some(inner) = rest.strip_prefix('(') {
+        let inner = inner.strip_suffix(')').ok_or_else(bad)?;
+        if inner.is_empty() || !inner.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(bad());
+        }
+        inner.parse::<f64>().map_err(|_| bad())?
+    } else {
+        if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        if rest == "100" {
+            100.0
+        } else if rest.len() <= 2 {
+            rest.parse::<f64>().map_err(|_| bad())?
+        } else {
+            format!("{}.{}", &rest[..2], &rest[2..])
+                .parse::<f64>()
+                .map_err(|_| bad())?
+        }
+    };
+    if !(0.0..=100.0).contains(&value) {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
+fn parse_metric(text: &str) -> Result<Metric, ThresholdErrorKind> {
+    match text {
+        "error_rate" => return Ok(Metric::ErrorRate),
+        "drop_rate" => return Ok(Metric::DropRate),
+        "rate" => return Ok(Metric::Rate),
+        "sent" => return Ok(Metric::Sent),
+        "completed" => return Ok(Metric::Completed),
+        "errors" => return Ok(Metric::Errors),
+        "dropped" => return Ok(Metric::Dropped),
+        _ => {}
+    }
+    let (series, agg) = [
+        ("latency_", Series::Latency),
+        ("service_time_", Series::ServiceTime),
+        ("service_", Series::ServiceTime),
+        ("schedule_lag_", Series::ScheduleLag),
+        ("lag_", Series::ScheduleLag),
+    ]
+    .iter()
+    .find_map(|(prefix, series)| text.strip_prefix(prefix).map(|rest| (*series, rest)))
+    .unwrap_or((Series::Latency, text));
+    let aggregate = match agg {
+        "avg" | "mean" => Aggregate::Avg,
+        "min" => Aggregate::Min,
+        "max" => Aggregate::Max,
+        "med" => Aggregate::Percentile(50.0),
+        _ if agg.starts_with("p(")
+            || (agg.starts_with('p') && agg[1..].starts_with(|c: char| c.is_ascii_digit())) =>
+        {
+            Aggregate::Percentile(parse_percentile(agg)?)
+        }
+        _ => {
+            return Err(ThresholdErrorKind::UnknownMetric {
+                metric: text.to_owned(),
+            })
+        }
+    };
+    Ok(Metric::Time(series, aggregate))
+}
+
+/// Splits `text` into a leading number and the rest.
+fn split_number(text: &str) -> Result<(f64, &str), ThresholdErrorKind> {
+    let end = text
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == 'E'))
+        .map_or(text.len(), |(i, _)| i);
+    // An exponent must be followed by a digit: `1e3` is a number, `5e` is not;
+    // the unit never starts with `e`, so the greedy scan is safe.
+    let num = &text[..end];
+    let value = num
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| ThresholdErrorKind::BadNumber {
+            text: text.to_owned(),
+        })?;
+    Ok((value, text[end..].trim()))
+}
+
+fn parse_limit(metric: &Metric, metric_text: &str, text: &str) -> Result<f64, ThresholdErrorKind> {
+    let (value, unit) = split_number(text)?;
+    let bad_unit = |expected: &'static str| ThresholdErrorKind::BadUnit {
+        unit: unit.to_owned(),
+        metric: metric_text.to_owned(),
+        expected,
+    };
+    match metric {
+        Metric::Time(..) => {
+            let us_per_unit = match unit {
+                "ns" => 0.001,
+                "us" | "µs" | "μs" => 1.0,
+                "" | "ms" => 1_000.0,
+                "s" => 1_000_000.0,
+                "m" => 60_000_000.0,
+                "h" => 3_600_000_000.0,
+                _ => return Err(bad_unit(TIME_UNITS)),
+            };
+            Ok(value * us_per_unit)
+        }
+        Metric::ErrorRate | Metric::DropRate => match unit {
+            "%" if value <= 100.0 => Ok(value / 100.0),
+            "" if value <= 1.0 => Ok(value),
+            "%" | "" => Err(ThresholdErrorKind::OutOfRange {
+                text: text.to_owned(),
+                metric: metric_text.to_owned(),
+                hint: "a ratio is 0 to 1, or 0% to 100%",
+            }),
+            _ => Err(bad_unit(RATIO_UNITS)),
+        },
+        Metric::Rate => match unit {
+            "" | "/s" => Ok(value),
+            "/m" => Ok(value / 60.0),
+            "/h" => Ok(value / 3600.0),
+            _ => Err(bad_unit(RATE_UNITS)),
+        },
+        Metric::Sent | Metric::Completed | Metric::Errors | Metric::Dropped => match unit {
+            "" => Ok(value),
+            _ => Err(bad_unit(COUNT_UNITS)),
+        },
+    }
+}
+
+fn parse_kind(expr: &str) -> Result<(Metric, Op, f64), ThresholdErrorKind> {
+    let expr = expr.trim();
+    if expr.is_empty() {
+        return Err(ThresholdErrorKind::Empty);
+    }
+    let op_start = expr
+        .find(is_op_char)
+        .ok_or(ThresholdErrorKind::MissingOperator)?;
+    let after = &expr[op_start..];
+    let op_len = after
+        .char_indices()
+        .find(|(_, c)| !is_op_char(*c))
+        .map_or(after.len(), |(i, _)| i);
+    let op = match &after[..op_len] {
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        "==" => Op::Eq,
+        other => {
+            return Err(ThresholdErrorKind::BadOperator {
+                op: other.to_owned(),
+            })
+        }
+    };
+    let metric_text: String = expr[..op_start]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if metric_text.is_empty() {
+        return Err(ThresholdErrorKind::UnknownMetric {
+            metric: String::new(),
+        });
+    }
+    let metric = parse_metric(&metric_text)?;
+    let value_text = after[op_len..].trim();
+    let limit = parse_limit(&metric, &metric_text, value_text)?;
+    Ok((metric, op, limit))
+}
+
+impl FromStr for Threshold {
+    type Err = ThresholdError;
+
+    fn from_str(s: &str) -> Result<Threshold, ThresholdError> {
+        match parse_kind(s) {
+            Ok((metric, op, limit)) => Ok(Threshold {
+                expr: s.trim().to_owned(),
+                metric,
+                op,
+                limit,
+            }),
+            Err(kind) => Err(ThresholdError {
+                expr: s.to_owned(),
+                kind,
+            }),
+        }
+    }
+}
+
+impl Threshold {
+    /// Parses one expression.
+    pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
+        s.parse()
+    }
+
+    /// Parses every expression, reporting every invalid one.
+    pub fn parse_all<S: AsRef<str>>(exprs: &[S]) -> Result<Vec<Threshold>, Vec<ThresholdError>> {
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for e in exprs {
+            match Threshold::parse(e.as_ref()) {
+                Ok(t) => ok.push(t),
+                Err(err) => errors.push(err),
+            }
+        }
+        if errors.is_empty() {
+            Ok(ok)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The observed value for one target, `None` when there are no samples.
+    fn observe(
+        &self,
+        t: &TargetReport,
+        stats: &crate::stats::TargetStats,
+    ) -> Option<f64> {
+        let anything = t.sent + t.dropped_total > 0;
+        match self.metric {
+            Metric::Time(series, agg) => {
+                let h = match series {
+                    Series::Latency => &stats.latency,
+                    Series::ServiceTime => &stats.service_time,
+                    Series::ScheduleLag => &stats.schedule_lag,
+                };
+                if h.is_empty() {
+                    return None;
+                }
+                Some(match agg {
+                    Aggregate::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
+                    Aggregate::Avg => h.mean(),
+                    Aggregate::Min => h.min() as f64,
+                    Aggregate::Max => h.max() as f64,
+                })
+            }
+            Metric::ErrorRate => (t.sent > 0).then_some(t.error_rate),
+            Metric::Rate => (t.sent > 0).then_some(t.achieved_rate_per_s),
+            Metric::DropRate => anything.then_some(t.drop_rate),
+            Metric::Sent => anything.then_some(t.sent as f64),
+            Metric::Completed => anything.then_some(t.completed as f64),
+            Metric::Errors => anything.then_some(t.errors_total as f64),
+            Metric::Dropped => anything.then_some(t.dropped_total as f64),
+        }
+    }
+
+    /// Formats a value of this threshold's metric for humans.
+    pub fn format_value(&self, v: f64) -> String {
+        match self.metric {
+            Metric::Time(..) => {
+                if v.fract() == 0.0 && v >= 0.0 {
+                    human_us(v as u64)
+                } else if v < 1_000.0 {
+                    format!("{v:.1}µs")
+                } else {
+                    human_us(v.round() as u64)
+                }
+            }
+            Metric::ErrorRate | Metric::DropRate => format!("{:.3}%", v * 100.0),
+            Metric::Rate => format!("{v:.1}/s"),
+            _ => format!("{v:.0}"),
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.expr)
+    }
+}
+
+/// The result of one threshold on one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression.
+    pub threshold: String,
+    /// The target URL (or `overall`).
+    pub target: String,
+    /// The observed value in the metric's canonical unit (µs, fraction, per
+    /// second, count); `None` when there were no samples.
+    pub observed: Option<f64>,
+    /// The limit, same unit.
+    pub limit: f64,
+    /// Pass or fail (no samples fails).
+    pub passed: bool,
+    /// The observed value for humans.
+    pub observed_text: String,
+}
+
+/// Every threshold evaluated against a report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// One row per threshold and target, thresholds in the order given.
+    pub results: Vec<ThresholdResult>,
+}
+
+impl Evaluation {
+    /// True when every threshold passed on every target (and vacuously when
+    /// there are no thresholds).
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.passed)
+    }
+
+    /// Number of failed rows.
+    pub fn failures(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed).count()
+    }
+
+    /// A text table of the results, for stderr.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        if self.results.is_empty() {
+            return out;
+        }
+        let w_expr = self
+            .results
+            .iter()
+            .map(|r| r.threshold.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("threshold".len());
+        let w_obs = self
+            .results
+            .iter()
+            .map(|r| r.observed_text.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("observed".len());
+        let _ = writeln!(
+            out,
+            "thresholds: {} passed, {} failed",
+            self.results.len() - self.failures(),
+            self.failures()
+        );
+        let _ = writeln!(
+            out,
+            "  {:<4}  {:<w_expr$}  {:<w_obs$}  target",
+            "", "threshold", "observed"
+        );
+        for r in &self.results {
+            let _ = writeln!(
+                out,
+                "  {:<4}  {:<w_expr$}  {:<w_obs$}  {}",
+                if r.passed { "ok" } else { "FAIL" },
+                r.threshold,
+                r.observed_text,
+                r.target
+            );
+        }
+        out
+    }
+}
+
+/// Evaluates thresholds against a report: per target (see the module docs),
+/// or the overall figures when the report has no target.
+pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Result<Evaluation, ReportError> {
+    let scopes: Vec<&TargetReport> = if report.targets.is_empty() {
+        vec![&report.overall]
+    } else {
+        report.targets.iter().collect()
+    };
+    let decoded = scopes
+        .iter()
+        .map(|t| t.to_stats())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(thresholds.len() * scopes.len());
+    for th in thresholds {
+        for (t, stats) in scopes.iter().zip(decoded.iter()) {
+            let observed = th.observe(t, stats);
+            let passed = observed.is_some_and(|v| th.op.holds(v, th.limit));
+            results.push(ThresholdResult {
+                threshold: th.expr.clone(),
+                target: t.target.clone(),
+                observed,
+                limit: th.limit,
+                passed,
+                observed_text: observed.map_or_else(|| "no samples".to_owned(), |v| th.format_value(v)),
+            });
+        }
+    }
+    Ok(Evaluation { results })
+}
