@@ -7,7 +7,7 @@
 //! with [`ReadOptions::salvage`], skipped and counted).
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::index::{decode_index_section, IndexEntry};
@@ -108,6 +108,8 @@ pub enum End {
         /// Whether the footer index was present (the writer closed cleanly).
         indexed: bool,
     },
+    /// The reader reached the stop offset given to [`Reader::seek_block`].
+    Stopped,
     /// The file ends inside a block or the index: the writer was stopped
     /// mid-write. Everything before `offset` was read.
     TornTail {
@@ -182,6 +184,7 @@ pub struct Reader<R> {
     end: Option<End>,
     index: Option<Vec<IndexEntry>>,
     salvage: SalvageStats,
+    stop: Option<u64>,
 }
 
 impl Reader<BufReader<File>> {
@@ -221,6 +224,7 @@ impl<R: Read> Reader<R> {
             end: None,
             index: None,
             salvage: SalvageStats::default(),
+            stop: None,
         })
     }
 
@@ -318,6 +322,10 @@ impl<R: Read> Reader<R> {
     /// Reads the next block (or the index, or the end) into `raw`.
     fn load_block(&mut self) -> Result<(), ReadError> {
         let offset = self.offset;
+        if self.stop.is_some_and(|stop| offset >= stop) {
+            self.end = Some(End::Stopped);
+            return Ok(());
+        }
         let mut hdr = [0u8; BLOCK_HEADER_LEN];
         let got = self.read_bytes(&mut hdr[..4])?;
         if got == 0 {
@@ -438,6 +446,12 @@ impl<R: Read> Reader<R> {
         section.resize(len + TRAILER_LEN, 0);
         let got = self.read_bytes(&mut section[INDEX_HEADER_LEN..])?;
         if got < len + TRAILER_LEN - INDEX_HEADER_LEN {
+            // A complete trailer at the end of what is there means the count
+            // is damaged, not that the writer stopped mid-index.
+            section.truncate(INDEX_HEADER_LEN + got);
+            if section.len() >= INDEX_HEADER_LEN + TRAILER_LEN && section.ends_with(&TRAILER_MAGIC) {
+                return Ok(IndexRead::Invalid(section));
+            }
             return Ok(IndexRead::Torn((INDEX_HEADER_LEN + got) as u64));
         }
         let trailer = &section[len..];
@@ -551,6 +565,24 @@ impl<R: Read> Reader<R> {
         n += read_full(&mut self.src, &mut buf[n..])?;
         self.offset += n as u64;
         Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// Continues reading at the block that starts at byte `offset` (an
+    /// [`IndexEntry::offset`]), up to the block that starts at `stop`
+    /// (exclusive; `None` for the end of the file). This is how a file is
+    /// read by shards or from a point in time.
+    pub fn seek_block(&mut self, offset: u64, stop: Option<u64>) -> Result<(), ReadError> {
+        self.src.seek(SeekFrom::Start(offset))?;
+        self.pushback.clear();
+        self.offset = offset;
+        self.left_in_block = 0;
+        self.pos = 0;
+        self.block = None;
+        self.end = None;
+        self.stop = stop;
+        Ok(())
     }
 }
 
