@@ -19,7 +19,7 @@ use crate::spec::*;
 #[non_exhaustive]
 pub enum ReadError {
     /// The source failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The file does not start with [`FILE_MAGIC`].
     #[error("not a shadowtap log (.stlog): bad magic bytes")]

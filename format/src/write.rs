@@ -84,7 +84,7 @@ impl Default for WriterOptions {
 #[non_exhaustive]
 pub enum WriteError {
     /// The sink failed. Blocks written before the failure stay readable.
-    #[error("writing the log failed: {0}")]
+    #[error("writing the log failed")]
     Io(#[from] io::Error),
     /// A single record larger than a block may be.
     #[error("exchange {id} encodes to {len} bytes, more than the {max}-byte block limit")]
@@ -97,7 +97,7 @@ pub enum WriteError {
         max: u32,
     },
     /// Encoding failed (only for headers whose strings are too large).
-    #[error("encoding failed: {0}")]
+    #[error("encoding failed")]
     Encode(#[from] postcard::Error),
     /// The file header is larger than [`MAX_FILE_HEADER_LEN`].
     #[error("file header of {0} bytes exceeds the limit")]
