@@ -253,7 +253,11 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
 
 fn print_stats(out: &mut impl Write, s: &Stats) -> io::Result<()> {
     writeln!(out, "file          {}", s.file)?;
-    writeln!(out, "exchanges     {} ({} with a response)", s.exchanges, s.with_response)?;
+    writeln!(
+        out,
+        "exchanges     {} ({} with a response)",
+        s.exchanges, s.with_response
+    )?;
     if let (Some(a), Some(b)) = (s.first_ts_ns, s.last_ts_ns) {
         writeln!(out, "time          {} .. {}", format_ts(a), format_ts(b))?;
         writeln!(
@@ -309,8 +313,7 @@ fn print_stats(out: &mut impl Write, s: &Stats) -> io::Result<()> {
 /// Bytes of an exchange kept in the log (before compression).
 fn stored_len(ex: &Exchange) -> u64 {
     ex.request.len() as u64
-        + ex
-            .response
+        + ex.response
             .as_ref()
             .map_or(0, |r| (r.head.len() + r.body.len()) as u64)
 }
@@ -416,6 +419,9 @@ mod tests {
         assert_eq!(human_duration(1_200_000_000), "1.20s");
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(format_ts(1_700_000_000_123_456_000), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(
+            format_ts(1_700_000_000_123_456_000),
+            "2023-11-14T22:13:20.123456Z"
+        );
     }
 }
