@@ -104,7 +104,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                 .map_or_else(|| "---".to_string(), |r| r.status.to_string());
             let latency = ex
                 .latency_ns()
-                .map_or_else(|| "-".to_string(), |ns| human_duration(ns));
+                .map_or_else(|| "-".to_string(), human_duration);
             write!(
                 out,
                 "{}  {:<22} {:<7} {} {} {}",

@@ -201,6 +201,33 @@ impl Framer {
         }
     }
 
+    /// Makes this framer ready for the next request on the same stream,
+    /// keeping its buffer (no allocation per message on a hot path).
+    pub fn reset_request(&mut self) {
+        self.reset(Role::Request);
+    }
+
+    /// Makes this framer ready for the next response (to a request with
+    /// `request_method`) on the same stream, keeping its buffer.
+    pub fn reset_response(&mut self, request_method: &str) {
+        self.reset(Role::Response {
+            head_request: request_method.eq_ignore_ascii_case("HEAD"),
+            connect: request_method.eq_ignore_ascii_case("CONNECT"),
+        });
+    }
+
+    fn reset(&mut self, role: Role) {
+        self.role = role;
+        self.head_buf.clear();
+        self.head = None;
+        self.state = State::Head;
+        self.error = None;
+        self.consumed = 0;
+        self.body_consumed = 0;
+        self.leading = 0;
+        self.trailer_bytes = 0;
+    }
+
     /// Sets the bound of the head (and of chunked trailers).
     pub fn with_max_head(mut self, max: usize) -> Framer {
         self.max_head = max;
@@ -334,7 +361,7 @@ impl Framer {
                     BodyKind::UntilClose => State::UntilClose,
                 };
                 self.head = Some(head);
-                self.head_buf = Vec::new();
+                self.head_buf.clear();
                 Ok(skip + from_input)
             }
             None if self.head_buf.len() >= self.max_head => {
@@ -800,6 +827,22 @@ mod tests {
             .unwrap();
         assert!(f.is_complete());
         assert_eq!(f.head().unwrap().body, BodyKind::Tunnel);
+    }
+
+    #[test]
+    fn reset_frames_the_next_message() {
+        let mut f = Framer::response("HEAD");
+        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
+        assert!(f.is_complete());
+        f.reset_response("GET");
+        let p = f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert_eq!(f.body_consumed(), 5);
+        f.reset_request();
+        assert!(f.head().is_none());
+        let p = f.feed(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(p.status, Status::Complete);
+        assert_eq!(f.consumed(), 18);
     }
 
     #[test]
