@@ -1,15 +1,522 @@
-//! `shadowtap replay` and `shadowtap demo` (to be written).
+//! `shadowtap replay` and `shadowtap demo`.
+//!
+//! `replay` parses its flags with clap ([`ReplayArgs`]), turns them into the
+//! engine's validated [`Config`] in one conversion ([`Plan::from_args`],
+//! every invalid value reported together, exit 2, before anything is sent),
+//! runs the engine on a two-worker tokio runtime, then writes the report and
+//! maps the outcome to an exit code: 0 ok, 1 runtime failure (the report is
+//! still written), 99 a threshold failed, 130 interrupted.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use shadowtap_replay::client::Target;
+use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome, StopReason};
+use shadowtap_replay::hdrlog::HdrLog;
+use shadowtap_replay::host::{ExtraHeader, HostMode};
+use shadowtap_replay::report::{Report, RunInfo};
+use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
+use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
+use shadowtap_replay::threshold::{evaluate, Threshold};
+
+use crate::{exit, units};
+
+/// Report formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// The human summary only (always printed on stderr).
+    Text,
+    /// The JSON report, on stdout or in `--report-file`.
+    Json,
+}
 
 /// Options of `shadowtap replay`.
 #[derive(clap::Args, Debug)]
-pub struct ReplayArgs {}
+pub struct ReplayArgs {
+    /// Logs to replay (`.stlog`), merged by request time.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A target (`http://host[:port]` or `https://...`); repeat for several.
+    /// Every target receives the whole sampled stream.
+    #[arg(long = "target", value_name = "URL", required = true)]
+    pub targets: Vec<String>,
+    /// Replay speed: `1x` (the capture's pace), `2.5x`, `0.5x`, or `max`
+    /// (as fast as --concurrency allows).
+    #[arg(long, value_name = "SPEED", default_value = "1x")]
+    pub speed: String,
+    /// Shorten every gap of capture time longer than this.
+    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    pub max_gap: Option<Duration>,
+    /// Passes over the input; 0 repeats until --duration, --limit or Ctrl-C.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    pub loops: u32,
+    /// Stop scheduling after this long.
+    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many requests (each sent to every target).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Percentage of the input to replay, full precision: `10`, `0.5%`,
+    /// `0.01`.
+    #[arg(long, value_name = "PCT", default_value = "100")]
+    pub sample: String,
+    /// What sampling keeps together: `request`, `connection` (whole client
+    /// connections) or `header:NAME` (all requests with the same NAME value;
+    /// requests without it are sampled one by one).
+    #[arg(long, value_name = "KEY", default_value = "request")]
+    pub sample_by: String,
+    /// Seed of the sampling hash (the same seed keeps the same requests);
+    /// random when not given, and printed in the report.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Rate limit: `500/s`, `30/m`, `0.5/s`.
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// With --rate: requests that may go out back to back (default 1).
+    #[arg(long, value_name = "N")]
+    pub burst: Option<u32>,
+    /// With --rate: `delay` (wait; the lag is reported) or `drop` (count).
+    #[arg(long, value_name = "POLICY", default_value = "delay")]
+    pub rate_policy: String,
+    /// Requests in flight per target. Beyond it, real-time replay drops
+    /// (counted); `--speed max` waits.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+    /// Deadline of one request: connect, TLS, write and response.
+    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Accept any TLS certificate (self-signed test targets).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Do not insert `-shadow` into the Host.
+    #[arg(long)]
+    pub no_shadow_suffix: bool,
+    /// Send the captured Host (with `-shadow` inserted unless
+    /// --no-shadow-suffix) instead of the target's.
+    #[arg(long)]
+    pub keep_host: bool,
+    /// Add or override a header: `--header 'X-Mirror: 1'`; repeatable.
+    #[arg(long = "header", value_name = "'Name: value'")]
+    pub headers: Vec<String>,
+    /// Report format: the text summary always goes to stderr; `json` also
+    /// writes the JSON report (stdout, or --report-file).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub report: ReportFormat,
+    /// Write the report (in --report's format) to this file instead of
+    /// stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report_file: Option<PathBuf>,
+    /// Write latency per second in HdrHistogram's interval log format.
+    #[arg(long, value_name = "PATH")]
+    pub hdr_log: Option<PathBuf>,
+    /// Pass/fail check in k6's grammar (`p(99)<250ms`, `error_rate<1%`,
+    /// `rate>=900/s`, `lag_p99<5ms`); any failure exits 99. Repeatable.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// No live progress line (it is shown only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
 
 /// Options of `shadowtap demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {}
 
-pub fn run(_args: ReplayArgs) -> anyhow::Result<u8> {
-    crate::exit::usage("replay is not available yet")
+/// Everything `replay` needs, validated.
+struct Plan {
+    config: Config,
+    seed: u64,
+    thresholds: Vec<Threshold>,
+    report: ReportFormat,
+    report_file: Option<PathBuf>,
+    hdr_log: Option<PathBuf>,
+    progress: bool,
+    /// The configuration as shown in the report.
+    shown: serde_json::Value,
+}
+
+impl Plan {
+    /// The one conversion from flags to a validated plan: every problem is
+    /// collected and reported at once.
+    fn from_args(args: ReplayArgs) -> Result<Plan, exit::UsageError> {
+        let mut errors: Vec<String> = Vec::new();
+        let mut check = |r: Result<(), String>| {
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        };
+
+        let mut targets = Vec::new();
+        for t in &args.targets {
+            match Target::parse(t) {
+                Ok(t) => targets.push(t),
+                Err(e) => check(Err(format!("--target: {e}"))),
+            }
+        }
+        let speed = args
+            .speed
+            .parse::<Speed>()
+            .map_err(|e| format!("--speed: {e}"));
+        let pct = args
+            .sample
+            .parse::<Percent>()
+            .map_err(|e| format!("--sample: {e}"));
+        let by = args
+            .sample_by
+            .parse::<SampleBy>()
+            .map_err(|e| format!("--sample-by: {e}"));
+        let rate = args
+            .rate
+            .as_deref()
+            .map(str::parse::<Rate>)
+            .transpose()
+            .map_err(|e| format!("--rate: {e}"));
+        let policy = args
+            .rate_policy
+            .parse::<RatePolicy>()
+            .map_err(|e| format!("--rate-policy: {e}"));
+        let burst = match args.burst {
+            None => Ok(std::num::NonZeroU32::MIN),
+            Some(b) => {
+                std::num::NonZeroU32::new(b).ok_or_else(|| "--burst must be at least 1".to_owned())
+            }
+        };
+        let mut headers = Vec::new();
+        for h in &args.headers {
+            match ExtraHeader::parse(h) {
+                Ok(h) => headers.push(h),
+                Err(e) => check(Err(format!("--header: {e}"))),
+            }
+        }
+        let thresholds = match Threshold::parse_all(&args.thresholds) {
+            Ok(t) => t,
+            Err(errs) => {
+                for e in errs {
+                    check(Err(format!("--threshold: {e}")));
+                }
+                Vec::new()
+            }
+        };
+        if args.concurrency == 0 {
+            check(Err("--concurrency must be at least 1".into()));
+        }
+        if args.timeout.is_zero() {
+            check(Err("--timeout must be more than 0".into()));
+        }
+        if args.limit == Some(0) {
+            check(Err("--limit must be at least 1".into()));
+        }
+        if args.duration.is_some_and(|d| d.is_zero()) {
+            check(Err("--duration must be more than 0".into()));
+        }
+        if args.max_gap.is_some_and(|d| d.is_zero()) {
+            check(Err("--max-gap must be more than 0".into()));
+        }
+        if args.rate.is_none() && (args.burst.is_some() || args.rate_policy != "delay") {
+            check(Err("--burst and --rate-policy need --rate".into()));
+        }
+        let host_mode = HostMode {
+            keep_captured: args.keep_host,
+            no_suffix: args.no_shadow_suffix,
+        };
+        if !args.keep_host
+            && !headers
+                .iter()
+                .any(|h| h.name().eq_ignore_ascii_case("host"))
+        {
+            for t in &targets {
+                if let Err(e) = host_mode.target_host_line(t.authority()) {
+                    check(Err(format!("--target {}: {e}", t.url())));
+                }
+            }
+        }
+        let (speed, pct, by, rate, policy, burst) = match (speed, pct, by, rate, policy, burst) {
+            (Ok(s), Ok(p), Ok(b), Ok(r), Ok(po), Ok(bu)) if errors.is_empty() => {
+                (s, p, b, r, po, bu)
+            }
+            (s, p, b, r, po, bu) => {
+                let mut all = errors;
+                all.extend(
+                    [s.err(), p.err(), b.err(), r.err(), po.err(), bu.err()]
+                        .into_iter()
+                        .flatten(),
+                );
+                return Err(exit::UsageError(all.join("\n  ")));
+            }
+        };
+        let seed = args.seed.unwrap_or_else(random_seed);
+
+        let shown = serde_json::json!({
+            "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "targets": targets.iter().map(|t| t.url().to_owned()).collect::<Vec<_>>(),
+            "speed": speed.to_string(),
+            "max_gap_ms": args.max_gap.map(|d| d.as_millis() as u64),
+            "loop": args.loops,
+            "duration_ms": args.duration.map(|d| d.as_millis() as u64),
+            "limit": args.limit,
+            "sample_pct": pct.as_f64(),
+            "sample_by": by.to_string(),
+            "seed": seed,
+            "rate_per_s": rate.map(|r| r.per_second),
+            "burst": rate.map(|_| burst.get()),
+            "rate_policy": rate.map(|_| match policy { RatePolicy::Delay => "delay", RatePolicy::Drop => "drop" }),
+            "concurrency": args.concurrency,
+            "timeout_ms": args.timeout.as_millis() as u64,
+            "shadow_suffix": !args.no_shadow_suffix,
+            "keep_host": args.keep_host,
+            "headers": args.headers,
+            "thresholds": args.thresholds,
+        });
+
+        let mut config = Config::new(args.files, targets);
+        config.speed = speed;
+        config.max_gap = args.max_gap;
+        config.loops = args.loops;
+        config.duration = args.duration;
+        config.limit = args.limit;
+        config.sampler = Sampler::new(pct, by, seed);
+        config.rate = rate.map(|rate| RateLimit {
+            rate,
+            burst,
+            policy,
+        });
+        config.concurrency = args.concurrency;
+        config.client.timeout = args.timeout;
+        config.client.insecure = args.insecure;
+        config.host_mode = host_mode;
+        config.headers = headers;
+        Ok(Plan {
+            config,
+            seed,
+            thresholds,
+            report: args.report,
+            report_file: args.report_file,
+            hdr_log: args.hdr_log,
+            progress: !args.no_progress && std::io::stderr().is_terminal(),
+            shown,
+        })
+    }
+}
+
+/// A seed when none is given: different each run, printed in the report.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
+    let plan = Plan::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("shadowtap-replay")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(replay(plan))
+}
+
+async fn replay(plan: Plan) -> anyhow::Result<u8> {
+    // Open the output files first: a bad path fails before anything is sent.
+    let mut report_out = match &plan.report_file {
+        Some(p) => Some(
+            File::create(p).with_context(|| format!("creating the report file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let hdr_log = match &plan.hdr_log {
+        Some(p) => Some(
+            HdrLog::create(p, SystemTime::now())
+                .with_context(|| format!("creating {}", p.display()))?,
+        ),
+        None => None,
+    };
+
+    let engine = match Engine::new(plan.config.clone()).await {
+        Ok(e) => e,
+        Err(
+            e @ (EngineError::NoTarget
+            | EngineError::ZeroConcurrency
+            | EngineError::TargetHost { .. }),
+        ) => return exit::usage(e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    let monitor = engine.monitor();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let hdr_task = hdr_log.map(|log| {
+        monitor.with_stats(|s| s.enable_intervals());
+        tokio::spawn(write_intervals(log, monitor.clone(), done_rx.clone()))
+    });
+    let progress_task = plan
+        .progress
+        .then(|| tokio::spawn(show_progress(monitor.clone(), done_rx.clone())));
+
+    let result = engine.run_files(shutdown_signal()).await;
+    let _ = done_tx.send(true);
+    if let Some(t) = progress_task {
+        let _ = t.await;
+    }
+    let hdr_result = match hdr_task {
+        Some(t) => t.await.unwrap_or(Ok(())),
+        None => Ok(()),
+    };
+    let outcome: RunOutcome = match result {
+        Ok(o) => o,
+        Err(e @ EngineError::Input(_)) => {
+            return Err(anyhow::Error::new(e).context("cannot read the input"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    for w in &outcome.warnings {
+        eprintln!("shadowtap: warning: {w}");
+    }
+    let interrupted = outcome.stop == StopReason::Interrupted;
+    let mut report = Report::from_stats(
+        &outcome.stats,
+        &RunInfo {
+            config: plan.shown.clone(),
+            seed: Some(plan.seed),
+            elapsed: outcome.elapsed,
+            interrupted,
+        },
+    );
+    let evaluation = evaluate(&plan.thresholds, &report).context("evaluating thresholds")?;
+    report.set_thresholds(&evaluation);
+
+    let mut summary = report.summary_text();
+    if outcome.abandoned > 0 {
+        summary.push_str(&format!(
+            "  {} requests still in flight were abandoned after the interrupt\n",
+            outcome.abandoned
+        ));
+    }
+    summary.push_str(&evaluation.table());
+    eprint!("{summary}");
+
+    let json = || -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    };
+    match (plan.report, report_out.as_mut()) {
+        (ReportFormat::Json, Some(f)) => {
+            f.write_all(&json()?).context("writing the report file")?
+        }
+        (ReportFormat::Json, None) => {
+            // Plain io errors, so a closed pipe (`| head`) counts as success.
+            let mut out = std::io::stdout().lock();
+            out.write_all(&json()?).context("writing the report")?;
+            out.flush().context("writing the report")?;
+        }
+        (ReportFormat::Text, Some(f)) => f
+            .write_all(summary.as_bytes())
+            .context("writing the report file")?,
+        (ReportFormat::Text, None) => {}
+    }
+    hdr_result.context("writing the HDR log")?;
+
+    if interrupted {
+        return Ok(exit::INTERRUPTED);
+    }
+    if let Some(e) = outcome.input_error {
+        return Err(
+            anyhow::Error::new(e).context("the replay stopped early: cannot read the input")
+        );
+    }
+    Ok(if evaluation.passed() {
+        exit::OK
+    } else {
+        exit::THRESHOLD_FAILED
+    })
+}
+
+/// SIGINT or SIGTERM. When a handler cannot be installed the replay simply
+/// runs to its end.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let sigint = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = sigint => {}
+        _ = sigterm => {}
+    }
+}
+
+/// Writes one interval of `--hdr-log` per second, and the last partial one.
+async fn write_intervals(
+    mut log: HdrLog<std::io::BufWriter<File>>,
+    monitor: Monitor,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), shadowtap_replay::hdrlog::HdrLogError> {
+    let origin = tokio::time::Instant::now();
+    let mut from = Duration::ZERO;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        let finished = tokio::select! {
+            _ = tick.tick() => false,
+            _ = done.wait_for(|d| *d) => true,
+        };
+        let to = origin.elapsed();
+        monitor.with_stats(|s| log.write_stats_interval(from, to, s))?;
+        from = to;
+        if finished {
+            log.finish()?;
+            return Ok(());
+        }
+    }
+}
+
+/// The live progress line on stderr (a terminal).
+async fn show_progress(monitor: Monitor, mut done: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let finished = tokio::select! {
+            _ = tick.tick() => false,
+            _ = done.wait_for(|d| *d) => true,
+        };
+        let p = monitor.progress();
+        let secs = p.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            p.sent as f64 / secs
+        } else {
+            0.0
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{secs:7.1}s  sent {}  ok {}  errors {}  dropped {}  in flight {}  {rate:.0}/s",
+            p.sent, p.completed, p.errors, p.dropped, p.in_flight
+        );
+        if finished {
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            return;
+        }
+        let _ = err.flush();
+    }
 }
 
 pub fn demo(_args: DemoArgs) -> anyhow::Result<u8> {

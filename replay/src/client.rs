@@ -1,1 +1,717 @@
-//! (to be written)
+//! A raw HTTP/1.1 client: writes the prepared bytes as they are and reads the
+//! response only far enough to know where it ends.
+//!
+//! General-purpose clients (hyper, reqwest) build requests from a header map:
+//! they re-case names, reorder and merge duplicates, and re-frame bodies,
+//! which would break the byte fidelity of a replay. This client writes the
+//! request bytes untouched, then frames the response with
+//! [`shadowtap_format::http1::Framer`] (interim 1xx responses, HEAD, chunked,
+//! close-delimited), discards the body as it arrives through one fixed read
+//! buffer, and keeps the connection for the next request when the response
+//! allows it.
+//!
+//! A [`Session`] is one worker's connection slot: at most one connection, at
+//! most one request in flight. The engine runs `--concurrency` sessions per
+//! target, which together form the target's keep-alive pool. Every request
+//! has one deadline (`--timeout`) covering connect, TLS handshake, write and
+//! read. A pooled connection that the target closed while idle is detected
+//! (the write fails, or the read ends before any response byte) and the
+//! request is retried once on a fresh connection. Memory per session is one
+//! read buffer ([`READ_BUF`]) and one write buffer (the largest request sent),
+//! whatever the target does.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use shadowtap_format::http1::{BodyKind, Framer, Status};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::stats::ErrorKind;
+
+/// Bytes read from a connection at a time (the body is discarded).
+pub const READ_BUF: usize = 16 * 1024;
+
+/// `http` or `https`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain TCP.
+    Http,
+    /// TLS (rustls).
+    Https,
+}
+
+/// A `--target` URL: `http[s]://host[:port][/]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    url: String,
+    scheme: Scheme,
+    /// Host without brackets (for resolution and SNI).
+    host: String,
+    port: u16,
+    /// `host[:port]` as written in the URL (brackets kept): the Host sent.
+    authority: String,
+}
+
+/// Why a `--target` is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// Not `http://` or `https://`.
+    #[error("target {url:?}: only http:// and https:// are supported")]
+    Scheme {
+        /// The URL.
+        url: String,
+    },
+    /// No host.
+    #[error("target {url:?} has no host")]
+    NoHost {
+        /// The URL.
+        url: String,
+    },
+    /// The port is not a number from 1 to 65535.
+    #[error("target {url:?} has an invalid port")]
+    Port {
+        /// The URL.
+        url: String,
+    },
+    /// A path, query or user info: requests keep their captured path, so a
+    /// target is only scheme, host and port.
+    #[error(
+        "target {url:?}: only scheme://host[:port] is allowed (requests keep their captured path)"
+    )]
+    Extra {
+        /// The URL.
+        url: String,
+    },
+}
+
+impl Target {
+    /// Parses a target URL.
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        let (scheme, rest) = if let Some(r) = strip_prefix_ci(url, "http://") {
+            (Scheme::Http, r)
+        } else if let Some(r) = strip_prefix_ci(url, "https://") {
+            (Scheme::Https, r)
+        } else {
+            return Err(TargetError::Scheme { url: url.into() });
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(TargetError::Extra { url: url.into() });
+        }
+        let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+            let Some((h, tail)) = after.split_once(']') else {
+                return Err(TargetError::NoHost { url: url.into() });
+            };
+            let port = match tail {
+                "" => None,
+                t => match t.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return Err(TargetError::Port { url: url.into() }),
+                },
+            };
+            (h, port)
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(TargetError::NoHost { url: url.into() });
+        }
+        let port = match port {
+            None => match scheme {
+                Scheme::Http => 80,
+                Scheme::Https => 443,
+            },
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(TargetError::Port { url: url.into() }),
+            },
+        };
+        Ok(Target {
+            url: url.to_owned(),
+            scheme,
+            host: host.to_owned(),
+            port,
+            authority: authority.to_owned(),
+        })
+    }
+
+    /// The URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The host, without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port (80/443 when the URL has none).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host[:port]` as written: the Host a target-mode request carries
+    /// (before the `-shadow` rule).
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Client settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Deadline of one request: connect, handshake, write and read.
+    pub timeout: Duration,
+    /// Accept any TLS certificate (self-signed test targets).
+    pub insecure: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            timeout: Duration::from_secs(10),
+            insecure: false,
+        }
+    }
+}
+
+/// A target that cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The host name did not resolve.
+    #[error("target {url}: cannot resolve {host:?}: {source}")]
+    Resolve {
+        /// The target URL.
+        url: String,
+        /// The host.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The host is not a valid TLS server name.
+    #[error("target {url}: {host:?} is not a valid TLS server name")]
+    ServerName {
+        /// The target URL.
+        url: String,
+        /// The host.
+        host: String,
+    },
+    /// rustls rejected the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A resolved target, shared by its sessions.
+pub struct Endpoint {
+    target: Target,
+    addrs: Vec<SocketAddr>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("target", &self.target.url)
+            .field("addrs", &self.addrs)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Resolves a target (once: the addresses are kept for the run) and sets
+    /// up TLS for `https://`.
+    pub async fn new(target: Target, opts: ClientOptions) -> Result<Endpoint, ClientError> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|source| ClientError::Resolve {
+                url: target.url.clone(),
+                host: target.host.clone(),
+                source,
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(ClientError::Resolve {
+                url: target.url.clone(),
+                host: target.host.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no address"),
+            });
+        }
+        let tls = match target.scheme {
+            Scheme::Http => None,
+            Scheme::Https => {
+                let name = ServerName::try_from(target.host.clone()).map_err(|_| {
+                    ClientError::ServerName {
+                        url: target.url.clone(),
+                        host: target.host.clone(),
+                    }
+                })?;
+                Some((TlsConnector::from(tls_config(opts.insecure)?), name))
+            }
+        };
+        Ok(Endpoint {
+            target,
+            addrs,
+            tls,
+            timeout: opts.timeout,
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn connect(&self) -> Result<Stream, ErrorKind> {
+        let mut last = ErrorKind::Refused;
+        for addr in &self.addrs {
+            let tcp = match TcpStream::connect(addr).await {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    last = classify(&e);
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            return match &self.tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
+                    Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+                    Err(e) => Err(match classify(&e) {
+                        ErrorKind::Reset | ErrorKind::Timeout => classify(&e),
+                        _ => ErrorKind::Tls,
+                    }),
+                },
+            };
+        }
+        Err(last)
+    }
+}
+
+fn tls_config(insecure: bool) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `--insecure`: accepts any certificate, still checks handshake signatures.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Maps an I/O error to an [`ErrorKind`].
+pub fn classify(e: &io::Error) -> ErrorKind {
+    use io::ErrorKind as K;
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        return ErrorKind::Tls;
+    }
+    match e.kind() {
+        K::ConnectionRefused => ErrorKind::Refused,
+        K::ConnectionReset
+        | K::ConnectionAborted
+        | K::BrokenPipe
+        | K::UnexpectedEof
+        | K::NotConnected => ErrorKind::Reset,
+        K::TimedOut => ErrorKind::Timeout,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// A plain or TLS connection.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What one request got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Final status code, or what went wrong.
+    pub result: Result<u16, ErrorKind>,
+    /// Request bytes written.
+    pub bytes_sent: u64,
+    /// Response bytes read (all attempts).
+    pub bytes_received: u64,
+    /// When the session started the request (connecting first when it had
+    /// no open connection).
+    pub started: Instant,
+    /// When the response was read completely, or the request failed.
+    pub done: Instant,
+}
+
+/// A failed exchange on one connection.
+struct Failure {
+    kind: ErrorKind,
+    /// Nothing of a response arrived: on a reused connection the target
+    /// probably closed it while idle, so a retry is safe.
+    stale: bool,
+}
+
+/// One connection slot of a target (see the module docs).
+pub struct Session {
+    endpoint: Arc<Endpoint>,
+    stream: Option<Stream>,
+    wbuf: Vec<u8>,
+    rbuf: Vec<u8>,
+    sent: u64,
+    received: u64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("endpoint", &self.endpoint)
+            .field("connected", &self.stream.is_some())
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session with no connection yet (buffers are allocated on first use).
+    pub fn new(endpoint: Arc<Endpoint>) -> Session {
+        Session {
+            endpoint,
+            stream: None,
+            wbuf: Vec::new(),
+            rbuf: Vec::new(),
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    /// Whether a connection is open for the next request.
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Sends one request (the concatenation of `parts`) and reads its
+    /// response; `method` frames the response (HEAD has no body).
+    pub async fn send(&mut self, parts: [&[u8]; 3], method: &str) -> Reply {
+        let started = Instant::now();
+        self.wbuf.clear();
+        for p in parts {
+            self.wbuf.extend_from_slice(p);
+        }
+        if self.rbuf.len() != READ_BUF {
+            self.rbuf = vec![0; READ_BUF];
+        }
+        self.sent = 0;
+        self.received = 0;
+        let deadline = started + self.endpoint.timeout;
+        let result = match tokio::time::timeout_at(deadline, self.attempt(method)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.stream = None;
+                Err(ErrorKind::Timeout)
+            }
+        };
+        Reply {
+            result,
+            bytes_sent: self.sent,
+            bytes_received: self.received,
+            started,
+            done: Instant::now(),
+        }
+    }
+
+    async fn attempt(&mut self, method: &str) -> Result<u16, ErrorKind> {
+        let mut retried = false;
+        loop {
+            let reused = self.stream.is_some();
+            let mut stream = match self.stream.take() {
+                Some(s) => s,
+                None => self.endpoint.connect().await?,
+            };
+            let r = exchange(
+                &mut stream,
+                &self.wbuf,
+                &mut self.rbuf,
+                method,
+                &mut self.sent,
+                &mut self.received,
+            )
+            .await;
+            match r {
+                Ok((status, keep)) => {
+                    if keep {
+                        self.stream = Some(stream);
+                    }
+                    return Ok(status);
+                }
+                Err(f) if f.stale && reused && !retried => {
+                    retried = true;
+                }
+                Err(f) => return Err(f.kind),
+            }
+        }
+    }
+}
+
+/// Writes the request and reads one response (after any interim ones).
+/// Returns the status and whether the connection can carry another request.
+async fn exchange(
+    stream: &mut Stream,
+    request: &[u8],
+    rbuf: &mut [u8],
+    method: &str,
+    sent: &mut u64,
+    received: &mut u64,
+) -> Result<(u16, bool), Failure> {
+    use tokio::io::AsyncReadExt;
+    if let Err(e) = stream.write_all(request).await {
+        return Err(Failure {
+            kind: classify(&e),
+            stale: true,
+        });
+    }
+    if let Err(e) = stream.flush().await {
+        return Err(Failure {
+            kind: classify(&e),
+            stale: true,
+        });
+    }
+    *sent = request.len() as u64;
+    let mut framer = Framer::response(method);
+    let mut got = 0usize;
+    loop {
+        let n = match stream.read(rbuf).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(Failure {
+                    kind: classify(&e),
+                    stale: got == 0,
+                })
+            }
+        };
+        if n == 0 {
+            if framer.finish() {
+                let status = framer.head().and_then(|h| h.status).unwrap_or(0);
+                return Ok((status, false));
+            }
+            return Err(Failure {
+                kind: ErrorKind::Reset,
+                stale: got == 0,
+            });
+        }
+        got += n;
+        *received += n as u64;
+        let mut off = 0;
+        while off < n {
+            let p = framer.feed(&rbuf[off..n]).map_err(|_| Failure {
+                kind: ErrorKind::Protocol,
+                stale: false,
+            })?;
+            off += p.consumed;
+            if p.status == Status::Complete {
+                let Some(head) = framer.head() else {
+                    return Err(Failure {
+                        kind: ErrorKind::Protocol,
+                        stale: false,
+                    });
+                };
+                if head.is_interim() {
+                    framer = Framer::response(method);
+                    continue;
+                }
+                let status = head.status.unwrap_or(0);
+                // Bytes after the response were not asked for: do not reuse.
+                let keep = head.keep_alive
+                    && off == n
+                    && !head.upgrade
+                    && !matches!(head.body, BodyKind::UntilClose | BodyKind::Tunnel);
+                return Ok((status, keep));
+            }
+            if p.consumed == 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls() {
+        let t = Target::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            (t.scheme(), t.host(), t.port(), t.authority()),
+            (Scheme::Http, "127.0.0.1", 8080, "127.0.0.1:8080")
+        );
+        let t = Target::parse("https://example.com/").unwrap();
+        assert_eq!(
+            (t.scheme(), t.host(), t.port(), t.authority()),
+            (Scheme::Https, "example.com", 443, "example.com")
+        );
+        let t = Target::parse("HTTP://[::1]:9000").unwrap();
+        assert_eq!(
+            (t.host(), t.port(), t.authority()),
+            ("::1", 9000, "[::1]:9000")
+        );
+        let t = Target::parse("http://[::1]").unwrap();
+        assert_eq!((t.host(), t.port(), t.authority()), ("::1", 80, "[::1]"));
+        for bad in [
+            "ftp://a",
+            "a:80",
+            "http://",
+            "http://a:0",
+            "http://a:99999",
+            "http://a:x",
+            "http://a/path",
+            "http://u@a",
+            "http://a?q",
+            "http://[::1",
+            "http://[::1]x",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn io_errors_are_classified() {
+        use io::ErrorKind as K;
+        assert_eq!(classify(&K::ConnectionRefused.into()), ErrorKind::Refused);
+        assert_eq!(classify(&K::ConnectionReset.into()), ErrorKind::Reset);
+        assert_eq!(classify(&K::BrokenPipe.into()), ErrorKind::Reset);
+        assert_eq!(classify(&K::UnexpectedEof.into()), ErrorKind::Reset);
+        assert_eq!(classify(&K::TimedOut.into()), ErrorKind::Timeout);
+        assert_eq!(classify(&K::PermissionDenied.into()), ErrorKind::Other);
+        let tls = io::Error::new(K::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(classify(&tls), ErrorKind::Tls);
+    }
+}

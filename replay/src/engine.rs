@@ -1,1 +1,1040 @@
-//! (to be written)
+//! The replay engine: one scheduler feeding per-target senders.
+//!
+//! ```text
+//!  input thread                     scheduler task                    per target
+//!  ┌──────────────────────┐ bounded ┌─────────────────────────┐ bounded ┌──────────────────┐
+//!  │ Input (merge, window)│ channel │ Timeline / speed        │ channel │ --concurrency    │
+//!  │ → Sampler            │ ──────▶ │ → wait_until (sleep+spin)│ ──────▶ │ workers, one     │
+//!  │ → Rewriter (Prepared)│  Item   │ → Pacer (--rate)        │  Job    │ Session each     │
+//!  │ → loops              │         │ → permit per target     │         │ → Stats          │
+//!  └──────────────────────┘         └─────────────────────────┘         └──────────────────┘
+//! ```
+//!
+//! The parts are composed, not copied per combination: the [`Feed`] turns
+//! exchanges into [`Item`]s (sampling, rewriting, loops); the scheduler asks
+//! the [`Timeline`] when an item is due (or takes it at once with
+//! `--speed max`), waits, asks the [`Pacer`] when there is a rate limit, and
+//! hands one [`Job`] per target to that target's workers.
+//!
+//! **Bounded in flight.** Each target has a semaphore of `--concurrency`
+//! permits; a job carries its permit until its response is read or it
+//! fails. In real-time replay a target with no free permit misses that
+//! request (counted as [`DropCause::Concurrency`]): a dead or slow target
+//! never grows memory nor delays the other targets. With `--speed max` the
+//! scheduler waits for a permit instead (so the slowest target sets the
+//! pace).
+//!
+//! **Time.** Every due time is `start + offset` from one fixed start, the
+//! instant the first request arrives from the input. Outcomes carry the
+//! intended time (the due time; with `--speed max` the instant the request
+//! was admitted), the actual start of the request, and its end, all as
+//! offsets from that start. Everything runs on tokio's clock, so tests drive
+//! it with a paused clock.
+//!
+//! **Stop.** The replay ends at the end of the input, after `--limit`
+//! requests, when the next request would be due past `--duration` (with
+//! `--speed max`: once `--duration` has passed), on an input error, or when
+//! the shutdown future completes (SIGINT). The in-flight requests then
+//! finish or time out; after a shutdown they get [`INTERRUPT_GRACE`], then
+//! are abandoned (counted in [`RunOutcome::abandoned`]).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use shadowtap_format::Exchange;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target};
+use crate::host::{ExtraHeader, HostError, HostMode, Prepared, Rewriter, Unsendable};
+use crate::input::{Input, InputError, InputOptions, InputWarning};
+use crate::sample::Sampler;
+use crate::schedule::{wait_until, Pacer, RateLimit, Speed, Timeline, SPIN_MARGIN};
+use crate::stats::{DropCause, ErrorKind, Outcome, SkipReason, Stats};
+
+/// How long in-flight requests may still finish after a shutdown.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
+
+/// Items buffered between the input thread and the scheduler.
+const FEED_CAPACITY: usize = 1024;
+
+/// Everything a replay needs, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The logs, merged by time.
+    pub inputs: Vec<PathBuf>,
+    /// The per-file reorder window.
+    pub input: InputOptions,
+    /// The targets; each receives the whole sampled stream.
+    pub targets: Vec<Target>,
+    /// Replay speed.
+    pub speed: Speed,
+    /// Longest gap of capture time kept (`--max-gap`).
+    pub max_gap: Option<Duration>,
+    /// Passes over the input; 0 repeats until `--duration`, `--limit` or a
+    /// signal stops the replay.
+    pub loops: u32,
+    /// Stop scheduling after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many requests (each sent to every target).
+    pub limit: Option<u64>,
+    /// Which requests are replayed.
+    pub sampler: Sampler,
+    /// `--rate`.
+    pub rate: Option<RateLimit>,
+    /// Requests in flight per target.
+    pub concurrency: usize,
+    /// Timeout and TLS settings.
+    pub client: ClientOptions,
+    /// Which Host is sent.
+    pub host_mode: HostMode,
+    /// `--header`s.
+    pub headers: Vec<ExtraHeader>,
+    /// How long before a due time the scheduler stops sleeping and yields
+    /// ([`SPIN_MARGIN`]; zero in paused-clock tests).
+    pub spin: Duration,
+}
+
+impl Config {
+    /// A configuration with the defaults for everything but the inputs and
+    /// targets.
+    pub fn new(inputs: Vec<PathBuf>, targets: Vec<Target>) -> Config {
+        Config {
+            inputs,
+            input: InputOptions::default(),
+            targets,
+            speed: Speed::default(),
+            max_gap: None,
+            loops: 1,
+            duration: None,
+            limit: None,
+            sampler: Sampler::all(),
+            rate: None,
+            concurrency: 64,
+            client: ClientOptions::default(),
+            host_mode: HostMode::default(),
+            headers: Vec::new(),
+            spin: SPIN_MARGIN,
+        }
+    }
+}
+
+/// Why a replay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No input file.
+    #[error("no input log given")]
+    NoInput,
+    /// No target.
+    #[error("no --target given")]
+    NoTarget,
+    /// `--concurrency 0`.
+    #[error("--concurrency must be at least 1")]
+    ZeroConcurrency,
+    /// A target's authority does not go through the `-shadow` rule.
+    #[error("target {url}: {source} (use --no-shadow-suffix?)")]
+    TargetHost {
+        /// The target URL.
+        url: String,
+        /// The rule's error.
+        #[source]
+        source: HostError,
+    },
+    /// A target cannot be resolved or set up.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// An input log cannot be opened.
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+/// Why the scheduler stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// Every request of the input (every loop) was scheduled.
+    EndOfInput,
+    /// `--limit` requests were scheduled.
+    Limit,
+    /// `--duration` was reached.
+    Duration,
+    /// The shutdown future completed (SIGINT).
+    Interrupted,
+    /// An input log could not be read further.
+    InputFailed,
+}
+
+/// The result of a replay.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Measurements per target, plus sampling and skip counters.
+    pub stats: Stats,
+    /// From the start (first request) to the last response or error.
+    pub elapsed: Duration,
+    /// Why scheduling stopped.
+    pub stop: StopReason,
+    /// The error that stopped the input, if any.
+    pub input_error: Option<InputError>,
+    /// Warnings about the input (torn tails).
+    pub warnings: Vec<InputWarning>,
+    /// Requests dispatched (to every target) before scheduling stopped.
+    pub scheduled: u64,
+    /// In-flight requests abandoned after a shutdown's grace period.
+    pub abandoned: u64,
+}
+
+/// One element of the stream the scheduler consumes.
+#[derive(Debug)]
+pub enum Item {
+    /// A request to send, captured at `ts_ns`, in loop `pass`.
+    Request {
+        /// Capture time of its first byte.
+        ts_ns: u64,
+        /// Loop number, from 0.
+        pass: u32,
+        /// The bytes to send.
+        req: Arc<Prepared>,
+    },
+    /// A request whose captured Host the `-shadow` rule rejects: an
+    /// `invalid_host` error for every target, nothing sent.
+    InvalidHost {
+        /// Capture time of its first byte.
+        ts_ns: u64,
+        /// Loop number.
+        pass: u32,
+    },
+    /// Exchanges left out since the previous item.
+    Tally {
+        /// By sampling.
+        sampled_out: u64,
+        /// Not replayable, by reason.
+        skipped: Vec<(SkipReason, u64)>,
+    },
+    /// Something to tell the user.
+    Warning(InputWarning),
+    /// The input cannot be read further.
+    Failed(InputError),
+}
+
+/// A source of exchanges that can be read several times (loops).
+pub trait Exchanges {
+    /// Starts pass `pass` (0 is the first; the source may already be open
+    /// for it).
+    fn start_pass(&mut self, pass: u32) -> Result<(), InputError>;
+    /// The next exchange of this pass and its file index.
+    fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError>;
+    /// Warnings since the last call.
+    fn take_warnings(&mut self) -> Vec<InputWarning>;
+}
+
+/// Log files, re-opened for each loop.
+pub struct Files {
+    paths: Vec<PathBuf>,
+    opts: InputOptions,
+    input: Option<Input>,
+}
+
+impl Files {
+    /// Opens the files (so a missing file fails before anything is sent).
+    pub fn open(paths: Vec<PathBuf>, opts: InputOptions) -> Result<Files, InputError> {
+        let input = Input::open(&paths, opts)?;
+        Ok(Files {
+            paths,
+            opts,
+            input: Some(input),
+        })
+    }
+}
+
+impl Exchanges for Files {
+    fn start_pass(&mut self, pass: u32) -> Result<(), InputError> {
+        if pass > 0 || self.input.is_none() {
+            self.input = Some(Input::open(&self.paths, self.opts)?);
+        }
+        Ok(())
+    }
+
+    fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError> {
+        match self.input.as_mut() {
+            Some(i) => i.next_exchange(),
+            None => Ok(None),
+        }
+    }
+
+    fn take_warnings(&mut self) -> Vec<InputWarning> {
+        self.input
+            .as_mut()
+            .map(Input::take_warnings)
+            .unwrap_or_default()
+    }
+}
+
+/// Exchanges held in memory (tests, demos), with their file indexes.
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    exchanges: Vec<(usize, Exchange)>,
+    pos: usize,
+}
+
+impl Memory {
+    /// Exchanges in the order a merged input would yield them.
+    pub fn new(exchanges: Vec<(usize, Exchange)>) -> Memory {
+        Memory { exchanges, pos: 0 }
+    }
+}
+
+impl Exchanges for Memory {
+    fn start_pass(&mut self, _pass: u32) -> Result<(), InputError> {
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError> {
+        let item = self.exchanges.get(self.pos).cloned();
+        self.pos += 1;
+        Ok(item)
+    }
+
+    fn take_warnings(&mut self) -> Vec<InputWarning> {
+        Vec::new()
+    }
+}
+
+/// Exchanges → [`Item`]s: sampling, rewriting, loops. A plain iterator, run
+/// on the input thread (or inline in tests). Counters of what was left out
+/// ([`Item::Tally`]) go out just before the next request and at the end, so
+/// the scheduler counts exactly what it got to.
+pub struct Feed<E> {
+    src: E,
+    sampler: Sampler,
+    rewriter: Rewriter,
+    loops: u32,
+    pass: u32,
+    /// Requests produced in the current pass.
+    produced: u64,
+    sampled_out: u64,
+    skipped: Vec<(SkipReason, u64)>,
+    pending: VecDeque<Item>,
+    started: bool,
+    done: bool,
+}
+
+impl<E: Exchanges> Feed<E> {
+    /// A feed over `src` for `loops` passes (0: endless).
+    pub fn new(src: E, sampler: Sampler, rewriter: Rewriter, loops: u32) -> Feed<E> {
+        Feed {
+            src,
+            sampler,
+            rewriter,
+            loops,
+            pass: 0,
+            produced: 0,
+            sampled_out: 0,
+            skipped: Vec::new(),
+            pending: VecDeque::new(),
+            started: false,
+            done: false,
+        }
+    }
+
+    fn push_tally(&mut self) {
+        if self.sampled_out == 0 && self.skipped.is_empty() {
+            return;
+        }
+        self.pending.push_back(Item::Tally {
+            sampled_out: std::mem::take(&mut self.sampled_out),
+            skipped: std::mem::take(&mut self.skipped),
+        });
+    }
+
+    fn fail(&mut self, e: InputError) {
+        self.done = true;
+        self.push_tally();
+        self.pending.push_back(Item::Failed(e));
+    }
+
+    /// Reads until at least one item is pending or the input is done.
+    fn fill(&mut self) {
+        if !self.started {
+            self.started = true;
+            if let Err(e) = self.src.start_pass(0) {
+                return self.fail(e);
+            }
+        }
+        while !self.done && self.pending.is_empty() {
+            let next = match self.src.next_exchange() {
+                Ok(n) => n,
+                Err(e) => return self.fail(e),
+            };
+            for w in self.src.take_warnings() {
+                self.pending.push_back(Item::Warning(w));
+            }
+            let Some(n) = next else {
+                // End of a pass. A pass that produced nothing means every
+                // pass would (sampling is deterministic): stop even when
+                // looping forever.
+                let last = self.loops != 0 && self.pass + 1 >= self.loops;
+                if last || self.produced == 0 {
+                    self.done = true;
+                    self.push_tally();
+                    return;
+                }
+                self.pass += 1;
+                self.produced = 0;
+                if let Err(e) = self.src.start_pass(self.pass) {
+                    return self.fail(e);
+                }
+                continue;
+            };
+            if let Some(item) = self.convert(n) {
+                self.produced += 1;
+                self.push_tally();
+                self.pending.push_back(item);
+            }
+        }
+    }
+
+    fn skip(&mut self, reason: SkipReason) {
+        match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.skipped.push((reason, 1)),
+        }
+    }
+
+    /// One exchange → an item, or `None` when it is left out (counted).
+    fn convert(&mut self, (file, mut ex): (usize, Exchange)) -> Option<Item> {
+        if !self.sampler.keep(file, &ex) {
+            self.sampled_out += 1;
+            return None;
+        }
+        let ts_ns = ex.req_first_ns;
+        match self.rewriter.prepare(&mut ex) {
+            Ok(p) => Some(Item::Request {
+                ts_ns,
+                pass: self.pass,
+                req: Arc::new(p),
+            }),
+            Err(Unsendable::Host(_)) => Some(Item::InvalidHost {
+                ts_ns,
+                pass: self.pass,
+            }),
+            Err(Unsendable::Skip(reason)) => {
+                self.skip(reason);
+                None
+            }
+        }
+    }
+}
+
+impl<E: Exchanges> Iterator for Feed<E> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        if self.pending.is_empty() {
+            self.fill();
+        }
+        self.pending.pop_front()
+    }
+}
+
+/// Where the scheduler gets its items.
+pub trait Source: Send {
+    /// The next item, `None` at the end.
+    fn next_item(&mut self) -> impl Future<Output = Option<Item>> + Send;
+}
+
+/// A feed run inline (no thread): for tests under a paused clock, where a
+/// thread would let the clock jump while the scheduler waits for it.
+pub struct Inline<I>(pub I);
+
+impl<I: Iterator<Item = Item> + Send> Source for Inline<I> {
+    async fn next_item(&mut self) -> Option<Item> {
+        self.0.next()
+    }
+}
+
+/// A feed run on its own thread (file reading and decompression block).
+pub struct Threaded {
+    rx: mpsc::Receiver<Item>,
+}
+
+impl Threaded {
+    /// Runs `feed` on a new thread, `FEED_CAPACITY` items ahead at most.
+    pub fn spawn<I: Iterator<Item = Item> + Send + 'static>(feed: I) -> std::io::Result<Threaded> {
+        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        std::thread::Builder::new()
+            .name("shadowtap-input".into())
+            .spawn(move || {
+                for item in feed {
+                    if tx.blocking_send(item).is_err() {
+                        // The scheduler stopped.
+                        break;
+                    }
+                }
+            })?;
+        Ok(Threaded { rx })
+    }
+}
+
+impl Source for Threaded {
+    async fn next_item(&mut self) -> Option<Item> {
+        self.rx.recv().await
+    }
+}
+
+/// Sends one prepared request and reads its response: [`Session`] over the
+/// network, or a fake in tests.
+pub trait Transport: Send + 'static {
+    /// Sends the concatenation of `parts`; `method` frames the response.
+    fn send(&mut self, parts: [&[u8]; 3], method: &str) -> impl Future<Output = Reply> + Send;
+}
+
+impl Transport for Session {
+    fn send(&mut self, parts: [&[u8]; 3], method: &str) -> impl Future<Output = Reply> + Send {
+        Session::send(self, parts, method)
+    }
+}
+
+/// Makes one [`Transport`] per worker.
+pub trait Transports {
+    /// The transport type.
+    type T: Transport;
+    /// A transport for a worker of target number `target`.
+    fn make(&self, target: usize) -> Self::T;
+}
+
+/// The network: one resolved [`Endpoint`] per target.
+#[derive(Debug)]
+pub struct Network {
+    endpoints: Vec<Arc<Endpoint>>,
+}
+
+impl Network {
+    /// Resolves the targets and sets up TLS.
+    pub async fn resolve(targets: &[Target], opts: ClientOptions) -> Result<Network, ClientError> {
+        let mut endpoints = Vec::new();
+        for t in targets {
+            endpoints.push(Arc::new(Endpoint::new(t.clone(), opts).await?));
+        }
+        Ok(Network { endpoints })
+    }
+}
+
+impl Transports for Network {
+    type T = Session;
+    fn make(&self, target: usize) -> Session {
+        Session::new(self.endpoints[target].clone())
+    }
+}
+
+/// One request for one target.
+#[derive(Debug)]
+pub struct Job {
+    req: Arc<Prepared>,
+    intended: Duration,
+    start: Instant,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A live view of a running replay (progress line, interval logs).
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    stats: Arc<Mutex<Stats>>,
+    start: Arc<OnceLock<Instant>>,
+    permits: Arc<Vec<Arc<Semaphore>>>,
+    concurrency: usize,
+}
+
+/// Counters for a progress line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Requests finished (response or error), all targets.
+    pub sent: u64,
+    /// Responses read, all targets.
+    pub completed: u64,
+    /// Errors, all targets.
+    pub errors: u64,
+    /// Drops, all targets.
+    pub dropped: u64,
+    /// Requests in flight, all targets.
+    pub in_flight: u64,
+    /// Time since the first request.
+    pub elapsed: Duration,
+}
+
+impl Monitor {
+    /// A snapshot of the counters.
+    pub fn progress(&self) -> Progress {
+        let s = lock(&self.stats);
+        let in_flight = self
+            .permits
+            .iter()
+            .map(|p| self.concurrency.saturating_sub(p.available_permits()) as u64)
+            .sum();
+        Progress {
+            sent: s.sent(),
+            completed: s.completed(),
+            errors: s.errors(),
+            dropped: s.dropped(),
+            in_flight,
+            elapsed: self.start.get().map_or(Duration::ZERO, |t| t.elapsed()),
+        }
+    }
+
+    /// The instant of the first request, once there was one.
+    pub fn start(&self) -> Option<Instant> {
+        self.start.get().copied()
+    }
+
+    /// Runs `f` on the live stats (e.g. to write an interval of
+    /// `--hdr-log` after [`Stats::enable_intervals`]).
+    pub fn with_stats<R>(&self, f: impl FnOnce(&mut Stats) -> R) -> R {
+        f(&mut lock(&self.stats))
+    }
+}
+
+fn lock(m: &Mutex<Stats>) -> MutexGuard<'_, Stats> {
+    // A worker that panicked mid-record leaves the counters usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A prepared replay: targets resolved, inputs checked.
+pub struct Engine<X = Network> {
+    config: Config,
+    transports: X,
+    host_lines: Arc<Vec<Option<Vec<u8>>>>,
+    monitor: Monitor,
+}
+
+impl<X> std::fmt::Debug for Engine<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Engine<Network> {
+    /// Checks the configuration and resolves the targets. Nothing is sent.
+    pub async fn new(config: Config) -> Result<Engine, EngineError> {
+        let network = Network::resolve(&config.targets, config.client).await?;
+        Engine::with_transports(config, network)
+    }
+
+    /// Replays the configured log files until the end (or `shutdown`).
+    pub async fn run_files(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<RunOutcome, EngineError> {
+        if self.config.inputs.is_empty() {
+            return Err(EngineError::NoInput);
+        }
+        let files = Files::open(self.config.inputs.clone(), self.config.input)?;
+        let feed = self.feed(files);
+        let source = Threaded::spawn(feed).map_err(|e| {
+            EngineError::Input(InputError {
+                path: PathBuf::from("<input thread>"),
+                source: e.into(),
+            })
+        })?;
+        Ok(self.run(source, shutdown).await)
+    }
+}
+
+impl<X: Transports> Engine<X> {
+    /// Checks the configuration; requests go through `transports`.
+    pub fn with_transports(config: Config, transports: X) -> Result<Engine<X>, EngineError> {
+        if config.targets.is_empty() {
+            return Err(EngineError::NoTarget);
+        }
+        if config.concurrency == 0 {
+            return Err(EngineError::ZeroConcurrency);
+        }
+        let host_from_target =
+            Rewriter::new(config.host_mode, config.headers.clone()).host_from_target();
+        let mut host_lines = Vec::new();
+        for t in &config.targets {
+            let line = if host_from_target {
+                config
+                    .host_mode
+                    .target_host_line(t.authority())
+                    .map_err(|source| EngineError::TargetHost {
+                        url: t.url().to_owned(),
+                        source,
+                    })?
+            } else {
+                None
+            };
+            host_lines.push(line);
+        }
+        let names: Vec<String> = config.targets.iter().map(|t| t.url().to_owned()).collect();
+        let permits = (0..config.targets.len())
+            .map(|_| Arc::new(Semaphore::new(config.concurrency)))
+            .collect();
+        let monitor = Monitor {
+            stats: Arc::new(Mutex::new(Stats::new(&names))),
+            start: Arc::new(OnceLock::new()),
+            permits: Arc::new(permits),
+            concurrency: config.concurrency,
+        };
+        Ok(Engine {
+            config,
+            transports,
+            host_lines: Arc::new(host_lines),
+            monitor,
+        })
+    }
+
+    /// A live view of the run.
+    pub fn monitor(&self) -> Monitor {
+        self.monitor.clone()
+    }
+
+    /// The feed over exchanges `src` for this configuration.
+    pub fn feed<E: Exchanges>(&self, src: E) -> Feed<E> {
+        Feed::new(
+            src,
+            self.config.sampler.clone(),
+            Rewriter::new(self.config.host_mode, self.config.headers.clone()),
+            self.config.loops,
+        )
+    }
+
+    /// Replays the items of `source` until its end (or `shutdown`).
+    pub async fn run<S: Source>(
+        self,
+        mut source: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> RunOutcome {
+        let (workers, senders) = self.spawn_workers();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut sched = Scheduler {
+            config: &self.config,
+            stats: &self.monitor.stats,
+            start_cell: &self.monitor.start,
+            permits: &self.monitor.permits,
+            senders,
+            timeline: match self.config.speed {
+                Speed::Factor(f) => Some(Timeline::new(f, self.config.max_gap)),
+                Speed::Max => None,
+            },
+            pacer: self.config.rate.map(Pacer::new),
+            start: None,
+            scheduled: 0,
+            warnings: Vec::new(),
+            input_error: None,
+            slots: Vec::new(),
+        };
+        let stop = sched.run(&mut source, shutdown.as_mut()).await;
+        let Scheduler {
+            senders,
+            start,
+            scheduled,
+            warnings,
+            input_error,
+            ..
+        } = sched;
+        // Closing the job channels lets the workers finish and exit.
+        drop(senders);
+        drop(source);
+        let mut abandoned = 0;
+        if stop == StopReason::Interrupted {
+            let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
+            let all = join_all(workers);
+            if tokio::time::timeout(INTERRUPT_GRACE, all).await.is_err() {
+                abandoned = self.monitor.progress().in_flight;
+                for a in aborts {
+                    a.abort();
+                }
+            }
+        } else {
+            join_all(workers).await;
+        }
+        let end = Instant::now();
+        let stats = lock(&self.monitor.stats).clone();
+        RunOutcome {
+            stats,
+            elapsed: start.map_or(Duration::ZERO, |s| end.saturating_duration_since(s)),
+            stop,
+            input_error,
+            warnings,
+            scheduled,
+            abandoned,
+        }
+    }
+
+    fn spawn_workers(&self) -> (Vec<JoinHandle<()>>, Vec<mpsc::Sender<Job>>) {
+        let mut handles = Vec::new();
+        let mut senders = Vec::new();
+        for target in 0..self.config.targets.len() {
+            let (tx, rx) = mpsc::channel::<Job>(self.config.concurrency);
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..self.config.concurrency {
+                let worker = Worker {
+                    target,
+                    transport: self.transports.make(target),
+                    host_lines: self.host_lines.clone(),
+                    stats: self.monitor.stats.clone(),
+                    rx: rx.clone(),
+                };
+                handles.push(tokio::spawn(worker.run()));
+            }
+            senders.push(tx);
+        }
+        (handles, senders)
+    }
+}
+
+async fn join_all(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// One connection slot of one target.
+struct Worker<T> {
+    target: usize,
+    transport: T,
+    host_lines: Arc<Vec<Option<Vec<u8>>>>,
+    stats: Arc<Mutex<Stats>>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+}
+
+impl<T: Transport> Worker<T> {
+    async fn run(mut self) {
+        loop {
+            let job = {
+                let mut rx = self.rx.lock().await;
+                rx.recv().await
+            };
+            let Some(job) = job else { return };
+            let host_line = self.host_lines.get(self.target).and_then(|l| l.as_deref());
+            let reply = self
+                .transport
+                .send(job.req.parts(host_line), job.req.method())
+                .await;
+            let outcome = Outcome {
+                target: self.target,
+                intended: job.intended,
+                sent: reply.started.saturating_duration_since(job.start),
+                done: reply.done.saturating_duration_since(job.start),
+                result: reply.result,
+                bytes_sent: reply.bytes_sent,
+                bytes_received: reply.bytes_received,
+            };
+            lock(&self.stats).record(&outcome);
+            // The job (and its permit) is released only now.
+            drop(job);
+        }
+    }
+}
+
+/// The scheduling loop's state.
+struct Scheduler<'a> {
+    config: &'a Config,
+    stats: &'a Mutex<Stats>,
+    start_cell: &'a OnceLock<Instant>,
+    permits: &'a [Arc<Semaphore>],
+    senders: Vec<mpsc::Sender<Job>>,
+    timeline: Option<Timeline>,
+    pacer: Option<Pacer>,
+    start: Option<Instant>,
+    scheduled: u64,
+    warnings: Vec<InputWarning>,
+    input_error: Option<InputError>,
+    /// Reused: the permits of the request being dispatched.
+    slots: Vec<Option<OwnedSemaphorePermit>>,
+}
+
+/// Runs `fut` unless `stop` completes first (`None`).
+async fn unless<F: Future>(
+    stop: &mut Pin<&mut (impl Future<Output = ()> + ?Sized)>,
+    fut: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        _ = stop.as_mut() => None,
+        v = fut => Some(v),
+    }
+}
+
+impl Scheduler<'_> {
+    async fn run<S: Source>(
+        &mut self,
+        source: &mut S,
+        mut stop: Pin<&mut (impl Future<Output = ()> + Send)>,
+    ) -> StopReason {
+        loop {
+            let Some(item) = unless(&mut stop, source.next_item()).await else {
+                return StopReason::Interrupted;
+            };
+            let Some(item) = item else {
+                return StopReason::EndOfInput;
+            };
+            let (ts_ns, pass, req) = match item {
+                Item::Tally {
+                    sampled_out,
+                    skipped,
+                } => {
+                    let mut s = lock(self.stats);
+                    s.record_sampled_out(sampled_out);
+                    for (reason, n) in skipped {
+                        for _ in 0..n {
+                            s.record_skipped(reason);
+                        }
+                    }
+                    continue;
+                }
+                Item::Warning(w) => {
+                    self.warnings.push(w);
+                    continue;
+                }
+                Item::Failed(e) => {
+                    self.input_error = Some(e);
+                    return StopReason::InputFailed;
+                }
+                Item::Request { ts_ns, pass, req } => (ts_ns, pass, Some(req)),
+                Item::InvalidHost { ts_ns, pass } => (ts_ns, pass, None),
+            };
+            let start = *self.start.get_or_insert_with(|| {
+                let now = Instant::now();
+                let _ = self.start_cell.set(now);
+                now
+            });
+            // When is it due?
+            let due = match self.timeline.as_mut() {
+                Some(timeline) => {
+                    let offset = timeline.next(ts_ns, pass);
+                    if self.config.duration.is_some_and(|d| offset >= d) {
+                        return StopReason::Duration;
+                    }
+                    let deadline = start + offset;
+                    if unless(&mut stop, wait_until(deadline, self.config.spin))
+                        .await
+                        .is_none()
+                    {
+                        return StopReason::Interrupted;
+                    }
+                    Some(offset)
+                }
+                None => {
+                    if self.config.duration.is_some_and(|d| start.elapsed() >= d) {
+                        return StopReason::Duration;
+                    }
+                    None
+                }
+            };
+            // The rate limit.
+            let mut admitted = None;
+            if let Some(pacer) = &self.pacer {
+                match unless(&mut stop, pacer.admit()).await {
+                    None => return StopReason::Interrupted,
+                    Some(true) => admitted = Some(start.elapsed()),
+                    Some(false) => {
+                        let mut s = lock(self.stats);
+                        for t in 0..self.senders.len() {
+                            s.record_drop(t, DropCause::RateLimit);
+                        }
+                        drop(s);
+                        if self.count_and_check_limit() {
+                            return StopReason::Limit;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(req) = req else {
+                let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
+                let mut s = lock(self.stats);
+                for target in 0..self.senders.len() {
+                    s.record(&Outcome {
+                        target,
+                        intended,
+                        sent: intended,
+                        done: intended,
+                        result: Err(ErrorKind::InvalidHost),
+                        bytes_sent: 0,
+                        bytes_received: 0,
+                    });
+                }
+                drop(s);
+                if self.count_and_check_limit() {
+                    return StopReason::Limit;
+                }
+                continue;
+            };
+            // A permit per target: taken if free in real time, waited for
+            // with --speed max.
+            if !self.acquire(&mut stop).await {
+                return StopReason::Interrupted;
+            }
+            if due.is_none() && self.config.duration.is_some_and(|d| start.elapsed() >= d) {
+                self.slots.clear();
+                return StopReason::Duration;
+            }
+            // Real time: the due time. Max speed: when the rate limit let it
+            // through (so waiting for a permit counts as latency), else when
+            // the permits were there (a closed loop has no other intent).
+            let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
+            self.dispatch(&req, intended, start);
+            if self.count_and_check_limit() {
+                return StopReason::Limit;
+            }
+        }
+    }
+
+    /// Takes a permit per target into `slots` (`None`: dropped, counted).
+    /// False when interrupted while waiting.
+    async fn acquire(&mut self, stop: &mut Pin<&mut (impl Future<Output = ()> + Send)>) -> bool {
+        let wait = self.config.speed == Speed::Max;
+        self.slots.clear();
+        for target in 0..self.senders.len() {
+            let sem = self.permits[target].clone();
+            let permit = if wait {
+                match unless(stop, sem.acquire_owned()).await {
+                    None => {
+                        self.slots.clear();
+                        return false;
+                    }
+                    Some(p) => p.ok(),
+                }
+            } else {
+                sem.try_acquire_owned().ok()
+            };
+            if permit.is_none() {
+                lock(self.stats).record_drop(target, DropCause::Concurrency);
+            }
+            self.slots.push(permit);
+        }
+        true
+    }
+
+    /// Counts a scheduled request; true when `--limit` is reached.
+    fn count_and_check_limit(&mut self) -> bool {
+        self.scheduled += 1;
+        self.config.limit.is_some_and(|l| self.scheduled >= l)
+    }
+
+    /// Hands the request to every target that has a permit in `slots`.
+    fn dispatch(&mut self, req: &Arc<Prepared>, intended: Duration, start: Instant) {
+        for (target, slot) in self.slots.drain(..).enumerate() {
+            let Some(permit) = slot else { continue };
+            let job = Job {
+                req: req.clone(),
+                intended,
+                start,
+                _permit: permit,
+            };
+            // The channel holds as many jobs as there are permits: never full.
+            if self.senders[target].try_send(job).is_err() {
+                lock(self.stats).record_drop(target, DropCause::Queue);
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@
 //!
 //! [`Rewriter::prepare`] turns captured request bytes into a [`Prepared`]
 //! request. Everything is kept byte for byte (request line, header order,
-//! case, duplicates, line endings, obs-folded lines, body with its chunked
+//! case, duplicates, line endings, body with its chunked
 //! framing) except:
 //! - **Host**: the first Host line is replaced (or, when the request has
 //!   none, a Host line is inserted right after the request line). Further
@@ -48,13 +48,16 @@
 //!   given. A `--header 'Host: ...'` wins over the Host mode.
 //!
 //! Requests that cannot be replayed faithfully are refused with
-//! [`Unsendable::Skip`] and counted by the engine as `skipped` (by
-//! [`SkipReason`]); a truncated body is never sent.
-
-use std::fmt;
+//! [`Unsendable::Skip`] and counted in the report's `skipped` map by
+//! [`SkipReason`]: `incomplete` (flagged incomplete, with a gap or cut by the
+//! snap length, or fewer bytes stored than were on the wire), `body_capped`,
+//! `upgrade` (CONNECT: a tunnel, nothing to mirror) and `unparsable`. A
+//! truncated body is never sent.
 
 use shadowtap_format::http1::{self, BodyKind};
 use shadowtap_format::{Exchange, Flags};
+
+use crate::stats::SkipReason;
 
 /// The suffix Envoy inserts into a mirrored request's Host.
 pub const SHADOW_SUFFIX: &str = "-shadow";
@@ -90,17 +93,21 @@ pub enum HostError {
 /// assert!(shadow_host("::1").is_err());
 /// ```
 pub fn shadow_host(host: &str) -> Result<String, HostError> {
-    let mut out = String::with_capacity(host.len() + SHADOW_SUFFIX.len());
-    shadow_host_into(host.as_bytes(), &mut out)?;
-    Ok(out)
+    let (name, port) = split_port(host.as_bytes())?;
+    // Both parts are slices of a str split at ASCII bytes.
+    let (name, port) = (
+        &host[..name.len()],
+        &host[name.len()..name.len() + port.len()],
+    );
+    Ok(format!("{name}{SHADOW_SUFFIX}{port}"))
 }
 
 /// [`shadow_host`] appending to `out` (which is left unchanged on error).
-fn shadow_host_into(host: &[u8], out: &mut impl Extend<u8>) -> Result<(), HostError> {
+fn shadow_host_into(host: &[u8], out: &mut Vec<u8>) -> Result<(), HostError> {
     let (name, port) = split_port(host)?;
-    out.extend(name.iter().copied());
-    out.extend(SHADOW_SUFFIX.bytes());
-    out.extend(port.iter().copied());
+    out.extend_from_slice(name);
+    out.extend_from_slice(SHADOW_SUFFIX.as_bytes());
+    out.extend_from_slice(port);
     Ok(())
 }
 
@@ -227,46 +234,12 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Why a captured request is not replayed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum SkipReason {
-    /// The capture flagged the request incomplete, with a gap, with a capped
-    /// body or cut by the snap length, or holds fewer bytes than the request
-    /// had on the wire.
-    Truncated,
-    /// The head does not parse as an HTTP/1.x request.
-    BadHead,
-    /// A CONNECT request: a tunnel, not a request that can be mirrored.
-    Connect,
-}
-
-impl SkipReason {
-    /// Every reason, for reports.
-    pub const ALL: [SkipReason; 3] = [SkipReason::Truncated, SkipReason::BadHead, SkipReason::Connect];
-
-    /// Stable lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            SkipReason::Truncated => "truncated",
-            SkipReason::BadHead => "bad_head",
-            SkipReason::Connect => "connect",
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// Why a captured request yields no [`Prepared`] request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Unsendable {
     /// Cannot be replayed faithfully: skipped and counted.
-    #[error("request skipped: {0}")]
+    #[error("request skipped: {}", .0.as_str())]
     Skip(SkipReason),
     /// The captured Host does not go through the `-shadow` rule: an error
     /// for this request, counted per target as `invalid_host`.
@@ -274,10 +247,8 @@ pub enum Unsendable {
     Host(HostError),
 }
 
-/// The flags that make a captured request unfit to replay.
-const UNREPLAYABLE: Flags = Flags(
-    Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0 | Flags::REQ_BODY_CAPPED.0 | Flags::REQ_SNAPLEN.0,
-);
+/// The flags that make a captured request incomplete.
+const INCOMPLETE: Flags = Flags(Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0 | Flags::REQ_SNAPLEN.0);
 
 /// A request ready to send: the rewritten bytes, and where each target's
 /// Host line goes when the Host comes from the target.
@@ -371,8 +342,11 @@ impl Rewriter {
     /// Prepares a captured exchange's request, consuming its request buffer
     /// (which is kept as scratch space for the next call).
     pub fn prepare(&mut self, ex: &mut Exchange) -> Result<Prepared, Unsendable> {
-        if ex.flags.0 & UNREPLAYABLE.0 != 0 || (ex.request.len() as u64) < ex.request_len {
-            return Err(Unsendable::Skip(SkipReason::Truncated));
+        if ex.flags.contains(Flags::REQ_BODY_CAPPED) {
+            return Err(Unsendable::Skip(SkipReason::BodyCapped));
+        }
+        if ex.flags.0 & INCOMPLETE.0 != 0 || (ex.request.len() as u64) < ex.request_len {
+            return Err(Unsendable::Skip(SkipReason::Incomplete));
         }
         let prepared = self.rewrite(&ex.request)?;
         // Keep the consumed request's buffer as the next scratch space.
@@ -384,11 +358,11 @@ impl Rewriter {
     /// Rewrites raw request bytes (see the module docs).
     pub fn rewrite(&mut self, raw: &[u8]) -> Result<Prepared, Unsendable> {
         let Some(head) = http1::parse_request_head(raw) else {
-            return Err(Unsendable::Skip(SkipReason::BadHead));
+            return Err(Unsendable::Skip(SkipReason::Unparsable));
         };
         let method = head.method.as_deref().unwrap_or("");
         if method.eq_ignore_ascii_case("CONNECT") {
-            return Err(Unsendable::Skip(SkipReason::Connect));
+            return Err(Unsendable::Skip(SkipReason::Upgrade));
         }
         let head_len = head.len.min(raw.len());
         let msg_end = match head.body {
@@ -400,7 +374,7 @@ impl Rewriter {
                     .and_then(|e| usize::try_from(e).ok());
                 match end {
                     Some(end) if end <= raw.len() => end,
-                    _ => return Err(Unsendable::Skip(SkipReason::Truncated)),
+                    _ => return Err(Unsendable::Skip(SkipReason::Incomplete)),
                 }
             }
             // The capture stored the message; chunked framing is kept as is.
@@ -421,7 +395,7 @@ impl Rewriter {
     ) -> Result<Prepared, Unsendable> {
         let h = &raw[..head_len];
         let Some(req_line_end) = h.iter().position(|&b| b == b'\n').map(|i| i + 1) else {
-            return Err(Unsendable::Skip(SkipReason::BadHead));
+            return Err(Unsendable::Skip(SkipReason::Unparsable));
         };
         // The blank line that ends the head.
         let blank_start = if h.ends_with(b"\r\n\r\n") {
@@ -429,7 +403,7 @@ impl Rewriter {
         } else if h.ends_with(b"\n\n") {
             head_len - 1
         } else {
-            return Err(Unsendable::Skip(SkipReason::BadHead));
+            return Err(Unsendable::Skip(SkipReason::Unparsable));
         };
 
         self.conn_values.clear();
@@ -447,7 +421,8 @@ impl Rewriter {
         out.extend_from_slice(&h[..req_line_end]);
         self.extra_done.iter_mut().for_each(|d| *d = false);
 
-        let replace_host = !(self.mode.keep_captured && self.mode.no_suffix) && !self.extra_host;
+        let untouched = self.mode.keep_captured && self.mode.no_suffix;
+        let replace_host = !untouched && !self.extra_host;
         let mut host_seen = false;
         let mut host_at = None;
         let mut pos = req_line_end;
@@ -468,7 +443,11 @@ impl Rewriter {
                 if !replace_host {
                     out.extend_from_slice(&h[line.start..line.end]);
                 } else if !host_seen {
-                    if let Err(e) = self.emit_host(&mut out, &mut host_at, Some(&h[line.value_start..line.value_end])) {
+                    if let Err(e) = self.emit_host(
+                        &mut out,
+                        &mut host_at,
+                        Some(trim_ows(&h[line.value_start..line.value_end])),
+                    ) {
                         self.scratch = out;
                         return Err(e);
                     }
@@ -499,7 +478,12 @@ impl Rewriter {
                 out.extend_from_slice(&e.line);
             }
         }
-        if http10 && !self.extra.iter().any(|e| e.name.eq_ignore_ascii_case("connection")) {
+        if http10
+            && !self
+                .extra
+                .iter()
+                .any(|e| e.name.eq_ignore_ascii_case("connection"))
+        {
             out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         out.extend_from_slice(&raw[blank_start..msg_end]);
@@ -543,11 +527,17 @@ impl Rewriter {
             "upgrade",
             "proxy-authorization",
         ];
-        if ALWAYS.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())) {
+        if ALWAYS
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
             return true;
         }
         const NEVER: [&str; 3] = ["transfer-encoding", "content-length", "host"];
-        if NEVER.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())) {
+        if NEVER
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
             return false;
         }
         self.conn_values.iter().any(|&(s, e)| {
@@ -594,7 +584,10 @@ fn next_line(h: &[u8], pos: usize, stop: usize) -> Option<Line> {
         }
         break;
     }
-    let name_end = h[pos..end].iter().position(|&b| b == b':').map_or(end, |i| pos + i);
+    let name_end = h[pos..end]
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(end, |i| pos + i);
     let value_start = (name_end + 1).min(end);
     Some(Line {
         start: pos,
@@ -670,7 +663,9 @@ mod tests {
         );
         assert_eq!(
             shadow_host("[::1"),
-            Err(HostError::UnclosedBracket { host: "[::1".into() })
+            Err(HostError::UnclosedBracket {
+                host: "[::1".into()
+            })
         );
     }
 
@@ -705,10 +700,22 @@ mod tests {
         let h = ExtraHeader::parse("X-Mirror:  yes ").unwrap();
         assert_eq!(h.line, b"X-Mirror: yes\r\n");
         assert_eq!(h.name(), "X-Mirror");
-        assert!(matches!(ExtraHeader::parse("nocolon"), Err(HeaderArgError::NoColon { .. })));
-        assert!(matches!(ExtraHeader::parse(": v"), Err(HeaderArgError::InvalidName { .. })));
-        assert!(matches!(ExtraHeader::parse("a b: v"), Err(HeaderArgError::InvalidName { .. })));
-        assert!(matches!(ExtraHeader::parse("a: v\r\nx: y"), Err(HeaderArgError::InvalidValue { .. })));
+        assert!(matches!(
+            ExtraHeader::parse("nocolon"),
+            Err(HeaderArgError::NoColon { .. })
+        ));
+        assert!(matches!(
+            ExtraHeader::parse(": v"),
+            Err(HeaderArgError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            ExtraHeader::parse("a b: v"),
+            Err(HeaderArgError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            ExtraHeader::parse("a: v\r\nx: y"),
+            Err(HeaderArgError::InvalidValue { .. })
+        ));
     }
 
     #[test]
@@ -717,6 +724,296 @@ mod tests {
         assert_eq!(header_value(raw, "x-user"), Some(&b"42"[..]));
         assert_eq!(header_value(raw, "HOST"), Some(&b"a"[..]));
         assert_eq!(header_value(raw, "cookie"), None);
-        assert_eq!(header_value(b"GET / HTTP/1.1\r\nX-User: 1\r\n", "x-user"), None);
+        assert_eq!(
+            header_value(b"GET / HTTP/1.1\r\nX-User: 1\r\n", "x-user"),
+            None
+        );
+    }
+
+    fn target_mode() -> Rewriter {
+        Rewriter::new(HostMode::default(), Vec::new())
+    }
+
+    fn keep(suffix: bool) -> Rewriter {
+        Rewriter::new(
+            HostMode {
+                keep_captured: true,
+                no_suffix: !suffix,
+            },
+            Vec::new(),
+        )
+    }
+
+    /// The bytes a target with Host line `line` receives.
+    fn sent(p: &Prepared, line: Option<&[u8]>) -> Vec<u8> {
+        p.parts(line).concat()
+    }
+
+    #[test]
+    fn order_case_duplicates_and_body_are_kept() {
+        let raw = b"POST /a/b?x=1&y=%20 HTTP/1.1\r\nX-B: 2\r\nhost: orig.example\r\nx-a: 1\r\nX-A: 1bis\r\nCONTENT-length: 5\r\nCookie: a=b\r\nCookie: c=d\r\n\r\nhello";
+        let p = target_mode().rewrite(raw).unwrap();
+        assert_eq!(p.method(), "POST");
+        let line = HostMode::default()
+            .target_host_line("mirror:8080")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            sent(&p, Some(&line)),
+            b"POST /a/b?x=1&y=%20 HTTP/1.1\r\nX-B: 2\r\nHost: mirror-shadow:8080\r\nx-a: 1\r\nX-A: 1bis\r\nCONTENT-length: 5\r\nCookie: a=b\r\nCookie: c=d\r\n\r\nhello"
+        );
+        assert_eq!(p.len_with(Some(&line)), sent(&p, Some(&line)).len());
+    }
+
+    #[test]
+    fn chunked_body_arrives_intact() {
+        let raw = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, Transfer-Encoding\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n";
+        let p = keep(false).rewrite(raw).unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"
+        );
+        assert_eq!(p.host_at(), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Hop, close\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: Basic eA==\r\nX-End-To-End: 2\r\n\r\n";
+        let p = keep(false).rewrite(raw).unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-End-To-End: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn extra_headers_override_in_place_or_append() {
+        let extra = vec![
+            ExtraHeader::parse("x-tenant: mirror").unwrap(),
+            ExtraHeader::parse("X-Shadow: 1").unwrap(),
+        ];
+        let mut r = Rewriter::new(
+            HostMode {
+                keep_captured: true,
+                no_suffix: true,
+            },
+            extra,
+        );
+        let raw = b"GET / HTTP/1.1\r\nX-Tenant: a\r\nHost: h\r\nX-TENANT: b\r\nAccept: */*\r\n\r\n";
+        let p = r.rewrite(raw).unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.1\r\nx-tenant: mirror\r\nHost: h\r\nAccept: */*\r\nX-Shadow: 1\r\n\r\n"
+        );
+        // A --header Host wins over the mode: no per-target Host line.
+        let mut r = Rewriter::new(
+            HostMode::default(),
+            vec![ExtraHeader::parse("Host: forced").unwrap()],
+        );
+        assert!(!r.host_from_target());
+        let p = r.rewrite(raw).unwrap();
+        assert_eq!(p.host_at(), None);
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.1\r\nX-Tenant: a\r\nHost: forced\r\nX-TENANT: b\r\nAccept: */*\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn host_modes() {
+        let raw = b"GET / HTTP/1.1\r\nHost:   Api.Example.com:8443 \r\nHost: dup\r\nA: 1\r\n\r\n";
+        // Captured Host with the suffix: Envoy's mirror Host.
+        let p = keep(true).rewrite(raw).unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.1\r\nHost: Api.Example.com-shadow:8443\r\nA: 1\r\n\r\n"
+        );
+        // Captured Host untouched (spacing and duplicate too).
+        let p = keep(false).rewrite(raw).unwrap();
+        assert_eq!(p.bytes(), &raw[..]);
+        // Target Host: a slot where the first Host was, duplicates dropped.
+        let p = target_mode().rewrite(raw).unwrap();
+        assert_eq!(
+            sent(&p, Some(b"Host: t\r\n")),
+            b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn captured_host_errors_are_per_request() {
+        let mut r = keep(true);
+        for (raw, want) in [
+            (&b"GET / HTTP/1.1\r\nHost: \r\n\r\n"[..], HostError::Empty),
+            (&b"GET / HTTP/1.1\r\nA: b\r\n\r\n"[..], HostError::Empty),
+            (
+                &b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n"[..],
+                HostError::UnbracketedIpv6 { host: "::1".into() },
+            ),
+        ] {
+            assert_eq!(r.rewrite(raw), Err(Unsendable::Host(want)));
+        }
+        // The rewriter is still usable after an error.
+        let p = r
+            .rewrite(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.1\r\nHost: [::1]-shadow:80\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn missing_host_gets_one_after_the_request_line() {
+        let p = target_mode()
+            .rewrite(b"GET / HTTP/1.1\r\nA: 1\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            sent(&p, Some(b"Host: t\r\n")),
+            b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn http10_asks_for_keep_alive() {
+        let p = keep(false)
+            .rewrite(b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"
+        );
+        let p = keep(false).rewrite(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(
+            p.bytes(),
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn bare_lf_line_endings_are_kept() {
+        let raw = b"GET / HTTP/1.1\nHost: a\nX-A: one\nConnection: close\n\n";
+        let p = keep(false).rewrite(raw).unwrap();
+        assert_eq!(p.bytes(), b"GET / HTTP/1.1\nHost: a\nX-A: one\n\n");
+        // Obsolete line folding is rejected by the head parser (RFC 9112
+        // §5.2 lets a server reject it): such a request is not replayed.
+        let folded = b"GET / HTTP/1.1\r\nHost: a\r\nX-F: one\r\n two\r\n\r\n";
+        assert_eq!(
+            keep(false).rewrite(folded),
+            Err(Unsendable::Skip(SkipReason::Unparsable))
+        );
+    }
+
+    #[test]
+    fn unreplayable_requests_are_skipped() {
+        let mut r = keep(false);
+        let good = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody".to_vec();
+        let mut ex = Exchange {
+            id: 1,
+            conn: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            server: "127.0.0.1:2".parse().unwrap(),
+            req_first_ns: 0,
+            req_last_ns: 0,
+            flags: Flags::empty(),
+            request: good.clone(),
+            request_len: good.len() as u64,
+            response: None,
+        };
+        for (flags, want) in [
+            (Flags::REQ_BODY_CAPPED, SkipReason::BodyCapped),
+            (Flags::REQ_INCOMPLETE, SkipReason::Incomplete),
+            (Flags::REQ_GAP, SkipReason::Incomplete),
+            (Flags::REQ_SNAPLEN, SkipReason::Incomplete),
+        ] {
+            let mut e = ex.clone();
+            e.flags = flags;
+            assert_eq!(r.prepare(&mut e), Err(Unsendable::Skip(want)));
+        }
+        let mut e = ex.clone();
+        e.request_len += 1;
+        assert_eq!(
+            r.prepare(&mut e),
+            Err(Unsendable::Skip(SkipReason::Incomplete))
+        );
+        for (raw, want) in [
+            (
+                &b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort"[..],
+                SkipReason::Incomplete,
+            ),
+            (
+                &b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"[..],
+                SkipReason::Upgrade,
+            ),
+            (&b"NOT HTTP\r\n\r\n"[..], SkipReason::Unparsable),
+            (
+                &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
+                SkipReason::Unparsable,
+            ),
+        ] {
+            assert_eq!(
+                r.rewrite(raw),
+                Err(Unsendable::Skip(want)),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // Flags that do not concern the request do not matter.
+        ex.flags = Flags::RESP_MISSING | Flags::MIDSTREAM;
+        let p = r.prepare(&mut ex).unwrap();
+        assert_eq!(p.bytes(), &good[..]);
+        // Bytes after the Content-Length body are not part of the message.
+        let p = r
+            .rewrite(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\n\r\n")
+            .unwrap();
+        assert_eq!(p.bytes(), b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn header() -> impl Strategy<Value = (String, String)> {
+            let name = prop::sample::select(vec![
+                "Accept",
+                "accept",
+                "X-Id",
+                "x-id",
+                "X-ID",
+                "Cookie",
+                "User-Agent",
+                "Content-Type",
+                "Authorization",
+            ]);
+            (name, "[ -~&&[^\r\n]]{0,20}").prop_map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        }
+
+        proptest! {
+            /// Whatever the end-to-end headers (order, case, duplicates) and
+            /// the body, the target receives the captured bytes with only the
+            /// Host line changed.
+            #[test]
+            fn only_the_host_line_changes(
+                headers in prop::collection::vec(header(), 0..12),
+                host_pos in 0usize..12,
+                body in prop::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let mut lines: Vec<String> = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+                let pos = host_pos.min(lines.len());
+                lines.insert(pos, "Host: captured\r\n".into());
+                lines.push(format!("Content-Length: {}\r\n", body.len()));
+                let head = format!("PUT /p HTTP/1.1\r\n{}\r\n", lines.concat());
+                let mut raw = head.clone().into_bytes();
+                raw.extend_from_slice(&body);
+
+                let kept = keep(false).rewrite(&raw).unwrap();
+                prop_assert_eq!(kept.bytes(), &raw[..]);
+
+                let p = target_mode().rewrite(&raw).unwrap();
+                let want = head.replacen("Host: captured\r\n", "Host: t-shadow\r\n", 1);
+                let mut want = want.into_bytes();
+                want.extend_from_slice(&body);
+                prop_assert_eq!(sent(&p, Some(b"Host: t-shadow\r\n")), want);
+            }
+        }
     }
 }

@@ -35,11 +35,11 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::threshold::{Evaluation, ThresholdResult};
 use crate::stats::{
     add_histogram, new_histogram, status_class, DropCause, ErrorKind, SkipReason, Stats,
     TargetStats, STATUS_CLASSES,
 };
+use crate::threshold::{Evaluation, ThresholdResult};
 
 /// Version of the JSON report layout. Bumped when a field changes meaning or
 /// disappears; new fields may appear without a bump.
@@ -352,7 +352,8 @@ impl TargetReport {
         for (i, h) in t.latency_by_class.iter().enumerate() {
             if let Some(h) = h {
                 latency_by_class_us.insert(STATUS_CLASSES[i].to_owned(), Summary::of(h));
-                latency_by_class.insert(STATUS_CLASSES[i].to_owned(), encode(h, &mut ser, &mut buf));
+                latency_by_class
+                    .insert(STATUS_CLASSES[i].to_owned(), encode(h, &mut ser, &mut buf));
             }
         }
         let errors_total = t.errors_total();
@@ -390,7 +391,9 @@ impl TargetReport {
     /// Decodes the measurements back (counters and histograms).
     pub fn to_stats(&self) -> Result<TargetStats, ReportError> {
         if self.histograms.encoding != HISTOGRAM_ENCODING {
-            return Err(ReportError::UnknownEncoding(self.histograms.encoding.clone()));
+            return Err(ReportError::UnknownEncoding(
+                self.histograms.encoding.clone(),
+            ));
         }
         let mut t = TargetStats::new();
         t.sent = self.sent;
@@ -602,10 +605,10 @@ impl Report {
             );
         }
         for t in &self.targets {
-            write_target(&mut out, t);
+            write_target(&mut out, t, true);
         }
         if self.targets.len() > 1 {
-            write_target(&mut out, &self.overall);
+            write_target(&mut out, &self.overall, false);
         }
         out
     }
@@ -658,7 +661,7 @@ fn write_summary_line(out: &mut String, label: &str, s: &Summary) {
     );
 }
 
-fn write_target(out: &mut String, t: &TargetReport) {
+fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
     let _ = writeln!(out, "{}", t.target);
     let _ = writeln!(
         out,
@@ -682,6 +685,9 @@ fn write_target(out: &mut String, t: &TargetReport) {
     if !classes.is_empty() {
         let _ = writeln!(out, "  status    {}", classes.join("  "));
     }
+    if !warnings {
+        return;
+    }
     if t.schedule_lag_us.count > 0 && t.schedule_lag_us.p99 > PACE_WARNING_US {
         let _ = writeln!(
             out,
@@ -692,8 +698,13 @@ fn write_target(out: &mut String, t: &TargetReport) {
     if t.dropped_total > 0 {
         let _ = writeln!(
             out,
-            "  warning: {} requests were dropped: the target or the limits could not keep up",
-            t.dropped_total
+            "  warning: {} request{} dropped: the target or the limits could not keep up",
+            t.dropped_total,
+            if t.dropped_total == 1 {
+                " was"
+            } else {
+                "s were"
+            }
         );
     }
 }

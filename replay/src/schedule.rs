@@ -1,1 +1,457 @@
-//! (to be written)
+//! When each request is due, and how the replay waits for it.
+//!
+//! - [`Timeline`] turns capture timestamps into offsets from the replay's
+//!   start: request `i` is due at `t0 + e_i / speed`, where `e_i` is the
+//!   capture time since the first request with every gap capped at
+//!   `--max-gap` (the cap is applied to each gap and the capped gaps are
+//!   summed in integer nanoseconds, so nothing drifts: there are no summed
+//!   sleeps, each deadline is computed from the one fixed start). A request
+//!   whose timestamp is older than the previous one (the input's reorder
+//!   window could not sort it) is due with the previous one. Loop `k + 1`
+//!   starts one average gap of loop `k` after its last request.
+//! - [`wait_until`] sleeps with tokio's timer until [`SPIN_MARGIN`] before
+//!   the deadline, then yields until the deadline (a bounded number of
+//!   times, then sleeps the rest), so sends land well below the timer's
+//!   millisecond resolution; requests already due go out back to back.
+//! - [`Pacer`] is the `--rate` limit: governor's GCRA over tokio's clock
+//!   (so it runs under a paused test clock too), with `delay` and `drop`
+//!   policies.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::time::Instant;
+
+/// How fast the capture is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Real time divided by this factor (`1x`, `2.5x`, `0.5x`).
+    Factor(f64),
+    /// As fast as `--concurrency` allows: capture timing ignored.
+    Max,
+}
+
+impl Default for Speed {
+    fn default() -> Speed {
+        Speed::Factor(1.0)
+    }
+}
+
+/// Values of `--speed`, `--rate` or `--rate-policy` that do not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// Not `max` nor a positive factor.
+    #[error("invalid speed {0:?} (expected e.g. 1x, 2.5x, 0.5x or max)")]
+    InvalidSpeed(String),
+    /// Not `N/s`, `N/m` or `N`.
+    #[error("invalid rate {0:?} (expected e.g. 500/s, 30/m, 0.5/s)")]
+    InvalidRate(String),
+    /// Not `delay` nor `drop`.
+    #[error("invalid rate policy {0:?} (expected delay or drop)")]
+    InvalidPolicy(String),
+}
+
+impl FromStr for Speed {
+    type Err = ScheduleError;
+    fn from_str(s: &str) -> Result<Speed, ScheduleError> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("max") {
+            return Ok(Speed::Max);
+        }
+        let num = t.strip_suffix(['x', 'X']).unwrap_or(t);
+        match num.parse::<f64>() {
+            // 1e-6x would turn one second into 11 days: bound it.
+            Ok(f) if (1e-3..=1e6).contains(&f) => Ok(Speed::Factor(f)),
+            _ => Err(ScheduleError::InvalidSpeed(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Speed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Speed::Factor(x) => write!(f, "{x}x"),
+            Speed::Max => f.write_str("max"),
+        }
+    }
+}
+
+/// Capture timestamps → due offsets from the replay start (see the module
+/// docs).
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    speed: f64,
+    max_gap_ns: u64,
+    /// Capped capture time of the last request, in ns since the first.
+    e: u64,
+    /// Capture timestamp of the previous request of this pass.
+    prev_ts: Option<u64>,
+    pass: u32,
+    /// Capped time at the start of this pass, and its request count.
+    pass_start_e: u64,
+    pass_count: u64,
+}
+
+impl Timeline {
+    /// A timeline for a speed factor and an optional gap cap (capture time).
+    pub fn new(speed: f64, max_gap: Option<Duration>) -> Timeline {
+        Timeline {
+            speed,
+            max_gap_ns: max_gap.map_or(u64::MAX, duration_ns),
+            e: 0,
+            prev_ts: None,
+            pass: 0,
+            pass_start_e: 0,
+            pass_count: 0,
+        }
+    }
+
+    /// The due offset of the next request, captured at `ts_ns`, in loop
+    /// `pass` (0-based, non-decreasing).
+    pub fn next(&mut self, ts_ns: u64, pass: u32) -> Duration {
+        if pass != self.pass {
+            // The next loop starts one average gap after the last request.
+            let span = self.e - self.pass_start_e;
+            let avg = if self.pass_count > 1 {
+                span / (self.pass_count - 1)
+            } else {
+                0
+            };
+            self.e = self.e.saturating_add(avg.min(self.max_gap_ns));
+            self.pass = pass;
+            self.prev_ts = None;
+            self.pass_start_e = self.e;
+            self.pass_count = 0;
+        }
+        if let Some(prev) = self.prev_ts {
+            let gap = ts_ns.saturating_sub(prev).min(self.max_gap_ns);
+            self.e = self.e.saturating_add(gap);
+        }
+        match self.prev_ts {
+            Some(p) if p >= ts_ns => {}
+            _ => self.prev_ts = Some(ts_ns),
+        }
+        self.pass_count += 1;
+        let secs = self.e as f64 / 1e9 / self.speed;
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How long before a deadline [`wait_until`] stops sleeping and yields.
+pub const SPIN_MARGIN: Duration = Duration::from_micros(1500);
+
+/// At most this many yields per wait before sleeping the rest.
+pub const MAX_SPINS: u32 = 20_000;
+
+/// Waits until `deadline`: sleeps until `spin` before it, then yields to the
+/// runtime until it passes (at most [`MAX_SPINS`] times, then sleeps the
+/// rest). Returns at once when the deadline has passed.
+pub async fn wait_until(deadline: Instant, spin: Duration) {
+    let now = Instant::now();
+    if now >= deadline {
+        return;
+    }
+    if deadline - now > spin {
+        tokio::time::sleep_until(deadline - spin).await;
+    }
+    let mut spins = 0;
+    while Instant::now() < deadline && spins < MAX_SPINS {
+        tokio::task::yield_now().await;
+        spins += 1;
+    }
+    if Instant::now() < deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// What happens to a request the rate limit does not allow yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RatePolicy {
+    /// Wait until the limit allows it (the lag shows in the report).
+    #[default]
+    Delay,
+    /// Drop it and count it.
+    Drop,
+}
+
+impl FromStr for RatePolicy {
+    type Err = ScheduleError;
+    fn from_str(s: &str) -> Result<RatePolicy, ScheduleError> {
+        match s {
+            "delay" => Ok(RatePolicy::Delay),
+            "drop" => Ok(RatePolicy::Drop),
+            _ => Err(ScheduleError::InvalidPolicy(s.to_owned())),
+        }
+    }
+}
+
+/// A `--rate` value: requests per period.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Requests per second.
+    pub per_second: f64,
+}
+
+impl Rate {
+    /// The time between two requests at this rate.
+    pub fn period(self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second)
+    }
+}
+
+impl FromStr for Rate {
+    type Err = ScheduleError;
+    /// `500/s`, `500`, `30/m`, `30/min`, `3600/h`, `0.5/s`.
+    fn from_str(s: &str) -> Result<Rate, ScheduleError> {
+        let t = s.trim();
+        let (num, unit) = t.split_once('/').unwrap_or((t, "s"));
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            _ => return Err(ScheduleError::InvalidRate(s.to_owned())),
+        };
+        match num.trim().parse::<f64>() {
+            // Between one an hour and a billion a second.
+            Ok(n) if n.is_finite() && n / per >= 1.0 / 3600.0 && n / per <= 1e9 => Ok(Rate {
+                per_second: n / per,
+            }),
+            _ => Err(ScheduleError::InvalidRate(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", self.per_second)
+    }
+}
+
+/// The `--rate` settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// The sustained rate.
+    pub rate: Rate,
+    /// How many requests may go out back to back (default 1: evenly paced).
+    pub burst: NonZeroU32,
+    /// Delay or drop what the limit does not allow.
+    pub policy: RatePolicy,
+}
+
+/// governor's clock on tokio's time (paused in tests): instants are the
+/// time since the pacer was made.
+#[derive(Clone, Debug)]
+struct TokioClock {
+    origin: Instant,
+}
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.origin)
+    }
+}
+
+/// The rate limiter.
+pub struct Pacer {
+    limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,
+    clock: TokioClock,
+    policy: RatePolicy,
+}
+
+impl fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pacer")
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Pacer {
+    /// A pacer for a limit.
+    pub fn new(limit: RateLimit) -> Pacer {
+        let period = limit.rate.period().max(Duration::from_nanos(1));
+        // `with_period` only fails for a zero period.
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(limit.burst);
+        let clock = TokioClock {
+            origin: Instant::now(),
+        };
+        Pacer {
+            limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
+            clock,
+            policy: limit.policy,
+        }
+    }
+
+    /// Asks to send one request now. `true`: go (after waiting, with the
+    /// delay policy); `false`: dropped by the drop policy.
+    pub async fn admit(&self) -> bool {
+        loop {
+            match self.limiter.check() {
+                Ok(()) => return true,
+                Err(_) if self.policy == RatePolicy::Drop => return false,
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    tokio::time::sleep(wait.max(Duration::from_nanos(1))).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn speed_parsing() {
+        assert_eq!("1x".parse(), Ok(Speed::Factor(1.0)));
+        assert_eq!("2.5x".parse(), Ok(Speed::Factor(2.5)));
+        assert_eq!("10".parse(), Ok(Speed::Factor(10.0)));
+        assert_eq!("max".parse(), Ok(Speed::Max));
+        for bad in ["0x", "-1x", "fast", "", "nanx", "infx"] {
+            assert!(bad.parse::<Speed>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rate_parsing() {
+        assert_eq!("500/s".parse::<Rate>().unwrap().per_second, 500.0);
+        assert_eq!("500".parse::<Rate>().unwrap().per_second, 500.0);
+        assert_eq!("60/m".parse::<Rate>().unwrap().per_second, 1.0);
+        assert_eq!("0.5/s".parse::<Rate>().unwrap().per_second, 0.5);
+        for bad in ["0/s", "-5/s", "5/d", "x/s", "", "1e12/s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+        assert_eq!("drop".parse(), Ok(RatePolicy::Drop));
+        assert!("queue".parse::<RatePolicy>().is_err());
+    }
+
+    #[test]
+    fn offsets_are_absolute_and_scaled() {
+        let mut t = Timeline::new(2.0, None);
+        let base = 1_700_000_000_000 * MS;
+        let got: Vec<Duration> = [0, 10, 30, 30, 100]
+            .iter()
+            .map(|ms| t.next(base + ms * MS, 0))
+            .collect();
+        let want: Vec<Duration> = [0, 5, 15, 15, 50]
+            .iter()
+            .map(|&ms| Duration::from_millis(ms))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn no_drift_over_many_requests() {
+        // 1,000,000 requests 1 ms apart at 3x: the last is due at exactly
+        // 999,999 ms / 3 (no summed rounding).
+        let mut t = Timeline::new(3.0, None);
+        let mut last = Duration::ZERO;
+        for i in 0..1_000_000u64 {
+            last = t.next(i * MS, 0);
+        }
+        let want = Duration::from_secs_f64(999_999.0 / 3.0 / 1e3);
+        assert!(last.abs_diff(want) < Duration::from_nanos(10), "{last:?}");
+    }
+
+    #[test]
+    fn max_gap_caps_each_gap_cumulatively() {
+        let mut t = Timeline::new(1.0, Some(Duration::from_secs(1)));
+        let ts = [0, 100, 60_100, 60_200, 3_660_200];
+        let got: Vec<u64> = ts
+            .iter()
+            .map(|s| t.next(s * MS, 0).as_millis() as u64)
+            .collect();
+        assert_eq!(got, [0, 100, 1_100, 1_200, 2_200]);
+    }
+
+    #[test]
+    fn late_timestamps_go_with_the_previous_request() {
+        let mut t = Timeline::new(1.0, None);
+        let got: Vec<u64> = [0, 50, 40, 60]
+            .iter()
+            .map(|ms| t.next(ms * MS, 0).as_millis() as u64)
+            .collect();
+        assert_eq!(got, [0, 50, 50, 60]);
+    }
+
+    #[test]
+    fn loops_continue_after_one_average_gap() {
+        let mut t = Timeline::new(1.0, None);
+        let mut got = Vec::new();
+        for pass in 0..3 {
+            for ms in [1_000, 1_010, 1_040] {
+                got.push(t.next(ms * MS, pass).as_millis() as u64);
+            }
+        }
+        // Average gap 20 ms.
+        assert_eq!(got, [0, 10, 40, 60, 70, 100, 120, 130, 160]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_until_lands_on_the_deadline() {
+        let start = Instant::now();
+        for ms in [0u64, 1, 5, 5, 250, 1_000] {
+            let deadline = start + Duration::from_millis(ms);
+            wait_until(deadline, SPIN_MARGIN).await;
+            assert!(Instant::now() >= deadline);
+            // Under the paused clock time only moves by timers: the wait
+            // ends exactly at the deadline (or at once when it passed).
+            assert_eq!(
+                Instant::now(),
+                deadline.max(start + Duration::from_millis(ms))
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_delays_to_the_rate() {
+        let pacer = Pacer::new(RateLimit {
+            rate: "100/s".parse().unwrap(),
+            burst: NonZeroU32::MIN,
+            policy: RatePolicy::Delay,
+        });
+        let start = Instant::now();
+        for _ in 0..101 {
+            assert!(pacer.admit().await);
+        }
+        // 101 requests at 100/s with burst 1: the last goes out at 1 s.
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacer_drop_policy_drops_the_excess() {
+        let pacer = Pacer::new(RateLimit {
+            rate: "10/s".parse().unwrap(),
+            burst: NonZeroU32::new(5).unwrap(),
+            policy: RatePolicy::Drop,
+        });
+        let mut admitted = 0;
+        for _ in 0..100 {
+            admitted += usize::from(pacer.admit().await);
+        }
+        assert_eq!(admitted, 5);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let mut later = 0;
+        for _ in 0..100 {
+            later += usize::from(pacer.admit().await);
+        }
+        assert_eq!(later, 3);
+    }
+}

@@ -116,7 +116,11 @@ pub enum DropCause {
 
 impl DropCause {
     /// Every cause, in report order.
-    pub const ALL: [DropCause; 3] = [DropCause::Concurrency, DropCause::RateLimit, DropCause::Queue];
+    pub const ALL: [DropCause; 3] = [
+        DropCause::Concurrency,
+        DropCause::RateLimit,
+        DropCause::Queue,
+    ];
 
     /// The stable snake_case name used in reports.
     pub fn as_str(self) -> &'static str {
@@ -242,7 +246,9 @@ pub(crate) fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 }
 
 fn us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(HIST_HIGH_US)
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(HIST_HIGH_US)
 }
 
 /// The measurements of one target (or of several, added).
@@ -398,9 +404,10 @@ impl TargetStats {
                 );
             }
         }
-        if let (Some(mine), Some(theirs)) =
-            (self.interval_latency.as_mut(), other.interval_latency.as_ref())
-        {
+        if let (Some(mine), Some(theirs)) = (
+            self.interval_latency.as_mut(),
+            other.interval_latency.as_ref(),
+        ) {
             add_histogram(mine, theirs);
         }
     }
@@ -602,8 +609,22 @@ impl Stats {
             last_done: None,
         }
     }
+}
 
-    pub(crate) fn skipped_counts(&self) -> [u64; 5] {
-        self.skipped
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for DropCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

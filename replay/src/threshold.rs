@@ -16,9 +16,9 @@
 //! `service_p(90)<50ms`, `dropped==0`.
 //!
 //! - With no series, an aggregate is about **latency** (from the intended
-//!   send). `pNN` is shorthand: `p99` = 99th, `p999` = 99.9th, `p9999` =
-//!   99.99th, `p50` = 50th (two digits of integer part, the rest decimals;
-//!   `p100` = 100th).
+//!   send). `pNN` is shorthand: `p50` = 50th, `p99` = 99th, `p999` =
+//!   99.9th, `p9999` = 99.99th, `p975` = 97.5th (two digits of integer part,
+//!   the rest decimals, which only a 9x percentile may have; `p100` = 100th).
 //! - Time units: `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; a bare number is
 //!   milliseconds, as in k6.
 //! - Ratios (`error_rate`, `drop_rate`): `1%` or `0.01`; a bare number must be
@@ -166,7 +166,9 @@ pub enum ThresholdErrorKind {
         metric: String,
     },
     /// A percentile that does not parse or is outside 0 to 100.
-    #[error("bad percentile {text:?} (expected p(N) with 0 <= N <= 100, e.g. p(99.9), or p99, p999)")]
+    #[error(
+        "bad percentile {text:?} (expected p(N) with 0 <= N <= 100, e.g. p(99.9), or p99, p999)"
+    )]
     BadPercentile {
         /// The percentile text.
         text: String,
@@ -237,6 +239,9 @@ fn parse_percentile(text: &str) -> Result<f64, ThresholdErrorKind> {
             100.0
         } else if rest.len() <= 2 {
             rest.parse::<f64>().map_err(|_| bad())?
+        } else if !rest.starts_with('9') {
+            // `p101`, `p505`: more likely a typo than 10.1 or 50.5.
+            return Err(bad());
         } else {
             format!("{}.{}", &rest[..2], &rest[2..])
                 .parse::<f64>()
@@ -434,11 +439,7 @@ impl Threshold {
     }
 
     /// The observed value for one target, `None` when there are no samples.
-    fn observe(
-        &self,
-        t: &TargetReport,
-        stats: &crate::stats::TargetStats,
-    ) -> Option<f64> {
+    fn observe(&self, t: &TargetReport, stats: &crate::stats::TargetStats) -> Option<f64> {
         let anything = t.sent + t.dropped_total > 0;
         match self.metric {
             Metric::Time(series, agg) => {
@@ -597,7 +598,8 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Result<Evaluation,
                 observed,
                 limit: th.limit,
                 passed,
-                observed_text: observed.map_or_else(|| "no samples".to_owned(), |v| th.format_value(v)),
+                observed_text: observed
+                    .map_or_else(|| "no samples".to_owned(), |v| th.format_value(v)),
             });
         }
     }
