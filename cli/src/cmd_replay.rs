@@ -1,4 +1,4 @@
-//! `shadowtap replay` and `shadowtap demo`.
+//! `shadowtap replay`.
 //!
 //! `replay` parses its flags with clap ([`ReplayArgs`]), turns them into the
 //! engine's validated [`Config`] in one conversion ([`Plan::from_args`],
@@ -121,12 +121,8 @@ pub struct ReplayArgs {
     pub no_progress: bool,
 }
 
-/// Options of `shadowtap demo`.
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {}
-
 /// Everything `replay` needs, validated.
-struct Plan {
+pub(crate) struct Plan {
     config: Config,
     seed: u64,
     thresholds: Vec<Threshold>,
@@ -141,7 +137,7 @@ struct Plan {
 impl Plan {
     /// The one conversion from flags to a validated plan: every problem is
     /// collected and reported at once.
-    fn from_args(args: ReplayArgs) -> Result<Plan, exit::UsageError> {
+    pub(crate) fn from_args(args: ReplayArgs) -> Result<Plan, exit::UsageError> {
         let mut errors: Vec<String> = Vec::new();
         let mut check = |r: Result<(), String>| {
             if let Err(e) = r {
@@ -325,7 +321,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
     runtime.block_on(replay(plan))
 }
 
-async fn replay(plan: Plan) -> anyhow::Result<u8> {
+pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
     // Open the output files first: a bad path fails before anything is sent.
     let mut report_out = match &plan.report_file {
         Some(p) => Some(
@@ -517,8 +513,4 @@ async fn show_progress(monitor: Monitor, mut done: tokio::sync::watch::Receiver<
         }
         let _ = err.flush();
     }
-}
-
-pub fn demo(_args: DemoArgs) -> anyhow::Result<u8> {
-    crate::exit::usage("demo is not available yet")
 }

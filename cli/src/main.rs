@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_capture;
+mod cmd_demo;
 mod cmd_inspect;
 mod cmd_replay;
 mod cmd_report;
@@ -38,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Report(cmd_report::ReportCommand),
     /// Replay a bundled sample against a built-in target and print the report.
-    Demo(cmd_replay::DemoArgs),
+    Demo(cmd_demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,7 +47,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     let result = match cli.command {
@@ -56,7 +61,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Report(cmd) => cmd_report::run(cmd),
-        Command::Demo(args) => cmd_replay::demo(args),
+        Command::Demo(args) => cmd_demo::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,113 @@
+//! `shadowtap demo`: the bundled sample replayed at 10x, with sampling and
+//! CI thresholds, against the built-in target, in one process. No root, no
+//! network beyond loopback, nothing to install.
+
+use anyhow::Context as _;
+use clap::Parser;
+use shadowtap_replay::serve::{ServeOptions, Server};
+
+use crate::cmd_replay::{replay, Plan, ReplayArgs};
+
+/// The sample log, built into the binary so `demo` runs from anywhere. Its
+/// provenance is in `samples/README.md`.
+const SAMPLE: &[u8] = include_bytes!("../../samples/api-mix.stlog");
+
+/// Options of `shadowtap demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Replay speed factor.
+    #[arg(long, default_value = "10x")]
+    pub speed: String,
+    /// Percentage of the sample's connections to replay.
+    #[arg(long, default_value = "50")]
+    pub sample: String,
+    /// Seed of the sampling (the same seed replays the same requests).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print the JSON report on stdout as well.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses replay flags the same way the `replay` command does.
+#[derive(Parser)]
+struct AsReplay {
+    #[command(flatten)]
+    args: ReplayArgs,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let log = dir.path().join("api-mix.stlog");
+    std::fs::write(&log, SAMPLE).context("writing the sample log")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(ServeOptions {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            ..ServeOptions::default()
+        })
+        .context("starting the built-in target")?;
+        let target = format!("http://{}", server.local_addr());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server.run(async {
+            let _ = stop_rx.await;
+        }));
+
+        let mut argv = vec![
+            "replay".to_string(),
+            log.display().to_string(),
+            "--target".into(),
+            target.clone(),
+            "--speed".into(),
+            args.speed.clone(),
+            "--sample".into(),
+            args.sample.clone(),
+            "--sample-by".into(),
+            "connection".into(),
+            "--seed".into(),
+            args.seed.to_string(),
+            "--header".into(),
+            "X-Shadowtap-Demo: 1".into(),
+            "--threshold".into(),
+            "p(99)<250ms".into(),
+            "--threshold".into(),
+            "error_rate<1%".into(),
+        ];
+        if args.json {
+            argv.extend(["--report".into(), "json".into()]);
+        }
+        let replay_args = AsReplay::try_parse_from(&argv)
+            .map_err(|e| crate::exit::UsageError(e.to_string().trim().to_string()))?
+            .args;
+        eprintln!(
+            "shadowtap demo: replaying the bundled sample ({} KiB, 3,043 exchanges over 51 s of capture time)\n\
+             \x20 to a built-in target at {target}, at {} with {}% of connections sampled, Host rewritten with -shadow,\n\
+             \x20 thresholds p(99)<250ms and error_rate<1%.\n\
+             \x20 The same run as a command: shadowtap replay samples/api-mix.stlog --target {target} --speed {} \
+             --sample {} --sample-by connection --seed {} --threshold 'p(99)<250ms' --threshold 'error_rate<1%'\n",
+            SAMPLE.len() / 1024,
+            args.speed,
+            args.sample,
+            args.speed,
+            args.sample,
+            args.seed
+        );
+        let plan = Plan::from_args(replay_args)?;
+        let code = replay(plan).await;
+        let _ = stop_tx.send(());
+        let summary = served
+            .await
+            .context("the built-in target stopped unexpectedly")?
+            .context("the built-in target failed")?;
+        eprintln!(
+            "the target answered {} requests on {} connections",
+            summary.requests, summary.connections
+        );
+        code
+    })
+}
