@@ -95,6 +95,11 @@ pub struct Config {
     pub host_mode: HostMode,
     /// `--header`s.
     pub headers: Vec<ExtraHeader>,
+    /// Live mirroring (`tee`): requests are due as they arrive, a target
+    /// without a free slot drops the request (counted) instead of holding
+    /// back the others, and the mirror delay (wire → send) is measured.
+    /// Use with [`Speed::Max`].
+    pub live: bool,
     /// How long before a due time the scheduler stops sleeping and yields
     /// ([`SPIN_MARGIN`]; zero in paused-clock tests).
     pub spin: Duration,
@@ -119,6 +124,7 @@ impl Config {
             client: ClientOptions::default(),
             host_mode: HostMode::default(),
             headers: Vec::new(),
+            live: false,
             spin: SPIN_MARGIN,
         }
     }
@@ -196,6 +202,8 @@ pub enum Item {
     Request {
         /// Capture time of its first byte.
         ts_ns: u64,
+        /// Capture time of its last byte (for the mirror delay).
+        wire_ns: u64,
         /// Loop number, from 0.
         pass: u32,
         /// The bytes to send.
@@ -414,9 +422,11 @@ impl<E: Exchanges> Feed<E> {
             return None;
         }
         let ts_ns = ex.req_first_ns;
+        let wire_ns = ex.req_last_ns;
         match self.rewriter.prepare(&mut ex) {
             Ok(p) => Some(Item::Request {
                 ts_ns,
+                wire_ns,
                 pass: self.pass,
                 req: Arc::new(p),
             }),
@@ -537,6 +547,7 @@ impl Transports for Network {
 #[derive(Debug)]
 pub struct Job {
     req: Arc<Prepared>,
+    wire_ns: u64,
     intended: Duration,
     start: Instant,
     _permit: OwnedSemaphorePermit,
@@ -772,6 +783,12 @@ impl<X: Transports> Engine<X> {
     fn spawn_workers(&self) -> (Vec<JoinHandle<()>>, Vec<mpsc::Sender<Job>>) {
         let mut handles = Vec::new();
         let mut senders = Vec::new();
+        let wall_anchor = self.config.live.then(|| {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            (Instant::now(), wall)
+        });
         for target in 0..self.config.targets.len() {
             let (tx, rx) = mpsc::channel::<Job>(self.config.concurrency);
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -782,6 +799,7 @@ impl<X: Transports> Engine<X> {
                     host_lines: self.host_lines.clone(),
                     stats: self.monitor.stats.clone(),
                     rx: rx.clone(),
+                    wall_anchor,
                 };
                 handles.push(tokio::spawn(worker.run()));
             }
@@ -804,6 +822,9 @@ struct Worker<T> {
     host_lines: Arc<Vec<Option<Vec<u8>>>>,
     stats: Arc<Mutex<Stats>>,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
+    /// is measured.
+    wall_anchor: Option<(Instant, u64)>,
 }
 
 impl<T: Transport> Worker<T> {
@@ -819,6 +840,14 @@ impl<T: Transport> Worker<T> {
                 .transport
                 .send(job.req.parts(host_line), job.req.method())
                 .await;
+            if let Some((at, wall_ns)) = self.wall_anchor {
+                // The send's wall-clock time, from one anchor pair taken at
+                // start (the monotonic clock carries the rest).
+                let sent_ns =
+                    wall_ns + reply.started.saturating_duration_since(at).as_nanos() as u64;
+                let delay = Duration::from_nanos(sent_ns.saturating_sub(job.wire_ns));
+                lock(&self.stats).record_mirror_delay(self.target, delay);
+            }
             let outcome = Outcome {
                 target: self.target,
                 intended: job.intended,
@@ -899,7 +928,12 @@ impl Scheduler<'_> {
                     self.input_error = Some(e);
                     return StopReason::InputFailed;
                 }
-                Item::Request { ts_ns, pass, req } => (ts_ns, pass, Some(req)),
+                Item::Request {
+                    ts_ns,
+                    wire_ns,
+                    pass,
+                    req,
+                } => (ts_ns, pass, Some((req, wire_ns))),
                 Item::InvalidHost { ts_ns, pass } => (ts_ns, pass, None),
             };
             let start = *self.start.get_or_insert_with(|| {
@@ -949,7 +983,7 @@ impl Scheduler<'_> {
                     }
                 }
             }
-            let Some(req) = req else {
+            let Some((req, wire_ns)) = req else {
                 let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
                 let mut s = lock(self.stats);
                 for target in 0..self.senders.len() {
@@ -982,7 +1016,7 @@ impl Scheduler<'_> {
             // through (so waiting for a permit counts as latency), else when
             // the permits were there (a closed loop has no other intent).
             let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
-            self.dispatch(&req, intended, start);
+            self.dispatch(&req, wire_ns, intended, start);
             if self.count_and_check_limit() {
                 return StopReason::Limit;
             }
@@ -992,7 +1026,7 @@ impl Scheduler<'_> {
     /// Takes a permit per target into `slots` (`None`: dropped, counted).
     /// False when interrupted while waiting.
     async fn acquire(&mut self, stop: &mut Pin<&mut (impl Future<Output = ()> + Send)>) -> bool {
-        let wait = self.config.speed == Speed::Max;
+        let wait = self.config.speed == Speed::Max && !self.config.live;
         self.slots.clear();
         for target in 0..self.senders.len() {
             let sem = self.permits[target].clone();
@@ -1022,11 +1056,12 @@ impl Scheduler<'_> {
     }
 
     /// Hands the request to every target that has a permit in `slots`.
-    fn dispatch(&mut self, req: &Arc<Prepared>, intended: Duration, start: Instant) {
+    fn dispatch(&mut self, req: &Arc<Prepared>, wire_ns: u64, intended: Duration, start: Instant) {
         for (target, slot) in self.slots.drain(..).enumerate() {
             let Some(permit) = slot else { continue };
             let job = Job {
                 req: req.clone(),
+                wire_ns,
                 intended,
                 start,
                 _permit: permit,

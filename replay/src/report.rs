@@ -186,6 +186,9 @@ pub struct EncodedHistograms {
     pub schedule_lag: String,
     /// Latency per status class (`2xx`, ...), classes seen only.
     pub latency_by_class: BTreeMap<String, String>,
+    /// Mirror delay (`tee` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_delay: Option<String>,
 }
 
 /// The measurements of one target (or of all, in [`Report::overall`]).
@@ -227,6 +230,10 @@ pub struct TargetReport {
     pub schedule_lag_us: Summary,
     /// Latency per status class, classes seen only.
     pub latency_by_class_us: BTreeMap<String, Summary>,
+    /// `tee` only: from the request's last byte on the captured wire to the
+    /// mirror send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_delay_us: Option<Summary>,
     /// The histograms, for merging.
     pub histograms: EncodedHistograms,
 }
@@ -377,6 +384,7 @@ impl TargetReport {
             service_time_us: Summary::of(&t.service_time),
             schedule_lag_us: Summary::of(&t.schedule_lag),
             latency_by_class_us,
+            mirror_delay_us: t.mirror_delay.as_deref().map(Summary::of),
             histograms: EncodedHistograms {
                 encoding: HISTOGRAM_ENCODING.to_owned(),
                 unit: "us".to_owned(),
@@ -384,6 +392,10 @@ impl TargetReport {
                 service_time: encode(&t.service_time, &mut ser, &mut buf),
                 schedule_lag: encode(&t.schedule_lag, &mut ser, &mut buf),
                 latency_by_class,
+                mirror_delay: t
+                    .mirror_delay
+                    .as_deref()
+                    .map(|h| encode(h, &mut ser, &mut buf)),
             },
         }
     }
@@ -427,6 +439,9 @@ impl TargetReport {
         t.latency = decode(&h.latency, &self.target, "latency")?;
         t.service_time = decode(&h.service_time, &self.target, "service_time")?;
         t.schedule_lag = decode(&h.schedule_lag, &self.target, "schedule_lag")?;
+        if let Some(enc) = &h.mirror_delay {
+            t.mirror_delay = Some(Box::new(decode(enc, &self.target, "mirror_delay")?));
+        }
         for (class, enc) in &h.latency_by_class {
             if let Some(i) = STATUS_CLASSES.iter().position(|c| c == class) {
                 t.latency_by_class[i] = Some(Box::new(decode(enc, &self.target, class)?));
@@ -677,6 +692,9 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
     write_summary_line(out, "latency", &t.latency_us);
     write_summary_line(out, "service", &t.service_time_us);
     write_summary_line(out, "lag", &t.schedule_lag_us);
+    if let Some(m) = &t.mirror_delay_us {
+        write_summary_line(out, "mirror", m);
+    }
     let classes: Vec<String> = t
         .status_classes
         .iter()

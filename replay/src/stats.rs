@@ -282,6 +282,9 @@ pub struct TargetStats {
     pub latency_by_class: [Option<Box<Histogram<u64>>>; 5],
     /// Latency of the current interval (for `--hdr-log`), when enabled.
     pub interval_latency: Option<Box<Histogram<u64>>>,
+    /// Mirror delay (`tee`): from the request's last byte on the captured
+    /// wire to the mirror send, µs. Allocated on first use.
+    pub mirror_delay: Option<Box<Histogram<u64>>>,
 }
 
 impl Default for TargetStats {
@@ -308,7 +311,15 @@ impl TargetStats {
             schedule_lag: new_histogram(),
             latency_by_class: Default::default(),
             interval_latency: None,
+            mirror_delay: None,
         }
+    }
+
+    /// Records one mirror delay (see [`TargetStats::mirror_delay`]).
+    pub fn record_mirror_delay(&mut self, delay: Duration) {
+        self.mirror_delay
+            .get_or_insert_with(|| Box::new(new_histogram()))
+            .saturating_record(us(delay));
     }
 
     /// Records one outcome.
@@ -410,6 +421,13 @@ impl TargetStats {
         ) {
             add_histogram(mine, theirs);
         }
+        if let Some(theirs) = other.mirror_delay.as_ref() {
+            add_histogram(
+                self.mirror_delay
+                    .get_or_insert_with(|| Box::new(new_histogram())),
+                theirs,
+            );
+        }
     }
 }
 
@@ -450,6 +468,14 @@ impl Stats {
                 .map_or(outcome.intended, |f| f.min(outcome.intended)),
         );
         self.last_done = Some(self.last_done.map_or(outcome.done, |l| l.max(outcome.done)));
+    }
+
+    /// Records a mirror delay for `target`. An out-of-range target index is
+    /// ignored.
+    pub fn record_mirror_delay(&mut self, target: usize, delay: Duration) {
+        if let Some(t) = self.per_target.get_mut(target) {
+            t.record_mirror_delay(delay);
+        }
     }
 
     /// Counts a request not sent to `target`. An out-of-range target index is

@@ -333,3 +333,28 @@ async fn engine_rejects_bad_configurations() {
     assert_eq!(out.stop, StopReason::EndOfInput);
     assert_eq!(out.elapsed, Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn live_mode_drops_when_a_target_is_busy_and_measures_mirror_delay() {
+    // 20 requests arriving at once, a slow target with 2 slots.
+    let burst: Vec<_> = (0..20).map(|i| (0, get(i, i, 1_000))).collect();
+    let fake = Fake::new(Duration::from_secs(1));
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.concurrency = 2;
+    c.live = true;
+    let out = replay(c, &fake, burst.clone()).await;
+    let t = out.stats.target(0).unwrap();
+    assert_eq!(t.sent, 2, "live mode never waits for a busy target");
+    assert_eq!(t.dropped_of(DropCause::Concurrency), 18);
+    assert_eq!(t.mirror_delay.as_ref().unwrap().len(), 2);
+
+    // The same burst without live mode waits for slots at max speed.
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.concurrency = 2;
+    let out = replay(c, &Fake::new(Duration::from_secs(1)), burst).await;
+    let t = out.stats.target(0).unwrap();
+    assert_eq!(t.sent, 20);
+    assert!(t.mirror_delay.is_none());
+}

@@ -363,3 +363,24 @@ fn hdr_interval_log() {
         ]
     );
 }
+
+#[test]
+fn mirror_delay_is_reported_only_when_measured_and_survives_a_merge() {
+    let plain = Report::from_stats(&stats_of(&["http://a"], &[&outcomes(10, 0, 1)]), &run(1));
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json["overall"].get("mirror_delay_us").is_none());
+    assert!(json["overall"]["histograms"].get("mirror_delay").is_none());
+
+    let mut s = stats_of(&["http://a"], &[&outcomes(10, 0, 1)]);
+    for ms in 1..=100u64 {
+        s.record_mirror_delay(0, Duration::from_millis(ms));
+    }
+    let r = Report::from_stats(&s, &run(1));
+    let m = r.overall.mirror_delay_us.as_ref().unwrap();
+    assert_eq!(m.count, 100);
+    assert!(m.p99.abs_diff(99_000) < 1_000, "{}", m.p99);
+    assert!(r.summary_text().contains("mirror"));
+    let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    let merged = Report::merge(&[back.clone(), back]).unwrap();
+    assert_eq!(merged.overall.mirror_delay_us.as_ref().unwrap().count, 200);
+}
