@@ -39,10 +39,17 @@ pub struct ReplayArgs {
     /// Logs to replay (`.stlog`), merged by request time.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// A target (`http://host[:port]` or `https://...`); repeat for several.
-    /// Every target receives the whole sampled stream.
-    #[arg(long = "target", value_name = "URL", required = true)]
-    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+    #[command(flatten)]
+    pub output: ReportArgs,
+}
+
+/// When requests are sent (replay only).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TimingArgs {
     /// Replay speed: `1x` (the capture's pace), `2.5x`, `0.5x`, or `max`
     /// (as fast as --concurrency allows).
     #[arg(long, value_name = "SPEED", default_value = "1x")]
@@ -59,6 +66,15 @@ pub struct ReplayArgs {
     /// Stop after this many requests (each sent to every target).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+}
+
+/// Where requests go and which: shared by `replay` and `tee`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MirrorArgs {
+    /// A target (`http://host[:port]` or `https://...`); repeat for several.
+    /// Every target receives the whole sampled stream.
+    #[arg(long = "target", value_name = "URL", required = true)]
+    pub targets: Vec<String>,
     /// Percentage of the input to replay, full precision: `10`, `0.5%`,
     /// `0.01`.
     #[arg(long, value_name = "PCT", default_value = "100")]
@@ -101,6 +117,11 @@ pub struct ReplayArgs {
     /// Add or override a header: `--header 'X-Mirror: 1'`; repeatable.
     #[arg(long = "header", value_name = "'Name: value'")]
     pub headers: Vec<String>,
+}
+
+/// Reports and thresholds: shared by `replay` and `tee`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
     /// Report format: the text summary always goes to stderr; `json` also
     /// writes the JSON report (stdout, or --report-file).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
@@ -123,7 +144,7 @@ pub struct ReplayArgs {
 
 /// Everything `replay` needs, validated.
 pub(crate) struct Plan {
-    config: Config,
+    pub(crate) config: Config,
     seed: u64,
     thresholds: Vec<Threshold>,
     report: ReportFormat,
@@ -131,7 +152,7 @@ pub(crate) struct Plan {
     hdr_log: Option<PathBuf>,
     progress: bool,
     /// The configuration as shown in the report.
-    shown: serde_json::Value,
+    pub(crate) shown: serde_json::Value,
 }
 
 impl Plan {
@@ -146,48 +167,53 @@ impl Plan {
         };
 
         let mut targets = Vec::new();
-        for t in &args.targets {
+        for t in &args.mirror.targets {
             match Target::parse(t) {
                 Ok(t) => targets.push(t),
                 Err(e) => check(Err(format!("--target: {e}"))),
             }
         }
         let speed = args
+            .timing
             .speed
             .parse::<Speed>()
             .map_err(|e| format!("--speed: {e}"));
         let pct = args
+            .mirror
             .sample
             .parse::<Percent>()
             .map_err(|e| format!("--sample: {e}"));
         let by = args
+            .mirror
             .sample_by
             .parse::<SampleBy>()
             .map_err(|e| format!("--sample-by: {e}"));
         let rate = args
+            .mirror
             .rate
             .as_deref()
             .map(str::parse::<Rate>)
             .transpose()
             .map_err(|e| format!("--rate: {e}"));
         let policy = args
+            .mirror
             .rate_policy
             .parse::<RatePolicy>()
             .map_err(|e| format!("--rate-policy: {e}"));
-        let burst = match args.burst {
+        let burst = match args.mirror.burst {
             None => Ok(std::num::NonZeroU32::MIN),
             Some(b) => {
                 std::num::NonZeroU32::new(b).ok_or_else(|| "--burst must be at least 1".to_owned())
             }
         };
         let mut headers = Vec::new();
-        for h in &args.headers {
+        for h in &args.mirror.headers {
             match ExtraHeader::parse(h) {
                 Ok(h) => headers.push(h),
                 Err(e) => check(Err(format!("--header: {e}"))),
             }
         }
-        let thresholds = match Threshold::parse_all(&args.thresholds) {
+        let thresholds = match Threshold::parse_all(&args.output.thresholds) {
             Ok(t) => t,
             Err(errs) => {
                 for e in errs {
@@ -196,29 +222,31 @@ impl Plan {
                 Vec::new()
             }
         };
-        if args.concurrency == 0 {
+        if args.mirror.concurrency == 0 {
             check(Err("--concurrency must be at least 1".into()));
         }
-        if args.timeout.is_zero() {
+        if args.mirror.timeout.is_zero() {
             check(Err("--timeout must be more than 0".into()));
         }
-        if args.limit == Some(0) {
+        if args.timing.limit == Some(0) {
             check(Err("--limit must be at least 1".into()));
         }
-        if args.duration.is_some_and(|d| d.is_zero()) {
+        if args.timing.duration.is_some_and(|d| d.is_zero()) {
             check(Err("--duration must be more than 0".into()));
         }
-        if args.max_gap.is_some_and(|d| d.is_zero()) {
+        if args.timing.max_gap.is_some_and(|d| d.is_zero()) {
             check(Err("--max-gap must be more than 0".into()));
         }
-        if args.rate.is_none() && (args.burst.is_some() || args.rate_policy != "delay") {
+        if args.mirror.rate.is_none()
+            && (args.mirror.burst.is_some() || args.mirror.rate_policy != "delay")
+        {
             check(Err("--burst and --rate-policy need --rate".into()));
         }
         let host_mode = HostMode {
-            keep_captured: args.keep_host,
-            no_suffix: args.no_shadow_suffix,
+            keep_captured: args.mirror.keep_host,
+            no_suffix: args.mirror.no_shadow_suffix,
         };
-        if !args.keep_host
+        if !args.mirror.keep_host
             && !headers
                 .iter()
                 .any(|h| h.name().eq_ignore_ascii_case("host"))
@@ -243,55 +271,55 @@ impl Plan {
                 return Err(exit::UsageError(all.join("\n  ")));
             }
         };
-        let seed = args.seed.unwrap_or_else(random_seed);
+        let seed = args.mirror.seed.unwrap_or_else(random_seed);
 
         let shown = serde_json::json!({
             "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "targets": targets.iter().map(|t| t.url().to_owned()).collect::<Vec<_>>(),
             "speed": speed.to_string(),
-            "max_gap_ms": args.max_gap.map(|d| d.as_millis() as u64),
-            "loop": args.loops,
-            "duration_ms": args.duration.map(|d| d.as_millis() as u64),
-            "limit": args.limit,
+            "max_gap_ms": args.timing.max_gap.map(|d| d.as_millis() as u64),
+            "loop": args.timing.loops,
+            "duration_ms": args.timing.duration.map(|d| d.as_millis() as u64),
+            "limit": args.timing.limit,
             "sample_pct": pct.as_f64(),
             "sample_by": by.to_string(),
             "seed": seed,
             "rate_per_s": rate.map(|r| r.per_second),
             "burst": rate.map(|_| burst.get()),
             "rate_policy": rate.map(|_| match policy { RatePolicy::Delay => "delay", RatePolicy::Drop => "drop" }),
-            "concurrency": args.concurrency,
-            "timeout_ms": args.timeout.as_millis() as u64,
-            "shadow_suffix": !args.no_shadow_suffix,
-            "keep_host": args.keep_host,
-            "headers": args.headers,
-            "thresholds": args.thresholds,
+            "concurrency": args.mirror.concurrency,
+            "timeout_ms": args.mirror.timeout.as_millis() as u64,
+            "shadow_suffix": !args.mirror.no_shadow_suffix,
+            "keep_host": args.mirror.keep_host,
+            "headers": args.mirror.headers,
+            "thresholds": args.output.thresholds,
         });
 
         let mut config = Config::new(args.files, targets);
         config.speed = speed;
-        config.max_gap = args.max_gap;
-        config.loops = args.loops;
-        config.duration = args.duration;
-        config.limit = args.limit;
+        config.max_gap = args.timing.max_gap;
+        config.loops = args.timing.loops;
+        config.duration = args.timing.duration;
+        config.limit = args.timing.limit;
         config.sampler = Sampler::new(pct, by, seed);
         config.rate = rate.map(|rate| RateLimit {
             rate,
             burst,
             policy,
         });
-        config.concurrency = args.concurrency;
-        config.client.timeout = args.timeout;
-        config.client.insecure = args.insecure;
+        config.concurrency = args.mirror.concurrency;
+        config.client.timeout = args.mirror.timeout;
+        config.client.insecure = args.mirror.insecure;
         config.host_mode = host_mode;
         config.headers = headers;
         Ok(Plan {
             config,
             seed,
             thresholds,
-            report: args.report,
-            report_file: args.report_file,
-            hdr_log: args.hdr_log,
-            progress: !args.no_progress && std::io::stderr().is_terminal(),
+            report: args.output.report,
+            report_file: args.output.report_file,
+            hdr_log: args.output.hdr_log,
+            progress: !args.output.no_progress && std::io::stderr().is_terminal(),
             shown,
         })
     }
@@ -322,6 +350,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
+    execute(plan, |engine| engine.run_files(shutdown_signal())).await
+}
+
+/// Runs a planned replay whose engine is fed by `run` (log files for
+/// `replay`, the live capture for `tee`), then reports and maps the outcome
+/// to an exit code.
+pub(crate) async fn execute<F, Fut>(plan: Plan, run: F) -> anyhow::Result<u8>
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: std::future::Future<Output = Result<RunOutcome, EngineError>>,
+{
     // Open the output files first: a bad path fails before anything is sent.
     let mut report_out = match &plan.report_file {
         Some(p) => Some(
@@ -356,7 +395,7 @@ pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
         .progress
         .then(|| tokio::spawn(show_progress(monitor.clone(), done_rx.clone())));
 
-    let result = engine.run_files(shutdown_signal()).await;
+    let result = run(engine).await;
     let _ = done_tx.send(true);
     if let Some(t) = progress_task {
         let _ = t.await;
@@ -438,7 +477,7 @@ pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
 
 /// SIGINT or SIGTERM. When a handler cannot be installed the replay simply
 /// runs to its end.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).ok();
     let sigterm = async {
