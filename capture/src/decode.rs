@@ -141,7 +141,9 @@ pub enum Skip {
 pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacket<'_>, Skip> {
     let truncated_frame = (data.len() as u64) < u64::from(orig_len);
     let sliced = match link {
-        LinkType::Ethernet => LaxSlicedPacket::from_ethernet(data).map_err(|_| short(truncated_frame))?,
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| short(truncated_frame))?
+        }
         LinkType::Null => {
             let (family, rest) = split4(data, truncated_frame)?;
             let le = u32::from_le_bytes(family);
@@ -272,16 +274,20 @@ fn tcp_from_sliced<'a>(
         let ip_payload_wire = match &net {
             LaxIpSlice::Ipv4(v4) => {
                 let hdr = v4.header();
-                let before_payload = payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
+                let before_payload =
+                    payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
                 u64::from(hdr.total_len()).saturating_sub(before_payload as u64)
             }
             LaxIpSlice::Ipv6(v6) => {
                 let hdr = v6.header();
-                let before_payload = payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
+                let before_payload =
+                    payload.payload.as_ptr() as usize - hdr.slice().as_ptr() as usize;
                 (u64::from(hdr.payload_length()) + 40).saturating_sub(before_payload as u64)
             }
         };
-        ip_payload_wire.saturating_sub(header_len).max(data.len() as u64)
+        ip_payload_wire
+            .saturating_sub(header_len)
+            .max(data.len() as u64)
     } else {
         data.len() as u64
     };
@@ -341,7 +347,10 @@ mod tests {
         assert!(p.is_truncated());
         // Cut inside the TCP header.
         let cut = &frame[..14 + 20 + 10];
-        assert_eq!(decode(LinkType::Ethernet, cut, frame.len() as u32), Err(Skip::Truncated));
+        assert_eq!(
+            decode(LinkType::Ethernet, cut, frame.len() as u32),
+            Err(Skip::Truncated)
+        );
     }
 
     #[test]
@@ -367,7 +376,9 @@ mod tests {
         let mut f = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
         f.extend(&ip);
         check(LinkType::LinuxSll, &f);
-        let mut f = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut f = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         f.extend(&ip);
         check(LinkType::LinuxSll2, &f);
         for af in [30u32.to_le_bytes(), 24u32.to_be_bytes()] {
@@ -380,7 +391,10 @@ mod tests {
         check(LinkType::Loop, &f);
         check(LinkType::Raw, &ip);
         check(LinkType::Ipv6, &ip);
-        assert_eq!(decode(LinkType::Ipv4, &ip, ip.len() as u32), Err(Skip::Malformed));
+        assert_eq!(
+            decode(LinkType::Ipv4, &ip, ip.len() as u32),
+            Err(Skip::Malformed)
+        );
     }
 
     #[test]
@@ -388,24 +402,36 @@ mod tests {
         let b = PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(1, 2);
         let mut udp = Vec::new();
         b.write(&mut udp, b"x").unwrap();
-        assert_eq!(decode(LinkType::Raw, &udp, udp.len() as u32), Err(Skip::NotTcp));
+        assert_eq!(
+            decode(LinkType::Raw, &udp, udp.len() as u32),
+            Err(Skip::NotTcp)
+        );
         let mut frag = eth_tcp(b"abcdefgh");
         // Set "more fragments" in the IPv4 header (byte 6 of the IP header).
         frag[14 + 6] |= 0x20;
-        assert_eq!(decode(LinkType::Ethernet, &frag, frag.len() as u32), Err(Skip::Fragment));
+        assert_eq!(
+            decode(LinkType::Ethernet, &frag, frag.len() as u32),
+            Err(Skip::Fragment)
+        );
         let arp = {
             let mut f = vec![0; 12];
             f.extend([0x08, 0x06]);
             f.extend([0; 28]);
             f
         };
-        assert_eq!(decode(LinkType::Ethernet, &arp, arp.len() as u32), Err(Skip::NotIp));
+        assert_eq!(
+            decode(LinkType::Ethernet, &arp, arp.len() as u32),
+            Err(Skip::NotIp)
+        );
     }
 
     #[test]
     fn every_prefix_never_panics() {
         let frames = [
-            (LinkType::Ethernet, eth_tcp(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")),
+            (
+                LinkType::Ethernet,
+                eth_tcp(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            ),
             (LinkType::Raw, eth_tcp(b"x")[14..].to_vec()),
         ];
         for (link, frame) in frames {

@@ -447,7 +447,8 @@ mod tests {
 
     impl StreamSink for Collect {
         fn data(&mut self, _: SegMeta, offset: u64, bytes: &[u8]) {
-            self.offsets_ok = offset == self.bytes.len() as u64 + self.gaps.iter().map(|g| g.1).sum::<u64>();
+            self.offsets_ok =
+                offset == self.bytes.len() as u64 + self.gaps.iter().map(|g| g.1).sum::<u64>();
             self.bytes.extend_from_slice(bytes);
         }
         fn gap(&mut self, _: SegMeta, offset: u64, len: u64, snaplen: bool) {
@@ -455,7 +456,10 @@ mod tests {
         }
     }
 
-    const M: SegMeta = SegMeta { ts_ns: 0, ack: None };
+    const M: SegMeta = SegMeta {
+        ts_ns: 0,
+        ack: None,
+    };
 
     fn seg(r: &mut Reassembler, c: &mut Collect, seq: u32, data: &[u8]) {
         r.segment(M, seq, data, data.len() as u32, false, c);

@@ -1,9 +1,221 @@
-//! `shadowtap capture` (to be written).
+//! `shadowtap capture`: record HTTP/1.x exchanges from an interface or a
+//! pcap/pcapng file (see `shadowtap_capture::daemon`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use shadowtap_capture::daemon::MAX_BODY_LIMIT;
+use shadowtap_capture::{CaptureConfig, PipelineConfig, Source};
+
+use crate::{exit, units};
 
 /// Options of `shadowtap capture`.
 #[derive(clap::Args, Debug)]
-pub struct CaptureArgs {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["interface", "pcap"])))]
+pub struct CaptureArgs {
+    /// Capture live on this interface (needs root or the CAP_NET_RAW
+    /// capability). Requires --port.
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Import a pcap or pcapng file instead (timestamps from the file).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Server port(s), comma separated. Without it, an import recognises
+    /// HTTP/1.x by content on any port.
+    #[arg(long, short = 'p', value_name = "P[,P...]", value_delimiter = ',')]
+    pub port: Vec<u16>,
+    /// Extra BPF filter expression, and-ed with the port filter (live).
+    #[arg(long, value_name = "EXPR")]
+    pub bpf: Option<String>,
+    /// The log file to write (mode 0600). With rotation, files are named
+    /// STEM-UTCTIME-SEQ.EXT next to it.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Start a new log file once the current one reaches about this size.
+    #[arg(long, value_name = "SIZE", value_parser = units::size)]
+    pub rotate_size: Option<u64>,
+    /// Start a new log file once the current one is this old.
+    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    pub rotate_every: Option<Duration>,
+    /// Stop after this long (packet time for --pcap).
+    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    pub duration: Option<Duration>,
+    /// Stop once this many exchanges were written.
+    #[arg(long, value_name = "N")]
+    pub max_exchanges: Option<u64>,
+    /// Record requests only: each is written as soon as it is complete.
+    #[arg(long)]
+    pub no_responses: bool,
+    /// Body bytes kept per message; longer bodies keep their first bytes,
+    /// their true length and a *_body_capped flag.
+    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1MiB")]
+    pub max_body: u64,
+    /// Replace this header's value before it reaches disk (repeatable).
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Live snap length in bytes; frames cut shorter are flagged.
+    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    pub snaplen: u32,
+    /// Live kernel capture buffer size (packets beyond it are dropped by
+    /// the kernel and counted as kernel_drops).
+    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "32MiB")]
+    pub buffer: u64,
+    /// Most TCP connections tracked at once (the least recently active is
+    /// evicted).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_flows: usize,
+    /// Most bytes one connection may buffer before it is evicted.
+    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "64MiB")]
+    pub max_flow_bytes: u64,
+    /// Most bytes all connections together may buffer.
+    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1GiB")]
+    pub max_total_bytes: u64,
+    /// Evict connections idle this long (packet time).
+    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "2m")]
+    pub idle_timeout: Duration,
+    /// Serve the counters in Prometheus text format on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// How often to print a stats line on stderr (0s: never).
+    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "5s")]
+    pub stats_interval: Duration,
+}
 
-pub fn run(_args: CaptureArgs) -> anyhow::Result<u8> {
-    crate::exit::usage("capture is not available yet")
+/// Set from the SIGINT/SIGTERM handler.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn install_signal_handlers() -> anyhow::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; the sigaction struct is fully initialised.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).context("installing the signal handler");
+        }
+    }
+    Ok(())
+}
+
+/// The validated capture configuration.
+fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
+    let source = match (&args.interface, &args.pcap) {
+        (Some(i), None) => {
+            if args.port.is_empty() {
+                return exit::usage("live capture needs --port (the BPF filter is built from it)");
+            }
+            Source::Interface(i.clone())
+        }
+        (None, Some(p)) => Source::Pcap(p.clone()),
+        _ => return exit::usage("give exactly one of --interface and --pcap"),
+    };
+    if args.port.contains(&0) {
+        return exit::usage("--port 0 is not a port");
+    }
+    if args.max_body > MAX_BODY_LIMIT {
+        return exit::usage(format!(
+            "--max-body is at most {} MiB",
+            MAX_BODY_LIMIT >> 20
+        ));
+    }
+    if args.snaplen < 128 {
+        return exit::usage("--snaplen must be at least 128");
+    }
+    if args.max_flows == 0 {
+        return exit::usage("--max-flows must be at least 1");
+    }
+    if args.max_exchanges == Some(0) {
+        return exit::usage("--max-exchanges must be at least 1");
+    }
+    if args.rotate_size.is_some_and(|s| s < 64 * 1024) {
+        return exit::usage("--rotate-size must be at least 64KiB");
+    }
+    if args
+        .rotate_every
+        .is_some_and(|d| d < Duration::from_secs(1))
+    {
+        return exit::usage("--rotate-every must be at least 1s");
+    }
+    if args.idle_timeout.is_zero() {
+        return exit::usage("--idle-timeout must be more than 0s");
+    }
+    if let Some(h) = args
+        .redact_header
+        .iter()
+        .find(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
+    {
+        return exit::usage(format!("--redact-header {h:?} is not a header name"));
+    }
+    let as_usize = |v: u64, name: &str| {
+        usize::try_from(v).map_err(|_| exit::UsageError(format!("{name} is too large")))
+    };
+    let mut ports = args.port.clone();
+    ports.sort_unstable();
+    ports.dedup();
+    let mut cfg = CaptureConfig::new(source, args.output.clone());
+    cfg.bpf = args.bpf.clone();
+    cfg.rotate_size = args.rotate_size;
+    cfg.rotate_every = args.rotate_every;
+    cfg.duration = args.duration;
+    cfg.max_exchanges = args.max_exchanges;
+    cfg.snaplen = args.snaplen;
+    if args.buffer < u64::from(args.snaplen) * 4 {
+        return exit::usage("--buffer must hold at least 4 frames of --snaplen bytes");
+    }
+    cfg.buffer_size = Some(
+        u32::try_from(args.buffer)
+            .ok()
+            .filter(|b| *b <= i32::MAX as u32)
+            .ok_or_else(|| exit::UsageError("--buffer is at most 2GiB".into()))?,
+    );
+    cfg.metrics = args.metrics;
+    cfg.stats_every = (!args.stats_interval.is_zero()).then_some(args.stats_interval);
+    cfg.writer_name = format!("shadowtap {}", env!("CARGO_PKG_VERSION"));
+    cfg.pipeline = PipelineConfig {
+        ports,
+        max_body: args.max_body,
+        redact_headers: args.redact_header.clone(),
+        responses: !args.no_responses,
+        max_flows: args.max_flows,
+        max_flow_bytes: as_usize(args.max_flow_bytes, "--max-flow-bytes")?,
+        max_total_bytes: as_usize(args.max_total_bytes, "--max-total-bytes")?,
+        idle_timeout_ns: u64::try_from(args.idle_timeout.as_nanos()).unwrap_or(u64::MAX),
+    };
+    Ok(cfg)
+}
+
+pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
+    let cfg = config(&args)?;
+    install_signal_handlers()?;
+    let summary = shadowtap_capture::run(&cfg, &STOP)?;
+    let files: Vec<String> = summary
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    eprintln!(
+        "shadowtap: wrote {} exchanges ({} bytes) to {}",
+        summary.exchanges_written,
+        summary.bytes_written,
+        files.join(", ")
+    );
+    let interrupted_import = matches!(cfg.source, Source::Pcap(_))
+        && summary.stopped_by == shadowtap_capture::StopReason::Signal;
+    Ok(if interrupted_import {
+        exit::INTERRUPTED
+    } else {
+        exit::OK
+    })
 }

@@ -156,6 +156,13 @@ impl Writer<File> {
             o.mode(0o600);
         }
         let file = o.open(path)?;
+        // `mode` applies only when the file is created: an existing file is
+        // narrowed to 0600 as well, since captures hold credentials.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         Writer::new(file, header, opts)
     }
 }

@@ -294,3 +294,17 @@ fn writer_options_are_respected() {
     assert_eq!(got, all);
     assert_eq!(end, End::Clean { indexed: false });
 }
+
+#[cfg(unix)]
+#[test]
+fn created_logs_are_private_even_when_the_path_existed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.stlog");
+    std::fs::write(&path, b"old").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let w = Writer::create(&path, &header(), WriterOptions::default()).unwrap();
+    w.finish().unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

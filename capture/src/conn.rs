@@ -1,0 +1,899 @@
+//! HTTP/1.x exchange extraction from the two reassembled byte streams of one
+//! TCP connection.
+//!
+//! Each direction is in one of a few modes: waiting at a message boundary
+//! (`Idle`), framing a message (`Msg`, with a [`Framer`]), looking for the
+//! next message start (`Hunting`, after a mid-stream join, a gap or bytes
+//! that did not frame), holding the client's bytes while an upgrade request
+//! waits for its answer (`Paused`), or done (`Stopped`).
+//!
+//! Requests open an entry in a per-connection queue when their first byte
+//! arrives; responses pair with the oldest entry that has no final response
+//! yet. An entry is emitted as an [`Exchange`] once its request and its final
+//! response are both complete, or when the connection ends, in request
+//! order. Body bytes beyond the cap are counted, not kept; bytes missing from
+//! the capture are never glued over: a message with a gap keeps the bytes
+//! before it, and a gap inside a body of known length is accounted and the
+//! message continues to its end so the next message is still found.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use shadowtap_format::http1::{BodyKind, Framer, Status};
+use shadowtap_format::{Exchange, Flags, Response};
+
+use crate::hunt::{Found, Hunter, Piece, Want};
+use crate::reasm::{Reassembler, SegMeta};
+use crate::{ExchangeSink, RequestEvent};
+
+/// Largest amount of client bytes held while an upgrade request waits.
+const MAX_PAUSED: usize = 64 * 1024;
+
+/// HTTP extraction settings shared by every connection.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpConfig {
+    pub max_body: u64,
+    /// Lower-case header names whose values are replaced.
+    pub redact: Vec<String>,
+    pub responses: bool,
+    /// Give a connection up as "not HTTP" after this many bytes were
+    /// skipped without any message found (None: never).
+    pub give_up_after: Option<u64>,
+}
+
+/// Counters of the HTTP layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Requests seen complete on the wire.
+    pub requests: u64,
+    /// Exchanges emitted.
+    pub exchanges: u64,
+    /// Exchanges emitted with a part missing (incomplete, gap, no response).
+    pub incomplete: u64,
+    /// Responses that matched no request (the capture missed the request).
+    pub orphan_responses: u64,
+    /// Messages whose bytes did not frame as HTTP/1.x.
+    pub framing_errors: u64,
+    /// Bytes skipped while looking for a message start.
+    pub skipped_bytes: u64,
+    /// Connections that switched protocols (CONNECT, Upgrade).
+    pub upgrades: u64,
+    /// Bodies longer than the body cap.
+    pub capped_bodies: u64,
+    /// Connections given up as not HTTP.
+    pub not_http: u64,
+}
+
+impl HttpStats {
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &HttpStats) {
+        self.requests += o.requests;
+        self.exchanges += o.exchanges;
+        self.incomplete += o.incomplete;
+        self.orphan_responses += o.orphan_responses;
+        self.framing_errors += o.framing_errors;
+        self.skipped_bytes += o.skipped_bytes;
+        self.upgrades += o.upgrades;
+        self.capped_bodies += o.capped_bodies;
+        self.not_http += o.not_http;
+    }
+}
+
+/// What connection-level code needs from the pipeline.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a HttpConfig,
+    pub sink: &'a mut dyn ExchangeSink,
+    pub next_id: &'a mut u64,
+    pub stats: &'a mut HttpStats,
+}
+
+/// One exchange being assembled.
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    req_start_offset: u64,
+    request: Vec<u8>,
+    request_len: u64,
+    req_first_ns: u64,
+    req_last_ns: u64,
+    method: Option<String>,
+    upgrade_req: bool,
+    req_done: bool,
+    response: Option<Response>,
+    resp_done: bool,
+    flags: Flags,
+}
+
+impl Entry {
+    fn mem(&self) -> usize {
+        self.request.len()
+            + self
+                .response
+                .as_ref()
+                .map_or(0, |r| r.head.len() + r.body.len())
+    }
+}
+
+/// A message being framed.
+#[derive(Debug)]
+struct Msg {
+    framer: Framer,
+    /// The entry: for a request its own, for a response the request it
+    /// answers (None: an orphan response, framed and dropped).
+    target: Option<u64>,
+    bytes: Vec<u8>,
+    wire: u64,
+    head_len: Option<usize>,
+    store_until: u64,
+    first_ns: Option<u64>,
+    last_ns: u64,
+    gap: bool,
+    snaplen: bool,
+}
+
+impl Msg {
+    fn new(framer: Framer, target: Option<u64>) -> Msg {
+        Msg {
+            framer,
+            target,
+            bytes: Vec::new(),
+            wire: 0,
+            head_len: None,
+            store_until: u64::MAX,
+            first_ns: None,
+            last_ns: 0,
+            gap: false,
+            snaplen: false,
+        }
+    }
+
+    /// Feeds bytes; returns how many belong to this message and whether it
+    /// is complete.
+    fn feed(
+        &mut self,
+        meta: SegMeta,
+        input: &[u8],
+        max_body: u64,
+    ) -> Result<(usize, bool), shadowtap_format::http1::FramingError> {
+        let lead_before = self.framer.leading_skipped();
+        let p = self.framer.feed(input)?;
+        let lead = (self.framer.leading_skipped() - lead_before).min(p.consumed);
+        let body = &input[lead..p.consumed];
+        if !body.is_empty() {
+            if self.first_ns.is_none() {
+                self.first_ns = Some(meta.ts_ns);
+            }
+            self.last_ns = meta.ts_ns;
+        }
+        if self.head_len.is_none() {
+            if let Some(h) = self.framer.head() {
+                self.head_len = Some(h.len);
+                self.store_until = self
+                    .store_until
+                    .min((h.len as u64).saturating_add(max_body));
+            }
+        }
+        let before = self.wire;
+        self.wire += body.len() as u64;
+        let store_end = self.wire.min(self.store_until);
+        if store_end > before {
+            self.bytes
+                .extend_from_slice(&body[..(store_end - before) as usize]);
+        }
+        Ok((p.consumed, p.status == Status::Complete))
+    }
+
+    /// Accounts `len` missing bytes inside a body whose framing does not
+    /// depend on them (Content-Length with enough left, or read-until-close).
+    /// Returns false when the gap cannot be stepped over.
+    fn skip_gap(&mut self, len: u64) -> bool {
+        let Some(head) = self.framer.head() else {
+            return false;
+        };
+        match head.body {
+            BodyKind::Length(n) if n.saturating_sub(self.framer.body_consumed()) >= len => {}
+            BodyKind::UntilClose => {}
+            _ => return false,
+        }
+        self.store_until = self.store_until.min(self.wire);
+        static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(ZEROS.len() as u64) as usize;
+            match self.framer.feed(&ZEROS[..n]) {
+                Ok(p) if p.consumed == n => {}
+                _ => return false,
+            }
+            left -= n as u64;
+        }
+        self.wire += len;
+        self.gap = true;
+        true
+    }
+
+    fn capped(&self, max_body: u64) -> bool {
+        self.framer.body_consumed() > max_body
+    }
+}
+
+#[derive(Debug)]
+enum Mode {
+    Idle,
+    Hunting(Hunter),
+    Msg(Box<Msg>),
+    Paused(Hunter),
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Dir {
+    mode: Mode,
+    /// The next message of this direction was found after joining the
+    /// connection mid-stream.
+    midstream: bool,
+    /// The direction resynchronised (mid-stream join or gap): the next
+    /// response is paired only if the TCP acknowledgments allow it.
+    resynced: bool,
+    ended: bool,
+}
+
+/// The HTTP/1.x state of one TCP connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub id: u64,
+    addrs: [SocketAddr; 2],
+    client: Option<usize>,
+    dirs: [Dir; 2],
+    queue: VecDeque<Entry>,
+    next_seq: u64,
+    found_any: bool,
+    /// Bytes skipped while no message was ever found.
+    hunt_total: u64,
+    /// Connection given up (not HTTP, or switched protocols).
+    pub ignored: bool,
+}
+
+impl Conn {
+    /// A connection between `addrs[0]` and `addrs[1]`. `client` is the
+    /// index of the side that sends requests, when known; `syn_seen` says
+    /// the streams start at their first byte (otherwise the capture joined
+    /// mid-stream).
+    pub fn new(
+        id: u64,
+        addrs: [SocketAddr; 2],
+        client: Option<usize>,
+        syn_seen: [bool; 2],
+    ) -> Conn {
+        let dir = |d: usize| Dir {
+            mode: if syn_seen[d] && client.is_some() {
+                Mode::Idle
+            } else {
+                Mode::Hunting(Hunter::new(true))
+            },
+            midstream: !syn_seen[d],
+            resynced: !syn_seen[d],
+            ended: false,
+        };
+        Conn {
+            id,
+            addrs,
+            client,
+            dirs: [dir(0), dir(1)],
+            queue: VecDeque::new(),
+            next_seq: 0,
+            found_any: false,
+            hunt_total: 0,
+            ignored: false,
+        }
+    }
+
+    /// Sets the client side when it was not known (e.g. a SYN seen late).
+    pub fn set_client(&mut self, c: usize) {
+        if self.client.is_none() {
+            self.client = Some(c);
+        }
+    }
+
+    /// Bytes held by this connection's HTTP state.
+    pub fn mem(&self) -> usize {
+        let dir_mem = |d: &Dir| match &d.mode {
+            Mode::Hunting(h) | Mode::Paused(h) => h.len(),
+            Mode::Msg(m) => m.bytes.len(),
+            _ => 0,
+        };
+        self.queue
+            .iter()
+            .map(|e| e.mem() + std::mem::size_of::<Entry>())
+            .sum::<usize>()
+            + dir_mem(&self.dirs[0])
+            + dir_mem(&self.dirs[1])
+    }
+
+    /// Exchanges held (requests seen, not yet emitted).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn want(&self, d: usize) -> Want {
+        match self.client {
+            None => Want::Either,
+            Some(c) if c == d => Want::Request,
+            Some(_) => Want::Response,
+        }
+    }
+
+    fn is_client(&self, d: usize) -> bool {
+        self.client == Some(d)
+    }
+
+    /// The next bytes of direction `d`. `peer` is the other direction's
+    /// reassembler (to read acknowledgment numbers in its sequence space).
+    pub fn on_data(
+        &mut self,
+        d: usize,
+        meta: SegMeta,
+        offset: u64,
+        bytes: &[u8],
+        peer: &Reassembler,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if self.ignored {
+            return;
+        }
+        let mut backlog: VecDeque<Piece> = VecDeque::new();
+        self.step(d, meta, offset, bytes, &mut backlog, peer, ctx);
+        while let Some(p) = backlog.pop_front() {
+            if self.ignored {
+                return;
+            }
+            self.step(d, p.meta, p.offset, &p.bytes, &mut backlog, peer, ctx);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        d: usize,
+        meta: SegMeta,
+        mut offset: u64,
+        mut input: &[u8],
+        backlog: &mut VecDeque<Piece>,
+        peer: &Reassembler,
+        ctx: &mut Ctx<'_>,
+    ) {
+        loop {
+            let want = self.want(d);
+            match &mut self.dirs[d].mode {
+                Mode::Stopped => {
+                    ctx.stats.skipped_bytes += input.len() as u64;
+                    return;
+                }
+                Mode::Paused(h) => {
+                    if h.len() + input.len() > MAX_PAUSED {
+                        h.reset_at_gap(&mut ctx.stats.skipped_bytes);
+                    }
+                    h.push(meta, offset, input);
+                    return;
+                }
+                Mode::Hunting(h) => {
+                    h.push(meta, offset, input);
+                    let before = ctx.stats.skipped_bytes;
+                    let found = h.find(want, &mut ctx.stats.skipped_bytes);
+                    let Some((pos, what)) = found else {
+                        self.maybe_give_up(ctx, ctx.stats.skipped_bytes - before);
+                        return;
+                    };
+                    let pieces = h.take_from(pos, &mut ctx.stats.skipped_bytes);
+                    if self.client.is_none() {
+                        self.client = Some(if what == Found::Request { d } else { 1 - d });
+                    }
+                    self.found_any = true;
+                    self.dirs[d].mode = Mode::Idle;
+                    for p in pieces.into_iter().rev() {
+                        backlog.push_front(p);
+                    }
+                    return;
+                }
+                Mode::Idle => {
+                    let n = input
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .count();
+                    input = &input[n..];
+                    offset += n as u64;
+                    if input.is_empty() {
+                        return;
+                    }
+                    if self.client.is_none() {
+                        self.dirs[d].mode = Mode::Hunting(Hunter::new(true));
+                        continue;
+                    }
+                    self.start_msg(d, meta, offset, peer, ctx);
+                }
+                Mode::Msg(m) => {
+                    if input.is_empty() {
+                        return;
+                    }
+                    match m.feed(meta, input, ctx.cfg.max_body) {
+                        Ok((n, complete)) => {
+                            input = &input[n..];
+                            offset += n as u64;
+                            if complete {
+                                self.complete_msg(d, meta, peer, ctx);
+                            }
+                        }
+                        Err(_) => {
+                            ctx.stats.framing_errors += 1;
+                            ctx.stats.skipped_bytes += input.len() as u64;
+                            self.abort_msg(d, false, ctx);
+                            self.dirs[d].mode = Mode::Hunting(Hunter::new(false));
+                            self.dirs[d].resynced = true;
+                            return;
+                        }
+                    }
+                }
+            }
+            if input.is_empty() && !matches!(self.dirs[d].mode, Mode::Hunting(_)) {
+                return;
+            }
+        }
+    }
+
+    fn maybe_give_up(&mut self, ctx: &mut Ctx<'_>, skipped_now: u64) {
+        if self.found_any {
+            return;
+        }
+        if let Some(limit) = ctx.cfg.give_up_after {
+            self.hunt_total = self.hunt_total.saturating_add(skipped_now);
+            if self.hunt_total > limit {
+                self.ignored = true;
+                ctx.stats.not_http += 1;
+                for dir in &mut self.dirs {
+                    dir.mode = Mode::Stopped;
+                }
+            }
+        }
+    }
+
+    fn start_msg(
+        &mut self,
+        d: usize,
+        meta: SegMeta,
+        offset: u64,
+        peer: &Reassembler,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if self.is_client(d) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let mut flags = Flags::empty();
+            if std::mem::take(&mut self.dirs[d].midstream) {
+                flags |= Flags::MIDSTREAM;
+            }
+            self.dirs[d].resynced = false;
+            self.queue.push_back(Entry {
+                seq,
+                req_start_offset: offset,
+                request: Vec::new(),
+                request_len: 0,
+                req_first_ns: meta.ts_ns,
+                req_last_ns: meta.ts_ns,
+                method: None,
+                upgrade_req: false,
+                req_done: false,
+                response: None,
+                resp_done: !ctx.cfg.responses,
+                flags,
+            });
+            self.dirs[d].mode = Mode::Msg(Box::new(Msg::new(Framer::request(), Some(seq))));
+        } else {
+            self.dirs[d].midstream = false;
+            let mut target = self.queue.iter().find(|e| !e.resp_done);
+            if std::mem::take(&mut self.dirs[d].resynced) {
+                // After a resync, a response can only answer a request whose
+                // first bytes the server had acknowledged.
+                if let (Some(e), Some(ack)) = (target, meta.ack) {
+                    match peer.offset_of(ack) {
+                        Some(acked) if acked > e.req_start_offset => {}
+                        Some(_) => target = None,
+                        None => {}
+                    }
+                }
+            }
+            let method = target.and_then(|e| e.method.as_deref()).unwrap_or("GET");
+            let framer = Framer::response(method);
+            let seq = target.map(|e| e.seq);
+            self.dirs[d].mode = Mode::Msg(Box::new(Msg::new(framer, seq)));
+        }
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        let front = self.queue.front()?.seq;
+        let idx = usize::try_from(seq.checked_sub(front)?).ok()?;
+        self.queue.get_mut(idx)
+    }
+
+    fn complete_msg(&mut self, d: usize, meta: SegMeta, peer: &Reassembler, ctx: &mut Ctx<'_>) {
+        let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
+            return;
+        };
+        let m = *m;
+        let capped = m.capped(ctx.cfg.max_body);
+        if capped {
+            ctx.stats.capped_bodies += 1;
+        }
+        let head = m.framer.head().cloned();
+        if self.is_client(d) {
+            let responses = ctx.cfg.responses;
+            let (conn, addrs, client) = (self.id, self.addrs, self.client.unwrap_or(d));
+            let Some(e) = m.target.and_then(|s| self.entry_mut(s)) else {
+                return;
+            };
+            e.request = m.bytes;
+            e.request_len = m.wire;
+            e.req_first_ns = m.first_ns.unwrap_or(meta.ts_ns);
+            e.req_last_ns = m.last_ns;
+            e.req_done = true;
+            set(&mut e.flags, Flags::REQ_GAP, m.gap);
+            set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
+            set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
+            if let Some(h) = &head {
+                e.method = h.method.clone();
+                e.upgrade_req = h.upgrade;
+                if h.upgrade {
+                    e.flags |= Flags::UPGRADE;
+                }
+                let hl = h.len.min(e.request.len());
+                if redact(&mut e.request[..hl], &ctx.cfg.redact) {
+                    e.flags |= Flags::REDACTED;
+                }
+            }
+            ctx.stats.requests += 1;
+            ctx.sink.request(&RequestEvent {
+                conn,
+                index: e.seq,
+                client: addrs[client],
+                server: addrs[1 - client],
+                first_ns: e.req_first_ns,
+                last_ns: e.req_last_ns,
+                flags: e.flags,
+                request: &e.request,
+                request_len: e.request_len,
+            });
+            if e.upgrade_req {
+                ctx.stats.upgrades += 1;
+                self.dirs[d].mode = if responses {
+                    Mode::Paused(Hunter::new(true))
+                } else {
+                    Mode::Stopped
+                };
+            }
+        } else {
+            let Some(target) = m.target else {
+                ctx.stats.orphan_responses += 1;
+                return;
+            };
+            let Some(h) = head else { return };
+            let redact_names = &ctx.cfg.redact;
+            let Some(e) = self.entry_mut(target) else {
+                return;
+            };
+            if h.is_interim() {
+                e.flags |= Flags::INTERIM;
+                return;
+            }
+            let mut bytes = m.bytes;
+            let hl = h.len.min(bytes.len());
+            let body = bytes.split_off(hl);
+            let mut head_bytes = bytes;
+            if redact(&mut head_bytes, redact_names) {
+                e.flags |= Flags::REDACTED;
+            }
+            e.response = Some(Response {
+                first_ns: m.first_ns.unwrap_or(meta.ts_ns),
+                last_ns: m.last_ns,
+                status: h.status.unwrap_or(0),
+                head: head_bytes,
+                body,
+                body_len: m.framer.body_consumed(),
+            });
+            e.resp_done = true;
+            set(&mut e.flags, Flags::RESP_GAP, m.gap);
+            set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
+            set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
+            let upgrade_req = e.upgrade_req;
+            if h.upgrade {
+                e.flags |= Flags::UPGRADE;
+                self.ignored = true;
+                for dir in &mut self.dirs {
+                    dir.mode = Mode::Stopped;
+                }
+            } else if upgrade_req {
+                // The server declined the upgrade: HTTP/1.x goes on.
+                e.flags = Flags(e.flags.0 & !Flags::UPGRADE.0);
+                if let Some(c) = self.client {
+                    if let Mode::Paused(mut h) =
+                        std::mem::replace(&mut self.dirs[c].mode, Mode::Idle)
+                    {
+                        let mut dropped = 0;
+                        let held = h.take_from(0, &mut dropped);
+                        for p in held {
+                            self.on_data(c, p.meta, p.offset, &p.bytes, peer, ctx);
+                        }
+                    }
+                }
+            }
+        }
+        self.try_emit(ctx);
+    }
+
+    /// Ends the message of direction `d` early (gap, framing error, end of
+    /// stream). `gap` says bytes went missing.
+    fn abort_msg(&mut self, d: usize, gap: bool, ctx: &mut Ctx<'_>) {
+        let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
+            return;
+        };
+        let m = *m;
+        let head = m.framer.head().cloned();
+        let capped = m.capped(ctx.cfg.max_body);
+        if self.is_client(d) {
+            let Some(seq) = m.target else { return };
+            if head.is_none() && !gap {
+                // Bytes that never framed as a request: not an exchange.
+                if self.queue.back().is_some_and(|e| e.seq == seq) {
+                    self.queue.pop_back();
+                }
+                return;
+            }
+            let Some(e) = self.entry_mut(seq) else { return };
+            e.request = m.bytes;
+            e.request_len = m.wire;
+            if let Some(t) = m.first_ns {
+                e.req_first_ns = t;
+                e.req_last_ns = m.last_ns;
+            }
+            e.req_done = true;
+            e.flags |= Flags::REQ_INCOMPLETE;
+            set(&mut e.flags, Flags::REQ_GAP, gap || m.gap);
+            set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
+            set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
+            if let Some(h) = &head {
+                e.method = h.method.clone();
+                let hl = h.len.min(e.request.len());
+                if redact(&mut e.request[..hl], &ctx.cfg.redact) {
+                    e.flags |= Flags::REDACTED;
+                }
+            }
+        } else {
+            let Some(seq) = m.target else { return };
+            let redact_names = &ctx.cfg.redact;
+            let Some(e) = self.entry_mut(seq) else { return };
+            match &head {
+                Some(h) if h.is_interim() => {
+                    // An interim response cut short: the final one is missing.
+                    e.flags |= Flags::INTERIM;
+                }
+                Some(h) => {
+                    let mut bytes = m.bytes;
+                    let hl = h.len.min(bytes.len());
+                    let body = bytes.split_off(hl);
+                    let mut head_bytes = bytes;
+                    if redact(&mut head_bytes, redact_names) {
+                        e.flags |= Flags::REDACTED;
+                    }
+                    e.response = Some(Response {
+                        first_ns: m.first_ns.unwrap_or(0),
+                        last_ns: m.last_ns,
+                        status: h.status.unwrap_or(0),
+                        head: head_bytes,
+                        body,
+                        body_len: m.framer.body_consumed(),
+                    });
+                }
+                None => {}
+            }
+            e.resp_done = true;
+            e.flags |= Flags::RESP_INCOMPLETE;
+            set(&mut e.flags, Flags::RESP_GAP, gap || m.gap);
+            set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
+            set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
+        }
+        self.try_emit(ctx);
+    }
+
+    /// `len` bytes of direction `d` are missing at this point.
+    pub fn on_gap(
+        &mut self,
+        d: usize,
+        meta: SegMeta,
+        len: u64,
+        snaplen: bool,
+        peer: &Reassembler,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if self.ignored {
+            return;
+        }
+        let known_role = self.client.is_some();
+        match &mut self.dirs[d].mode {
+            Mode::Stopped => {}
+            Mode::Paused(h) | Mode::Hunting(h) => h.reset_at_gap(&mut ctx.stats.skipped_bytes),
+            Mode::Idle => {
+                self.dirs[d].mode = Mode::Hunting(Hunter::new(true));
+                self.dirs[d].resynced = known_role;
+            }
+            Mode::Msg(m) => {
+                if m.skip_gap(len) {
+                    m.snaplen |= snaplen;
+                    if m.framer.is_complete() {
+                        self.complete_msg(d, meta, peer, ctx);
+                    }
+                } else {
+                    m.snaplen |= snaplen;
+                    self.abort_msg(d, true, ctx);
+                    self.dirs[d].mode = Mode::Hunting(Hunter::new(true));
+                    self.dirs[d].resynced = true;
+                }
+            }
+        }
+    }
+
+    /// Direction `d` reached its FIN: a read-until-close body completes, any
+    /// other open message is incomplete.
+    pub fn end_dir(&mut self, d: usize, meta: SegMeta, peer: &Reassembler, ctx: &mut Ctx<'_>) {
+        if self.dirs[d].ended {
+            return;
+        }
+        self.dirs[d].ended = true;
+        if let Mode::Msg(m) = &mut self.dirs[d].mode {
+            if m.framer.finish() {
+                self.complete_msg(d, meta, peer, ctx);
+            } else {
+                self.abort_msg(d, false, ctx);
+            }
+        }
+        self.dirs[d].mode = Mode::Stopped;
+    }
+
+    /// The connection is gone (both FINs, RST, eviction, end of capture):
+    /// everything still held is emitted, flagged with what is missing.
+    pub fn close(
+        &mut self,
+        meta: SegMeta,
+        evicted: bool,
+        peer: [&Reassembler; 2],
+        ctx: &mut Ctx<'_>,
+    ) {
+        for d in 0..2 {
+            self.end_dir(d, meta, peer[1 - d], ctx);
+        }
+        while let Some(mut e) = self.queue.pop_front() {
+            if !e.req_done {
+                e.flags |= Flags::REQ_INCOMPLETE;
+            }
+            if !e.resp_done && e.response.is_none() {
+                e.flags |= Flags::RESP_MISSING;
+            }
+            if evicted {
+                e.flags |= Flags::EVICTED;
+            }
+            self.emit(e, ctx);
+        }
+    }
+
+    fn try_emit(&mut self, ctx: &mut Ctx<'_>) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|e| e.req_done && e.resp_done)
+        {
+            if let Some(e) = self.queue.pop_front() {
+                self.emit(e, ctx);
+            }
+        }
+    }
+
+    fn emit(&mut self, e: Entry, ctx: &mut Ctx<'_>) {
+        let c = self.client.unwrap_or(0);
+        *ctx.next_id += 1;
+        let ex = Exchange {
+            id: *ctx.next_id,
+            conn: self.id,
+            client: self.addrs[c],
+            server: self.addrs[1 - c],
+            req_first_ns: e.req_first_ns,
+            req_last_ns: e.req_last_ns,
+            flags: e.flags,
+            request: e.request,
+            request_len: e.request_len,
+            response: e.response,
+        };
+        ctx.stats.exchanges += 1;
+        let missing = Flags::REQ_INCOMPLETE.0
+            | Flags::REQ_GAP.0
+            | Flags::RESP_INCOMPLETE.0
+            | Flags::RESP_GAP.0
+            | Flags::RESP_MISSING.0;
+        if ex.flags.0 & missing != 0 {
+            ctx.stats.incomplete += 1;
+        }
+        ctx.sink.exchange(ex);
+    }
+}
+
+fn set(flags: &mut Flags, f: Flags, on: bool) {
+    if on {
+        *flags |= f;
+    }
+}
+
+/// Replaces, in place and with the same length, the values of the headers
+/// named in `names` (lower case) by `*`. Returns true when one was replaced.
+pub(crate) fn redact(head: &mut [u8], names: &[String]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let mut any = false;
+    let mut line_start = match head.iter().position(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => return false,
+    };
+    while line_start < head.len() {
+        let line_end = head[line_start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head.len(), |i| line_start + i);
+        let line = &head[line_start..line_end];
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = trim_ascii(&line[..colon]);
+            if names
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+            {
+                let mut a = line_start + colon + 1;
+                let mut b = line_end;
+                while a < b && (head[a] == b' ' || head[a] == b'\t') {
+                    a += 1;
+                }
+                while b > a && matches!(head[b - 1], b'\r' | b' ' | b'\t') {
+                    b -= 1;
+                }
+                head[a..b].fill(b'*');
+                any = true;
+            }
+        }
+        line_start = line_end + 1;
+    }
+    any
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |i| i + 1);
+    &b[s..e]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_keeps_length_and_other_headers() {
+        let mut h =
+            b"GET / HTTP/1.1\r\nHost: a\r\nauthorization:  Bearer xyz \r\nX: y\r\n\r\n".to_vec();
+        let n = h.len();
+        assert!(redact(&mut h, &["authorization".into()]));
+        assert_eq!(h.len(), n);
+        assert_eq!(
+            &h[..],
+            &b"GET / HTTP/1.1\r\nHost: a\r\nauthorization:  ********** \r\nX: y\r\n\r\n"[..]
+        );
+        assert!(!redact(&mut h, &["cookie".into()]));
+    }
+}

@@ -1,0 +1,816 @@
+//! The capture daemon: a packet source (live interface or pcap/pcapng
+//! file) driving a [`Pipeline`] whose exchanges go to `.stlog` files, with
+//! rotation, periodic stats on stderr, Prometheus metrics, and clean stops.
+//!
+//! libpcap is used only here (and in [`read_pcap`]); everything it hands
+//! over goes through the sans-IO [`Pipeline`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use std::os::fd::AsRawFd as _;
+
+use pcap::{Activated, Capture, Precision};
+use shadowtap_format::{meta, Exchange, FileHeader, WriteError, Writer, WriterOptions};
+
+use crate::metrics::{Metrics, MetricsServer};
+use crate::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent, Stats};
+
+/// Largest body cap accepted: a record (request and response) must fit in
+/// one block of the log format.
+pub const MAX_BODY_LIMIT: u64 = 16 << 20;
+
+/// Default kernel capture buffer. libpcap's own default (2 MB) holds only a
+/// few dozen frames at a 256 KiB snap length in immediate mode, and a burst
+/// of new connections then loses packets in the kernel.
+pub const DEFAULT_BUFFER: u32 = 32 << 20;
+
+/// How long a live read waits before the loop looks at its flags.
+const READ_TIMEOUT_MS: i32 = 100;
+
+/// Longest time spent reading packets already buffered when a live
+/// capture is asked to stop.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
+/// While draining, the capture stops after this long without a packet.
+const DRAIN_QUIET_MS: i32 = 300;
+
+/// Where packets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A live capture on this interface.
+    Interface(String),
+    /// A pcap or pcapng file.
+    Pcap(PathBuf),
+}
+
+/// Everything `shadowtap capture` needs, validated.
+#[derive(Clone, Debug)]
+pub struct CaptureConfig {
+    /// Packet source.
+    pub source: Source,
+    /// Extra BPF expression, and-ed with the port filter (live only).
+    pub bpf: Option<String>,
+    /// The log to write; with rotation, the pattern of the rotated names.
+    pub output: PathBuf,
+    /// Start a new file once the current one reaches about this size.
+    pub rotate_size: Option<u64>,
+    /// Start a new file once the current one is this old (packet time).
+    pub rotate_every: Option<Duration>,
+    /// Stop after this long (wall clock for live capture, packet time for
+    /// files).
+    pub duration: Option<Duration>,
+    /// Stop once this many exchanges were written.
+    pub max_exchanges: Option<u64>,
+    /// Live snap length.
+    pub snaplen: u32,
+    /// Live kernel buffer size in bytes (None: libpcap's default).
+    pub buffer_size: Option<u32>,
+    /// Reassembly and HTTP settings.
+    pub pipeline: PipelineConfig,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<SocketAddr>,
+    /// Print a stats line on stderr this often (None: never).
+    pub stats_every: Option<Duration>,
+    /// Name and version of the program, for the file header.
+    pub writer_name: String,
+}
+
+impl CaptureConfig {
+    /// A configuration with the documented defaults.
+    pub fn new(source: Source, output: PathBuf) -> CaptureConfig {
+        CaptureConfig {
+            source,
+            bpf: None,
+            output,
+            rotate_size: None,
+            rotate_every: None,
+            duration: None,
+            max_exchanges: None,
+            snaplen: 262_144,
+            buffer_size: Some(DEFAULT_BUFFER),
+            pipeline: PipelineConfig::default(),
+            metrics: None,
+            stats_every: Some(Duration::from_secs(5)),
+            writer_name: format!("shadowtap-capture {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The BPF filter a live capture installs.
+    pub fn filter(&self) -> String {
+        let mut f = String::from("tcp");
+        if !self.pipeline.ports.is_empty() {
+            let ports: Vec<String> = self
+                .pipeline
+                .ports
+                .iter()
+                .map(|p| format!("port {p}"))
+                .collect();
+            f = format!("tcp and ({})", ports.join(" or "));
+        }
+        match &self.bpf {
+            Some(extra) if !extra.trim().is_empty() => format!("({f}) and ({extra})"),
+            _ => f,
+        }
+    }
+}
+
+/// Why capture failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The pcap file could not be opened.
+    #[error("cannot open {}", path.display())]
+    OpenPcap {
+        /// The file.
+        path: PathBuf,
+        /// What libpcap said.
+        source: pcap::Error,
+    },
+    /// No permission to capture.
+    #[error("no permission to capture on {interface}: live capture needs root or the CAP_NET_RAW capability (setcap cap_net_raw,cap_net_admin=eip on the binary)")]
+    Permission {
+        /// The interface.
+        interface: String,
+        /// What libpcap said.
+        source: pcap::Error,
+    },
+    /// The interface does not exist.
+    #[error("no such interface {interface:?}")]
+    NoInterface {
+        /// The interface.
+        interface: String,
+        /// What libpcap said.
+        source: pcap::Error,
+    },
+    /// Another failure opening a live capture.
+    #[error("cannot capture on {interface}")]
+    Live {
+        /// The interface.
+        interface: String,
+        /// What libpcap said.
+        source: pcap::Error,
+    },
+    /// The BPF filter did not compile.
+    #[error("invalid capture filter {filter:?}")]
+    Filter {
+        /// The filter.
+        filter: String,
+        /// What libpcap said.
+        source: pcap::Error,
+    },
+    /// The link type is not one shadowtap decodes.
+    #[error("unsupported link type {linktype} ({name}); supported: Ethernet, Linux cooked (SLL, SLL2), BSD loopback, raw IP")]
+    LinkType {
+        /// The LINKTYPE_ number.
+        linktype: i32,
+        /// Its name, when libpcap knows it.
+        name: String,
+    },
+    /// Reading packets from a live capture failed.
+    #[error("reading packets failed")]
+    Read(#[source] pcap::Error),
+    /// A log file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: WriteError,
+    },
+    /// The metrics listener could not be set up.
+    #[error("cannot serve metrics on {addr}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Why the capture stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The pcap file ended (or was cut short: see the warnings).
+    EndOfFile,
+    /// The stop flag was set (SIGINT/SIGTERM).
+    Signal,
+    /// `--duration` elapsed.
+    Duration,
+    /// `--max-exchanges` were written.
+    MaxExchanges,
+}
+
+/// What a finished capture did.
+#[derive(Clone, Debug)]
+pub struct CaptureSummary {
+    /// Pipeline counters.
+    pub stats: Stats,
+    /// Packets the kernel dropped (live capture).
+    pub kernel_drops: u64,
+    /// Packets the interface or driver dropped (live capture).
+    pub if_drops: u64,
+    /// Exchanges written to the log files.
+    pub exchanges_written: u64,
+    /// Bytes written to the log files.
+    pub bytes_written: u64,
+    /// The files written, in order.
+    pub files: Vec<PathBuf>,
+    /// Non-fatal problems (a truncated pcap file, records too large).
+    pub warnings: Vec<String>,
+    /// Why it stopped.
+    pub stopped_by: StopReason,
+}
+
+/// Runs one pcap/pcapng file through a pipeline into `sink`, without any
+/// file output: the building block for imports and tests. A file cut short
+/// is processed up to the cut; the returned warning says so.
+pub fn read_pcap(
+    path: &Path,
+    cfg: PipelineConfig,
+    sink: &mut dyn ExchangeSink,
+) -> Result<(Stats, Option<String>), CaptureError> {
+    let mut cap = open_file(path)?;
+    let link = link_of(&cap)?;
+    let mut pipeline = Pipeline::new(cfg, link);
+    let mut warning = None;
+    loop {
+        match cap.next_packet() {
+            Ok(p) => {
+                let ts = ts_ns(&p.header.ts, true);
+                pipeline.process(ts, p.data, p.header.len, sink);
+            }
+            Err(pcap::Error::NoMorePackets) => break,
+            Err(e) => {
+                warning = Some(format!(
+                    "{}: {e}; processed the packets before it",
+                    path.display()
+                ));
+                break;
+            }
+        }
+    }
+    pipeline.finish(sink);
+    Ok((pipeline.stats(), warning))
+}
+
+fn open_file(path: &Path) -> Result<Capture<pcap::Offline>, CaptureError> {
+    Capture::from_file_with_precision(path, Precision::Nano).map_err(|source| {
+        CaptureError::OpenPcap {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn link_of<T: Activated + ?Sized>(cap: &Capture<T>) -> Result<LinkType, CaptureError> {
+    let dl = cap.get_datalink();
+    LinkType::from_dlt(dl.0).ok_or_else(|| CaptureError::LinkType {
+        linktype: dl.0,
+        name: dl.get_name().unwrap_or_else(|_| "unknown".into()),
+    })
+}
+
+fn ts_ns(tv: &libc::timeval, nano: bool) -> u64 {
+    let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let frac = u64::try_from(tv.tv_usec).unwrap_or(0);
+    let frac_ns = if nano {
+        frac
+    } else {
+        frac.saturating_mul(1000)
+    };
+    secs.saturating_mul(1_000_000_000).saturating_add(frac_ns)
+}
+
+fn open_live(cfg: &CaptureConfig, iface: &str) -> Result<Capture<pcap::Active>, CaptureError> {
+    let classify = |source: pcap::Error| {
+        let msg = source.to_string();
+        let lower = msg.to_ascii_lowercase();
+        if lower.contains("permission") || lower.contains("not permitted") {
+            CaptureError::Permission {
+                interface: iface.to_string(),
+                source,
+            }
+        } else if lower.contains("no such device") || lower.contains("doesn't exist") {
+            CaptureError::NoInterface {
+                interface: iface.to_string(),
+                source,
+            }
+        } else {
+            CaptureError::Live {
+                interface: iface.to_string(),
+                source,
+            }
+        }
+    };
+    let mut inactive = Capture::from_device(iface)
+        .map_err(classify)?
+        .promisc(true)
+        .immediate_mode(true)
+        .timeout(READ_TIMEOUT_MS)
+        .snaplen(i32::try_from(cfg.snaplen).unwrap_or(i32::MAX));
+    if let Some(b) = cfg.buffer_size {
+        inactive = inactive.buffer_size(i32::try_from(b).unwrap_or(i32::MAX));
+    }
+    let mut cap = inactive.open().map_err(classify)?;
+    let filter = cfg.filter();
+    cap.filter(&filter, true)
+        .map_err(|source| CaptureError::Filter { filter, source })?;
+    // Non-blocking reads plus our own poll() with a timeout: libpcap's read
+    // timeout is not honoured in immediate mode on every platform, and it
+    // restarts its own poll() after a signal.
+    cap.setnonblock().map_err(classify)
+}
+
+enum Src {
+    Live(Capture<pcap::Active>),
+    File(Capture<pcap::Offline>),
+}
+
+/// Runs the capture until the source ends, `stop` is set, `--duration`
+/// elapses or `--max-exchanges` are written; then flushes everything still
+/// held and closes the log cleanly.
+pub fn run(cfg: &CaptureConfig, stop: &AtomicBool) -> Result<CaptureSummary, CaptureError> {
+    run_with(cfg, stop, &mut |_| {})
+}
+
+/// [`run`], calling `on_request` for each request as soon as it is
+/// complete on the wire (before its response; for mirroring).
+pub fn run_with(
+    cfg: &CaptureConfig,
+    stop: &AtomicBool,
+    on_request: &mut dyn FnMut(&RequestEvent<'_>),
+) -> Result<CaptureSummary, CaptureError> {
+    let (mut src, desc) = match &cfg.source {
+        Source::Interface(i) => (Src::Live(open_live(cfg, i)?), (meta::INTERFACE, i.clone())),
+        Source::Pcap(p) => (
+            Src::File(open_file(p)?),
+            (meta::PCAP, p.display().to_string()),
+        ),
+    };
+    let link = match &src {
+        Src::Live(c) => link_of(c)?,
+        Src::File(c) => link_of(c)?,
+    };
+    let live = matches!(src, Src::Live(_));
+    let mut header_meta = vec![
+        (
+            meta::SOURCE.to_string(),
+            if live { "capture" } else { "import" }.to_string(),
+        ),
+        (desc.0.to_string(), desc.1.clone()),
+    ];
+    if live {
+        header_meta.push((meta::FILTER.to_string(), cfg.filter()));
+    }
+    if let Some(h) = hostname() {
+        header_meta.push((meta::HOSTNAME.to_string(), h));
+    }
+    let metrics = Arc::new(Metrics::default());
+    let server = match cfg.metrics {
+        Some(addr) => Some(
+            MetricsServer::start(addr, Arc::clone(&metrics))
+                .map_err(|source| CaptureError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
+    let mut out = LogSink::new(cfg, header_meta, on_request);
+    if cfg.rotate_size.is_none() && cfg.rotate_every.is_none() {
+        // A single file exists from the start, even if nothing arrives.
+        out.open(0);
+    }
+    let mut pipeline = Pipeline::new(cfg.pipeline.clone(), link);
+    if let Some(e) = out.error.take() {
+        return Err(e);
+    }
+    match &cfg.source {
+        Source::Interface(i) => eprintln!("shadowtap: capturing on {i} (filter: {})", cfg.filter()),
+        Source::Pcap(p) => eprintln!("shadowtap: importing {}", p.display()),
+    }
+    metrics.set_up(true);
+
+    let started = Instant::now();
+    let mut first_ts: Option<u64> = None;
+    let mut last_housekeeping = Instant::now();
+    let mut last_stats = Instant::now();
+    let mut drops = (0u64, 0u64);
+    let mut warnings = Vec::new();
+    let mut n: u64 = 0;
+    let mut drain_until: Option<Instant> = None;
+    let stopped_by = loop {
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            if !live {
+                break StopReason::Signal;
+            }
+            // Packets already in the kernel buffer were on the wire before
+            // the signal: read them, for a bounded time.
+            drain_until = Some(Instant::now() + DRAIN_MAX);
+        }
+        if drain_until.is_some_and(|t| Instant::now() >= t) {
+            break StopReason::Signal;
+        }
+        if out.limit_reached() {
+            break StopReason::MaxExchanges;
+        }
+        if let Some(e) = out.error.take() {
+            metrics.set_up(false);
+            drop(server);
+            return Err(e);
+        }
+        if live && cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+            break StopReason::Duration;
+        }
+        let next = match &mut src {
+            Src::Live(c) => c.next_packet().map(|p| (ts_ns(&p.header.ts, false), p)),
+            Src::File(c) => c.next_packet().map(|p| (ts_ns(&p.header.ts, true), p)),
+        };
+        let mut done = None;
+        match next {
+            Ok((ts, p)) => {
+                n += 1;
+                let first = *first_ts.get_or_insert(ts);
+                if !live
+                    && cfg
+                        .duration
+                        .is_some_and(|d| ts.saturating_sub(first) >= d.as_nanos() as u64)
+                {
+                    done = Some(StopReason::Duration);
+                } else {
+                    out.now_ns = out.now_ns.max(ts);
+                    pipeline.process(ts, p.data, p.header.len, &mut out);
+                }
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                if let Src::Live(c) = &src {
+                    // Draining: the kernel may hold packets in a block it has
+                    // not handed over yet (TPACKET_V3 retires blocks on a
+                    // timer); stop once nothing comes for a whole wait.
+                    let wait = if drain_until.is_some() {
+                        DRAIN_QUIET_MS
+                    } else {
+                        READ_TIMEOUT_MS
+                    };
+                    if !wait_readable(c.as_raw_fd(), wait) && drain_until.is_some() {
+                        done = Some(StopReason::Signal);
+                    }
+                }
+            }
+            Err(pcap::Error::NoMorePackets) => done = Some(StopReason::EndOfFile),
+            Err(e) => {
+                if live {
+                    metrics.set_up(false);
+                    return Err(CaptureError::Read(e));
+                }
+                let w = format!("{}: {e}; processed the {n} packets before it", desc.1);
+                eprintln!("shadowtap: warning: {w}");
+                warnings.push(w);
+                done = Some(StopReason::EndOfFile);
+            }
+        }
+        if let Some(reason) = done {
+            break reason;
+        }
+        // Housekeeping on the wall clock: flushing, stats, metrics.
+        if last_housekeeping.elapsed() >= Duration::from_millis(100) {
+            last_housekeeping = Instant::now();
+            out.flush_if_due();
+            if let Src::Live(c) = &mut src {
+                if let Ok(s) = c.stats() {
+                    drops = (u64::from(s.dropped), u64::from(s.if_dropped));
+                }
+            }
+            let stats = pipeline.stats();
+            metrics.update(&stats, drops.0 + drops.1, out.written, out.bytes_written());
+            if let Some(every) = cfg.stats_every {
+                if last_stats.elapsed() >= every {
+                    last_stats = Instant::now();
+                    eprintln!(
+                        "{}",
+                        stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
+                    );
+                }
+            }
+        }
+    };
+    pipeline.finish(&mut out);
+    if let Src::Live(c) = &mut src {
+        if let Ok(s) = c.stats() {
+            drops = (u64::from(s.dropped), u64::from(s.if_dropped));
+        }
+    }
+    let stats = pipeline.stats();
+    out.finish_all();
+    metrics.update(&stats, drops.0 + drops.1, out.written, out.bytes_written());
+    metrics.set_up(false);
+    drop(server);
+    if let Some(e) = out.error.take() {
+        return Err(e);
+    }
+    warnings.append(&mut out.warnings);
+    let summary = CaptureSummary {
+        stats,
+        kernel_drops: drops.0,
+        if_drops: drops.1,
+        exchanges_written: out.written,
+        bytes_written: out.bytes_written(),
+        files: out.files.clone(),
+        warnings,
+        stopped_by,
+    };
+    if cfg.stats_every.is_some() {
+        eprintln!(
+            "{}",
+            stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
+        );
+    }
+    Ok(summary)
+}
+
+/// The one-line stats summary printed on stderr.
+pub fn stats_line(s: &Stats, drops: u64, exchanges_written: u64, bytes_written: u64) -> String {
+    format!(
+        "shadowtap: packets={} bytes={} kernel_drops={} exchanges={} written={} incomplete={} evicted={} \
+         fragments={} malformed={} gaps={} flows={} buffered={} bytes_written={}",
+        s.packets,
+        s.bytes,
+        drops,
+        s.http.exchanges,
+        exchanges_written,
+        s.http.incomplete,
+        s.evicted(),
+        s.fragments,
+        s.malformed + s.truncated_headers,
+        s.reasm.gaps,
+        s.flows_active,
+        s.buffered_bytes,
+        bytes_written,
+    )
+}
+
+/// Waits until `fd` is readable, a signal arrives, or `timeout_ms` passes.
+/// Returns false when the wait timed out with nothing to read.
+fn wait_readable(fd: std::os::fd::RawFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; the result is
+    // only a hint (errors, EINTR included, just end the wait).
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    rc != 0
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success (and we stop at the first NUL regardless).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    std::str::from_utf8(&buf[..end]).ok().map(str::to_string)
+}
+
+/// Writes exchanges to the current log file, rotating as configured.
+struct LogSink<'a> {
+    on_request: &'a mut dyn FnMut(&RequestEvent<'_>),
+    output: PathBuf,
+    rotate: bool,
+    rotate_size: Option<u64>,
+    rotate_every_ns: Option<u64>,
+    limit: Option<u64>,
+    header: FileHeader,
+    writer: Option<(Writer<std::fs::File>, PathBuf, u64)>,
+    seq: u32,
+    files: Vec<PathBuf>,
+    /// Packet clock.
+    now_ns: u64,
+    written: u64,
+    closed_bytes: u64,
+    error: Option<CaptureError>,
+    warnings: Vec<String>,
+}
+
+impl<'a> LogSink<'a> {
+    fn new(
+        cfg: &CaptureConfig,
+        meta: Vec<(String, String)>,
+        on_request: &'a mut dyn FnMut(&RequestEvent<'_>),
+    ) -> LogSink<'a> {
+        LogSink {
+            on_request,
+            output: cfg.output.clone(),
+            rotate: cfg.rotate_size.is_some() || cfg.rotate_every.is_some(),
+            rotate_size: cfg.rotate_size,
+            rotate_every_ns: cfg
+                .rotate_every
+                .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
+            limit: cfg.max_exchanges,
+            header: FileHeader {
+                writer: cfg.writer_name.clone(),
+                created_ns: 0,
+                meta,
+            },
+            writer: None,
+            seq: 0,
+            files: Vec::new(),
+            now_ns: 0,
+            written: 0,
+            closed_bytes: 0,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.limit.is_some_and(|l| self.written >= l)
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.closed_bytes + self.writer.as_ref().map_or(0, |w| w.0.bytes_written())
+    }
+
+    fn path_for(&self, ts_ns: u64) -> PathBuf {
+        if !self.rotate {
+            return self.output.clone();
+        }
+        let stem = self
+            .output
+            .file_stem()
+            .map_or_else(|| "capture".into(), |s| s.to_string_lossy().into_owned());
+        let ext = self
+            .output
+            .extension()
+            .map_or_else(|| "stlog".into(), |s| s.to_string_lossy().into_owned());
+        let name = format!("{stem}-{}-{:05}.{ext}", utc_stamp(ts_ns), self.seq);
+        self.output.with_file_name(name)
+    }
+
+    fn open(&mut self, ts_ns: u64) {
+        let ts = if ts_ns == 0 { wall_ns() } else { ts_ns };
+        self.seq += 1;
+        let path = self.path_for(ts);
+        self.header.created_ns = wall_ns();
+        match Writer::create(&path, &self.header, WriterOptions::default()) {
+            Ok(w) => {
+                self.files.push(path.clone());
+                self.writer = Some((w, path, ts));
+            }
+            Err(source) => self.error = Some(CaptureError::Write { path, source }),
+        }
+    }
+
+    fn close_current(&mut self) {
+        if let Some((w, path, _)) = self.writer.take() {
+            let bytes = w.bytes_written();
+            match w.finish() {
+                Ok(_) => {}
+                Err(source) => {
+                    if self.error.is_none() {
+                        self.error = Some(CaptureError::Write { path, source });
+                    }
+                }
+            }
+            // What finish added (index, last block) is not counted exactly;
+            // the file size is.
+            let size = self
+                .files
+                .last()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map_or(bytes, |m| m.len());
+            self.closed_bytes += size;
+        }
+    }
+
+    fn flush_if_due(&mut self) {
+        if let Some((w, path, _)) = self.writer.as_mut() {
+            if let Err(source) = w.flush_if_due() {
+                if self.error.is_none() {
+                    self.error = Some(CaptureError::Write {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn finish_all(&mut self) {
+        if self.writer.is_none() && self.files.is_empty() && self.error.is_none() {
+            // Nothing arrived: still leave one valid (empty) log behind.
+            self.open(self.now_ns);
+        }
+        self.close_current();
+    }
+}
+
+impl ExchangeSink for LogSink<'_> {
+    fn request(&mut self, req: &RequestEvent<'_>) {
+        (self.on_request)(req);
+    }
+
+    fn exchange(&mut self, ex: Exchange) {
+        if self.error.is_some() || self.limit_reached() {
+            return;
+        }
+        if let (Some(every), Some((_, _, started))) = (self.rotate_every_ns, &self.writer) {
+            if self.now_ns.saturating_sub(*started) >= every {
+                self.close_current();
+            }
+        }
+        if self.writer.is_none() {
+            self.open(self.now_ns);
+        }
+        let Some((w, path, _)) = self.writer.as_mut() else {
+            return;
+        };
+        match w.append(&ex) {
+            Ok(()) => self.written += 1,
+            Err(WriteError::RecordTooLarge { id, len, max }) => {
+                self.warnings.push(format!(
+                    "exchange {id} skipped: {len} bytes encoded, more than the {max}-byte limit"
+                ));
+            }
+            Err(source) => {
+                self.error = Some(CaptureError::Write {
+                    path: path.clone(),
+                    source,
+                });
+                return;
+            }
+        }
+        if let Some(size) = self.rotate_size {
+            if w.bytes_written() + w.pending_bytes() as u64 >= size {
+                self.close_current();
+            }
+        }
+    }
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+}
+
+/// `YYYYMMDDTHHMMSS.mmmZ` in UTC, for file names that sort by time.
+pub fn utc_stamp(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let millis = (ts_ns / 1_000_000) % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_sort_and_are_right() {
+        assert_eq!(utc_stamp(0), "19700101T000000.000Z");
+        assert_eq!(utc_stamp(1_700_000_000_123_000_000), "20231114T221320.123Z");
+        assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229T000000.000Z");
+        assert!(utc_stamp(1_700_000_000_000_000_000) < utc_stamp(1_700_000_001_000_000_000));
+    }
+
+    #[test]
+    fn filter_from_ports_and_bpf() {
+        let mut c = CaptureConfig::new(Source::Interface("lo".into()), "x.stlog".into());
+        assert_eq!(c.filter(), "tcp");
+        c.pipeline.ports = vec![80, 8080];
+        assert_eq!(c.filter(), "tcp and (port 80 or port 8080)");
+        c.bpf = Some("host 10.0.0.1".into());
+        assert_eq!(
+            c.filter(),
+            "(tcp and (port 80 or port 8080)) and (host 10.0.0.1)"
+        );
+    }
+}

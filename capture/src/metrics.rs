@@ -1,0 +1,219 @@
+//! Prometheus text exposition of the capture counters, served by a small
+//! std::net responder thread.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::Stats;
+
+/// Counters shared between the capture loop and the metrics thread.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    up: AtomicU64,
+    values: [AtomicU64; NAMES.len()],
+}
+
+/// (name, type, help) of each exported value, in export order.
+const NAMES: [(&str, &str, &str); 16] = [
+    ("shadowtap_capture_packets_total", "counter", "Frames seen."),
+    (
+        "shadowtap_capture_bytes_total",
+        "counter",
+        "Bytes of the frames seen (wire length).",
+    ),
+    (
+        "shadowtap_capture_kernel_drops_total",
+        "counter",
+        "Packets dropped by the kernel or the interface (libpcap stats).",
+    ),
+    (
+        "shadowtap_capture_exchanges_total",
+        "counter",
+        "Exchanges produced.",
+    ),
+    (
+        "shadowtap_capture_exchanges_written_total",
+        "counter",
+        "Exchanges written to the log.",
+    ),
+    (
+        "shadowtap_capture_incomplete_total",
+        "counter",
+        "Exchanges with a part missing (incomplete, gap, no response).",
+    ),
+    (
+        "shadowtap_capture_evicted_flows_total",
+        "counter",
+        "Flows evicted by a bound (idle time, flow count, bytes).",
+    ),
+    (
+        "shadowtap_capture_written_bytes_total",
+        "counter",
+        "Bytes written to log files.",
+    ),
+    (
+        "shadowtap_capture_fragments_total",
+        "counter",
+        "IP fragments seen (not reassembled).",
+    ),
+    (
+        "shadowtap_capture_malformed_total",
+        "counter",
+        "Frames that did not decode.",
+    ),
+    (
+        "shadowtap_capture_gaps_total",
+        "counter",
+        "Byte ranges missing from the capture.",
+    ),
+    (
+        "shadowtap_capture_snaplen_cut_total",
+        "counter",
+        "TCP segments cut by the snap length.",
+    ),
+    (
+        "shadowtap_capture_requests_total",
+        "counter",
+        "Requests complete on the wire.",
+    ),
+    (
+        "shadowtap_capture_orphan_responses_total",
+        "counter",
+        "Responses that matched no captured request.",
+    ),
+    ("shadowtap_capture_flows", "gauge", "TCP flows tracked."),
+    (
+        "shadowtap_capture_buffered_bytes",
+        "gauge",
+        "Bytes held by reassembly and messages in progress.",
+    ),
+];
+
+impl Metrics {
+    /// Marks the capture as running or stopped.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(u64::from(up), Ordering::Relaxed);
+    }
+
+    /// Publishes a snapshot.
+    pub fn update(&self, s: &Stats, drops: u64, written: u64, bytes_written: u64) {
+        let v = [
+            s.packets,
+            s.bytes,
+            drops,
+            s.http.exchanges,
+            written,
+            s.http.incomplete,
+            s.evicted(),
+            bytes_written,
+            s.fragments,
+            s.malformed + s.truncated_headers,
+            s.reasm.gaps,
+            s.snaplen_cut,
+            s.http.requests,
+            s.http.orphan_responses,
+            s.flows_active,
+            s.buffered_bytes,
+        ];
+        for (slot, x) in self.values.iter().zip(v) {
+            slot.store(x, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        out.push_str("# HELP shadowtap_capture_up 1 while the capture is running.\n");
+        out.push_str("# TYPE shadowtap_capture_up gauge\n");
+        out.push_str(&format!(
+            "shadowtap_capture_up {}\n",
+            self.up.load(Ordering::Relaxed)
+        ));
+        for ((name, kind, help), v) in NAMES.iter().zip(&self.values) {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// The responder thread; stopped when dropped.
+pub struct MetricsServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// The address actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+}
+
+impl MetricsServer {
+    /// Binds `addr` and serves `metrics` on every request path.
+    pub fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<MetricsServer> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || serve(listener, metrics, flag))?;
+        Ok(MetricsServer {
+            stop,
+            thread: Some(thread),
+            addr,
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((conn, _)) => answer(conn, &metrics),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn answer(mut conn: TcpStream, metrics: &Metrics) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+    // Read the request head (bounded); its content does not matter.
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    while got < buf.len() {
+        match conn.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                got += n;
+                if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    let body = metrics.render();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+}

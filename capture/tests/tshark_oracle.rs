@@ -1,0 +1,206 @@
+//! Oracle check: for each generated pcap, the (method, URI, Host) list
+//! shadowtap records equals what tshark's HTTP dissector reports.
+//! Skipped with a reason when tshark is not installed
+//! (`apt-get install -y tshark`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use shadowtap_capture::{read_pcap, PipelineConfig};
+use shadowtap_format::Exchange;
+
+type Triple = (String, String, String);
+
+fn tshark(path: &Path) -> Option<Vec<Triple>> {
+    let out = Command::new("tshark")
+        .args([
+            "-n",
+            "-o",
+            "tcp.reassemble_out_of_order:TRUE",
+            "-o",
+            "tcp.desegment_tcp_streams:TRUE",
+        ])
+        .args(["-d", "tcp.port==8123,http", "-r"])
+        .arg(path)
+        .args(["-Y", "http.request", "-T", "fields", "-E", "separator=\t"])
+        .args([
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.request.uri",
+            "-e",
+            "http.host",
+        ])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<Triple> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .flat_map(|l| {
+            // Several requests in one frame come out comma-separated.
+            let cols: Vec<Vec<String>> = l
+                .split('\t')
+                .map(|c| c.split(',').map(str::to_string).collect())
+                .collect();
+            let n = cols[0].len();
+            (0..n)
+                .map(|i| {
+                    let get = |c: usize| {
+                        cols.get(c)
+                            .and_then(|x| x.get(i))
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    (get(0), get(1), get(2))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+fn ours(path: &Path) -> Vec<Triple> {
+    let mut ex: Vec<Exchange> = Vec::new();
+    read_pcap(path, PipelineConfig::default(), &mut ex).unwrap();
+    let mut v: Vec<Triple> = ex
+        .iter()
+        .map(|e| {
+            let h = shadowtap_format::http1::parse_request_head(&e.request).expect("request head");
+            (
+                h.method.unwrap_or_default(),
+                h.uri.unwrap_or_default(),
+                h.host.unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn req(method: &str, uri: &str, host: &str, body: &str) -> Vec<u8> {
+    let mut r = format!("{method} {uri} HTTP/1.1\r\nHost: {host}\r\n");
+    if !body.is_empty() {
+        r.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r.into_bytes()
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// The fixtures: one pcap per scenario.
+fn scenarios() -> Vec<(&'static str, Link, Vec<Frame>)> {
+    let mut out = Vec::new();
+
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+    c.handshake();
+    for (m, u, b) in [
+        ("GET", "/a", ""),
+        ("POST", "/b?x=1", "payload"),
+        ("DELETE", "/c/1", ""),
+    ] {
+        c.c(&req(m, u, "api.example", b));
+        c.s(OK);
+    }
+    c.close();
+    out.push(("keep-alive", Link::Ethernet, c.frames));
+
+    let r = req("PUT", "/ooo", "ooo.example", "0123456789abcdef");
+    let mut c = Conv::new("10.0.0.1:40001", "10.0.0.2:80");
+    c.handshake();
+    c.c_at(30, &r[30..]);
+    c.c_at(0, &r[..30]);
+    c.c_at(10, &r[10..50]);
+    c.c_off = r.len() as u32;
+    c.s(OK);
+    c.close();
+    out.push(("out-of-order+retransmission", Link::Ethernet, c.frames));
+
+    let mut both = req("GET", "/p1", "pipe.example", "");
+    both.extend(req("GET", "/p2", "pipe.example", ""));
+    let mut c = Conv::new("10.0.0.1:40002", "10.0.0.2:80");
+    c.handshake();
+    c.c(&both);
+    let mut two = OK.to_vec();
+    two.extend_from_slice(OK);
+    c.s(&two);
+    c.close();
+    out.push(("pipelining", Link::Ethernet, c.frames));
+
+    let chunked = b"POST /chunk HTTP/1.1\r\nHost: chunk.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let mut c = Conv::new("10.0.0.1:40003", "10.0.0.2:80").isn(u32::MAX - 20, 7);
+    c.handshake();
+    c.c(&chunked[..chunked.len() - 5]);
+    c.c(&chunked[chunked.len() - 5..]);
+    c.s(OK);
+    c.close();
+    out.push(("chunked+wraparound", Link::Ethernet, c.frames));
+
+    for (name, link, client, server) in [
+        (
+            "ipv6",
+            Link::Ethernet,
+            "[2001:db8::1]:40004",
+            "[2001:db8::2]:80",
+        ),
+        ("vlan", Link::Vlan(42), "10.0.0.1:40005", "10.0.0.2:80"),
+        ("sll", Link::Sll, "127.0.0.1:40006", "127.0.0.1:80"),
+        (
+            "other-port",
+            Link::Ethernet,
+            "10.0.0.1:40007",
+            "10.0.0.2:8123",
+        ),
+    ] {
+        let mut c = Conv::new(client, server).link(link);
+        c.handshake();
+        c.c(&req(
+            "GET",
+            &format!("/{name}"),
+            &format!("{name}.example"),
+            "",
+        ));
+        c.s(OK);
+        c.close();
+        out.push((name, link, c.frames));
+    }
+
+    let head = b"POST /expect HTTP/1.1\r\nHost: e.example\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+    let mut c = Conv::new("10.0.0.1:40008", "10.0.0.2:80");
+    c.handshake();
+    c.c(head);
+    c.s_ack();
+    c.s(b"HTTP/1.1 100 Whatever You Say\r\n\r\n");
+    c.c(b"abc");
+    c.s(OK);
+    c.close();
+    out.push(("expect-100", Link::Ethernet, c.frames));
+    out
+}
+
+#[test]
+fn request_lists_match_tshark() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        eprintln!("skipped: tshark is not installed (apt-get install -y tshark)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, link, frames) in scenarios() {
+        let path = dir.path().join(format!("{name}.pcap"));
+        write_pcap(&path, link.linktype(), &frames);
+        let theirs = tshark(&path).expect("tshark runs");
+        let mine = ours(&path);
+        assert!(!mine.is_empty(), "{name}");
+        assert_eq!(mine, theirs, "{name}");
+    }
+}
