@@ -56,7 +56,9 @@ pub struct CaptureConfig {
     /// Extra BPF expression, and-ed with the port filter (live only).
     pub bpf: Option<String>,
     /// The log to write; with rotation, the pattern of the rotated names.
-    pub output: PathBuf,
+    /// `None` writes no log (`tee` without `--record`): exchanges are only
+    /// counted.
+    pub output: Option<PathBuf>,
     /// Start a new file once the current one reaches about this size.
     pub rotate_size: Option<u64>,
     /// Start a new file once the current one is this old (packet time).
@@ -86,7 +88,7 @@ impl CaptureConfig {
         CaptureConfig {
             source,
             bpf: None,
-            output,
+            output: Some(output),
             rotate_size: None,
             rotate_every: None,
             duration: None,
@@ -581,7 +583,7 @@ fn hostname() -> Option<String> {
 /// Writes exchanges to the current log file, rotating as configured.
 struct LogSink<'a> {
     on_request: &'a mut dyn FnMut(&RequestEvent<'_>),
-    output: PathBuf,
+    output: Option<PathBuf>,
     rotate: bool,
     rotate_size: Option<u64>,
     rotate_every_ns: Option<u64>,
@@ -637,26 +639,27 @@ impl<'a> LogSink<'a> {
         self.closed_bytes + self.writer.as_ref().map_or(0, |w| w.0.bytes_written())
     }
 
-    fn path_for(&self, ts_ns: u64) -> PathBuf {
+    fn path_for(&self, output: &Path, ts_ns: u64) -> PathBuf {
         if !self.rotate {
-            return self.output.clone();
+            return output.to_path_buf();
         }
-        let stem = self
-            .output
+        let stem = output
             .file_stem()
             .map_or_else(|| "capture".into(), |s| s.to_string_lossy().into_owned());
-        let ext = self
-            .output
+        let ext = output
             .extension()
             .map_or_else(|| "stlog".into(), |s| s.to_string_lossy().into_owned());
         let name = format!("{stem}-{}-{:05}.{ext}", utc_stamp(ts_ns), self.seq);
-        self.output.with_file_name(name)
+        output.with_file_name(name)
     }
 
     fn open(&mut self, ts_ns: u64) {
+        let Some(output) = self.output.clone() else {
+            return;
+        };
         let ts = if ts_ns == 0 { wall_ns() } else { ts_ns };
         self.seq += 1;
-        let path = self.path_for(ts);
+        let path = self.path_for(&output, ts);
         self.header.created_ns = wall_ns();
         match Writer::create(&path, &self.header, WriterOptions::default()) {
             Ok(w) => {
@@ -703,7 +706,11 @@ impl<'a> LogSink<'a> {
     }
 
     fn finish_all(&mut self) {
-        if self.writer.is_none() && self.files.is_empty() && self.error.is_none() {
+        if self.output.is_some()
+            && self.writer.is_none()
+            && self.files.is_empty()
+            && self.error.is_none()
+        {
             // Nothing arrived: still leave one valid (empty) log behind.
             self.open(self.now_ns);
         }
@@ -717,6 +724,11 @@ impl ExchangeSink for LogSink<'_> {
     }
 
     fn exchange(&mut self, ex: Exchange) {
+        if self.output.is_none() {
+            // No log: count, so --max-exchanges still stops.
+            self.written += 1;
+            return;
+        }
         if self.error.is_some() || self.limit_reached() {
             return;
         }

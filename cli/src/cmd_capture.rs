@@ -23,6 +23,17 @@ pub struct CaptureArgs {
     /// Import a pcap or pcapng file instead (timestamps from the file).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// The log file to write (mode 0600). With rotation, files are named
+    /// STEM-UTCTIME-SEQ.EXT next to it.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub opts: CaptureOpts,
+}
+
+/// Filters, bounds and output options: shared by `capture` and `tee`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaptureOpts {
     /// Server port(s), comma separated. Without it, an import recognises
     /// HTTP/1.x by content on any port.
     #[arg(long, short = 'p', value_name = "P[,P...]", value_delimiter = ',')]
@@ -30,10 +41,6 @@ pub struct CaptureArgs {
     /// Extra BPF filter expression, and-ed with the port filter (live).
     #[arg(long, value_name = "EXPR")]
     pub bpf: Option<String>,
-    /// The log file to write (mode 0600). With rotation, files are named
-    /// STEM-UTCTIME-SEQ.EXT next to it.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: PathBuf,
     /// Start a new log file once the current one reaches about this size.
     #[arg(long, value_name = "SIZE", value_parser = units::size)]
     pub rotate_size: Option<u64>,
@@ -85,13 +92,13 @@ pub struct CaptureArgs {
 }
 
 /// Set from the SIGINT/SIGTERM handler.
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-fn install_signal_handlers() -> anyhow::Result<()> {
+pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; the sigaction struct is fully initialised.
@@ -112,46 +119,54 @@ fn install_signal_handlers() -> anyhow::Result<()> {
 /// The validated capture configuration.
 fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let source = match (&args.interface, &args.pcap) {
-        (Some(i), None) => {
-            if args.port.is_empty() {
-                return exit::usage("live capture needs --port (the BPF filter is built from it)");
-            }
-            Source::Interface(i.clone())
-        }
+        (Some(i), None) => Source::Interface(i.clone()),
         (None, Some(p)) => Source::Pcap(p.clone()),
         _ => return exit::usage("give exactly one of --interface and --pcap"),
     };
-    if args.port.contains(&0) {
+    config_from(source, Some(args.output.clone()), &args.opts)
+}
+
+/// The one conversion of capture options into a validated configuration,
+/// for `capture` and `tee`; `output: None` writes no log.
+pub(crate) fn config_from(
+    source: Source,
+    output: Option<PathBuf>,
+    opts: &CaptureOpts,
+) -> anyhow::Result<CaptureConfig> {
+    if matches!(source, Source::Interface(_)) && opts.port.is_empty() {
+        return exit::usage("live capture needs --port (the BPF filter is built from it)");
+    }
+    if opts.port.contains(&0) {
         return exit::usage("--port 0 is not a port");
     }
-    if args.max_body > MAX_BODY_LIMIT {
+    if opts.max_body > MAX_BODY_LIMIT {
         return exit::usage(format!(
             "--max-body is at most {} MiB",
             MAX_BODY_LIMIT >> 20
         ));
     }
-    if args.snaplen < 128 {
+    if opts.snaplen < 128 {
         return exit::usage("--snaplen must be at least 128");
     }
-    if args.max_flows == 0 {
+    if opts.max_flows == 0 {
         return exit::usage("--max-flows must be at least 1");
     }
-    if args.max_exchanges == Some(0) {
+    if opts.max_exchanges == Some(0) {
         return exit::usage("--max-exchanges must be at least 1");
     }
-    if args.rotate_size.is_some_and(|s| s < 64 * 1024) {
+    if opts.rotate_size.is_some_and(|s| s < 64 * 1024) {
         return exit::usage("--rotate-size must be at least 64KiB");
     }
-    if args
+    if opts
         .rotate_every
         .is_some_and(|d| d < Duration::from_secs(1))
     {
         return exit::usage("--rotate-every must be at least 1s");
     }
-    if args.idle_timeout.is_zero() {
+    if opts.idle_timeout.is_zero() {
         return exit::usage("--idle-timeout must be more than 0s");
     }
-    if let Some(h) = args
+    if let Some(h) = opts
         .redact_header
         .iter()
         .find(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
@@ -161,37 +176,38 @@ fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let as_usize = |v: u64, name: &str| {
         usize::try_from(v).map_err(|_| exit::UsageError(format!("{name} is too large")))
     };
-    let mut ports = args.port.clone();
+    let mut ports = opts.port.clone();
     ports.sort_unstable();
     ports.dedup();
-    let mut cfg = CaptureConfig::new(source, args.output.clone());
-    cfg.bpf = args.bpf.clone();
-    cfg.rotate_size = args.rotate_size;
-    cfg.rotate_every = args.rotate_every;
-    cfg.duration = args.duration;
-    cfg.max_exchanges = args.max_exchanges;
-    cfg.snaplen = args.snaplen;
-    if args.buffer < u64::from(args.snaplen) * 4 {
+    let mut cfg = CaptureConfig::new(source, PathBuf::new());
+    cfg.output = output;
+    cfg.bpf = opts.bpf.clone();
+    cfg.rotate_size = opts.rotate_size;
+    cfg.rotate_every = opts.rotate_every;
+    cfg.duration = opts.duration;
+    cfg.max_exchanges = opts.max_exchanges;
+    cfg.snaplen = opts.snaplen;
+    if opts.buffer < u64::from(opts.snaplen) * 4 {
         return exit::usage("--buffer must hold at least 4 frames of --snaplen bytes");
     }
     cfg.buffer_size = Some(
-        u32::try_from(args.buffer)
+        u32::try_from(opts.buffer)
             .ok()
             .filter(|b| *b <= i32::MAX as u32)
             .ok_or_else(|| exit::UsageError("--buffer is at most 2GiB".into()))?,
     );
-    cfg.metrics = args.metrics;
-    cfg.stats_every = (!args.stats_interval.is_zero()).then_some(args.stats_interval);
+    cfg.metrics = opts.metrics;
+    cfg.stats_every = (!opts.stats_interval.is_zero()).then_some(opts.stats_interval);
     cfg.writer_name = format!("shadowtap {}", env!("CARGO_PKG_VERSION"));
     cfg.pipeline = PipelineConfig {
         ports,
-        max_body: args.max_body,
-        redact_headers: args.redact_header.clone(),
-        responses: !args.no_responses,
-        max_flows: args.max_flows,
-        max_flow_bytes: as_usize(args.max_flow_bytes, "--max-flow-bytes")?,
-        max_total_bytes: as_usize(args.max_total_bytes, "--max-total-bytes")?,
-        idle_timeout_ns: u64::try_from(args.idle_timeout.as_nanos()).unwrap_or(u64::MAX),
+        max_body: opts.max_body,
+        redact_headers: opts.redact_header.clone(),
+        responses: !opts.no_responses,
+        max_flows: opts.max_flows,
+        max_flow_bytes: as_usize(opts.max_flow_bytes, "--max-flow-bytes")?,
+        max_total_bytes: as_usize(opts.max_total_bytes, "--max-total-bytes")?,
+        idle_timeout_ns: u64::try_from(opts.idle_timeout.as_nanos()).unwrap_or(u64::MAX),
     };
     Ok(cfg)
 }

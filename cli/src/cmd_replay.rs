@@ -350,7 +350,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
-    execute(plan, |engine| engine.run_files(shutdown_signal())).await
+    execute(plan, |engine| async {
+        engine
+            .run_files(shutdown_signal())
+            .await
+            .map_err(|e| match e {
+                e @ EngineError::Input(_) => anyhow::Error::new(e).context("cannot read the input"),
+                e => e.into(),
+            })
+    })
+    .await
 }
 
 /// Runs a planned replay whose engine is fed by `run` (log files for
@@ -359,7 +368,7 @@ pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
 pub(crate) async fn execute<F, Fut>(plan: Plan, run: F) -> anyhow::Result<u8>
 where
     F: FnOnce(Engine) -> Fut,
-    Fut: std::future::Future<Output = Result<RunOutcome, EngineError>>,
+    Fut: std::future::Future<Output = anyhow::Result<RunOutcome>>,
 {
     // Open the output files first: a bad path fails before anything is sent.
     let mut report_out = match &plan.report_file {
@@ -404,13 +413,7 @@ where
         Some(t) => t.await.unwrap_or(Ok(())),
         None => Ok(()),
     };
-    let outcome: RunOutcome = match result {
-        Ok(o) => o,
-        Err(e @ EngineError::Input(_)) => {
-            return Err(anyhow::Error::new(e).context("cannot read the input"))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let outcome: RunOutcome = result?;
 
     for w in &outcome.warnings {
         eprintln!("shadowtap: warning: {w}");

@@ -11,6 +11,7 @@ mod cmd_inspect;
 mod cmd_replay;
 mod cmd_report;
 mod cmd_serve;
+mod cmd_tee;
 mod exit;
 mod units;
 
@@ -35,6 +36,8 @@ enum Command {
     Replay(cmd_replay::ReplayArgs),
     /// A fast HTTP/1.1 target for demos, tests and CI; can record what it receives.
     Serve(cmd_serve::ServeArgs),
+    /// Mirror live traffic to targets as it happens (and optionally record it).
+    Tee(cmd_tee::TeeArgs),
     /// Work with JSON reports (merge reports from several machines).
     #[command(subcommand)]
     Report(cmd_report::ReportCommand),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Report(cmd) => cmd_report::run(cmd),
+        Command::Tee(args) => cmd_tee::run(args),
         Command::Demo(args) => cmd_demo::run(args),
     };
     match result {

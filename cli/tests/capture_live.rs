@@ -8,33 +8,18 @@
 //! log exactly once, byte-identical, with its response; importing the
 //! tcpdump pcap with `--pcap` must give the same exchanges.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shadowtap_format::http1::{Framer, Status};
 use shadowtap_format::{Exchange, Reader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
-const WAIT: Duration = Duration::from_secs(20);
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
+mod common;
+use common::*;
 
 /// Starts the recording server on 127.0.0.1:0; returns its port and the
 /// requests it received (raw bytes), in arrival order.
@@ -94,68 +79,6 @@ fn serve_conn(mut conn: TcpStream, rec: Arc<Mutex<Vec<Vec<u8>>>>) {
             }
         }
     }
-}
-
-/// A child process killed when dropped (a failing test leaves nothing
-/// running).
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Spawns a command and waits (bounded) for a stderr line containing
-/// `ready`; the rest of stderr keeps flowing to the returned channel.
-fn spawn_until(cmd: &mut Command, ready: &str) -> (Guard, mpsc::Receiver<String>) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        match rx.recv_timeout(WAIT) {
-            Ok(line) if line.contains(ready) => break,
-            Ok(_) => {}
-            Err(e) => {
-                let _ = child.kill();
-                panic!("{cmd:?} did not print {ready:?}: {e}");
-            }
-        }
-    }
-    (Guard(Some(child)), rx)
-}
-
-/// SIGINT, then wait (bounded) for the exit status.
-fn interrupt(mut guard: Guard) -> i32 {
-    let mut child = guard.0.take().expect("running child");
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = rx
-        .recv_timeout(WAIT)
-        .expect("process did not stop after SIGINT")
-        .unwrap();
-    status.code().unwrap_or(-1)
 }
 
 fn curl(args: &[&str]) {

@@ -1,0 +1,92 @@
+//! Helpers shared by the end-to-end tests that run real processes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
+/// Bound of every wait for a process.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// A child process killed when dropped (a failing test leaves nothing
+/// running).
+pub struct Guard(pub Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Spawns a command and waits (bounded) for a stderr line containing
+/// `ready`; the rest of stderr keeps flowing to the returned channel.
+pub fn spawn_until(cmd: &mut Command, ready: &str) -> (Guard, mpsc::Receiver<String>) {
+    let (guard, _, rx) = spawn_ready(cmd, ready);
+    (guard, rx)
+}
+
+/// As [`spawn_until`], also returning the ready line itself.
+pub fn spawn_ready(cmd: &mut Command, ready: &str) -> (Guard, String, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match rx.recv_timeout(WAIT) {
+            Ok(line) if line.contains(ready) => return (Guard(Some(child)), line, rx),
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{cmd:?} did not print {ready:?}: {e}");
+            }
+        }
+    }
+}
+
+/// SIGINT, then wait (bounded) for the exit status.
+pub fn interrupt(mut guard: Guard) -> i32 {
+    let mut child = guard.0.take().expect("running child");
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(WAIT)
+        .expect("process did not stop after SIGINT")
+        .unwrap();
+    status.code().unwrap_or(-1)
+}

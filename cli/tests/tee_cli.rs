@@ -1,0 +1,338 @@
+//! `shadowtap tee` with real processes on loopback (root only; skipped with a
+//! reason otherwise), and the CI load-simulation recipe of the README.
+//!
+//! Production is a `shadowtap serve`; mirrors are `shadowtap serve --record`
+//! (so what arrived can be compared byte for byte), a `serve --delay` (slow)
+//! and a closed port (dead). Clients are plain TCP connections from the test.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+
+use shadowtap_format::{Exchange, Reader};
+
+mod common;
+use common::*;
+
+/// Starts `shadowtap serve` on 127.0.0.1:0 with `extra` options; returns the
+/// guard, its address, and its stderr lines.
+fn serve(extra: &[&str]) -> (Guard, SocketAddr, mpsc::Receiver<String>) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
+    let (guard, line, rx) = spawn_ready(&mut cmd, "listening on");
+    let addr = line
+        .rsplit(' ')
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (guard, addr, rx)
+}
+
+/// One request on its own connection; returns the status line.
+fn request(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(raw).unwrap();
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The server answers `Connection: close` requests and closes.
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        resp.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&resp)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn requests_for(addr: SocketAddr, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            if i % 3 == 0 {
+                let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i * 10));
+                format!(
+                    "POST /orders?i={i} HTTP/1.1\r\nHost: {addr}\r\nX-Trace: t{i}\r\ncontent-type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            } else {
+                format!(
+                    "GET /items/{i}?q=a%20b HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nX-Trace: t{i}\r\nx-trace: dup{i}\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes()
+            }
+        })
+        .collect()
+}
+
+fn read_log(path: &Path) -> Vec<Exchange> {
+    Reader::open(path)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn vm_hwm_kib(guard: &Guard) -> u64 {
+    let pid = guard.0.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn skip_unless_root(test: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipping {test}: live capture needs root (CAP_NET_RAW); CI runs as root");
+        return true;
+    }
+    false
+}
+
+/// Starts tee; the returned receiver carries its stderr and must live as
+/// long as the process (dropping it closes the pipe).
+fn start_tee(
+    prod: SocketAddr,
+    targets: &[String],
+    dir: &Path,
+    extra: &[&str],
+) -> (Guard, PathBuf, mpsc::Receiver<String>) {
+    let report = dir.join("tee-report.json");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["tee", "-i", "lo", "--port", &prod.port().to_string()]);
+    for t in targets {
+        cmd.args(["--target", t]);
+    }
+    cmd.args([
+        "--report",
+        "json",
+        "--report-file",
+        report.to_str().unwrap(),
+    ])
+    .args(["--stats-interval", "0s"])
+    .args(extra);
+    let (guard, rx) = spawn_until(&mut cmd, "capturing on");
+    (guard, report, rx)
+}
+
+#[test]
+fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
+    if skip_unless_root("tee_mirrors_every_request_once_byte_identical_but_the_host") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mirror_log = dir.path().join("mirror.stlog");
+    let tee_log = dir.path().join("tee.stlog");
+    let (prod, prod_addr, _prod_err) = serve(&[]);
+    let (mirror, mirror_addr, _mirror_err) = serve(&["--record", mirror_log.to_str().unwrap()]);
+    let (tee, report, _tee_err) = start_tee(
+        prod_addr,
+        &[format!("http://{mirror_addr}")],
+        dir.path(),
+        &["--keep-host", "--record", tee_log.to_str().unwrap()],
+    );
+
+    let sent = requests_for(prod_addr, 30);
+    for raw in &sent {
+        assert!(request(prod_addr, raw).starts_with("HTTP/1.1 200"));
+    }
+    assert_eq!(interrupt(tee), 0, "tee exits 0 after draining");
+    assert_eq!(interrupt(mirror), 0);
+    drop(prod);
+
+    // Production's requests, as tee recorded them, are exactly what was sent.
+    let recorded = read_log(&tee_log);
+    let mut on_wire: Vec<&[u8]> = recorded.iter().map(|e| e.request.as_slice()).collect();
+    on_wire.sort();
+    let mut expected: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+    expected.sort();
+    assert_eq!(on_wire, expected, "tee --record holds every request once");
+
+    // The mirror received each once, byte-identical except the Host line
+    // (`-shadow` inserted before the port) and the hop-by-hop Connection.
+    let host = format!("Host: {prod_addr}\r\n");
+    let shadow = format!("Host: 127.0.0.1-shadow:{}\r\n", prod_addr.port());
+    let normalise = |raw: &[u8]| -> String {
+        String::from_utf8_lossy(raw)
+            .replace(&host, &shadow)
+            .replace("Connection: close\r\n", "")
+    };
+    let mut got: Vec<String> = read_log(&mirror_log)
+        .iter()
+        .map(|e| normalise(&e.request))
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = sent.iter().map(|r| normalise(r)).collect();
+    want.sort();
+    for g in &got {
+        assert!(g.contains(&shadow), "{g}");
+    }
+    assert_eq!(got.len(), 30, "each request arrives at the mirror once");
+    assert_eq!(got, want);
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["overall"]["sent"], 30);
+    assert_eq!(r["overall"]["errors_total"], 0);
+    assert_eq!(r["overall"]["mirror_delay_us"]["count"], 30);
+
+    // The recorded log is a replayable log.
+    let (again, again_addr, _again_err) = serve(&[]);
+    let out = Command::new(BIN)
+        .args(["replay", tee_log.to_str().unwrap(), "--target"])
+        .arg(format!("http://{again_addr}"))
+        .args(["--speed", "max", "--report", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rr: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rr["overall"]["completed"], 30);
+    drop(again);
+}
+
+#[test]
+fn dead_and_slow_mirrors_cost_counters_not_production() {
+    if skip_unless_root("dead_and_slow_mirrors_cost_counters_not_production") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (prod, prod_addr, _prod_err) = serve(&[]);
+    let (slow, slow_addr, _slow_err) = serve(&["--delay", "1s"]);
+    let dead_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (tee, report, _tee_err) = start_tee(
+        prod_addr,
+        &[format!("http://{dead_addr}"), format!("http://{slow_addr}")],
+        dir.path(),
+        &["--concurrency", "2", "--timeout", "3s", "--queue", "100"],
+    );
+
+    let n = 60;
+    for raw in requests_for(prod_addr, n) {
+        assert!(
+            request(prod_addr, &raw).starts_with("HTTP/1.1 200"),
+            "production answers every request"
+        );
+    }
+    let hwm = vm_hwm_kib(&tee);
+    assert!(hwm < 200 * 1024, "tee peak RSS {hwm} KiB");
+    let code = interrupt(tee);
+    assert_eq!(code, 0);
+    drop((prod, slow));
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let targets = r["targets"].as_array().unwrap();
+    let dead = &targets[0];
+    let slow = &targets[1];
+    for t in [dead, slow] {
+        let sent = t["sent"].as_u64().unwrap();
+        let dropped = t["dropped_total"].as_u64().unwrap();
+        assert_eq!(
+            sent + dropped,
+            n as u64,
+            "every request is sent or counted: {t}"
+        );
+    }
+    assert_eq!(dead["errors"]["refused"], dead["sent"], "{dead}");
+    assert!(dead["sent"].as_u64().unwrap() > 0);
+    assert!(
+        slow["dropped"]["concurrency"].as_u64().unwrap() > 0,
+        "a slow mirror drops past --concurrency: {slow}"
+    );
+    assert_eq!(slow["errors_total"], 0, "{slow}");
+}
+
+#[test]
+fn tee_usage_errors_exit_2() {
+    for args in [
+        &["tee", "-i", "lo", "--port", "80"][..],
+        &["tee", "-i", "lo", "--target", "http://127.0.0.1:1"],
+        &[
+            "tee",
+            "-i",
+            "lo",
+            "--port",
+            "80",
+            "--target",
+            "http://127.0.0.1:1",
+            "--queue",
+            "0",
+        ],
+        &["tee", "-i", "lo", "--port", "80", "--target", "ftp://x"],
+        &[
+            "tee",
+            "-i",
+            "lo",
+            "--port",
+            "80",
+            "--target",
+            "http://127.0.0.1:1",
+            "--threshold",
+            "p(99)<<1",
+        ],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The README's load-simulation recipe, against `serve`: a run within its
+/// thresholds exits 0, a run against a slow service exits 99, and both leave
+/// the JSON report and the HDR log behind.
+#[test]
+fn ci_recipe_passes_then_fails_on_a_slow_service() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/api-mix.stlog");
+    let dir = tempfile::tempdir().unwrap();
+    for (delay, want) in [("0s", 0), ("300ms", 99)] {
+        let (svc, addr, _svc_err) = serve(&["--delay", delay]);
+        let report = dir.path().join(format!("report-{delay}.json"));
+        let hdr = dir.path().join(format!("latency-{delay}.hlog"));
+        let out = Command::new(BIN)
+            .arg("replay")
+            .arg(&sample)
+            .args(["--target", &format!("http://{addr}")])
+            .args(["--speed", "10x", "--limit", "300", "--seed", "1"])
+            .args(["--threshold", "p(99)<200ms", "--threshold", "error_rate<1%"])
+            .args([
+                "--report",
+                "json",
+                "--report-file",
+                report.to_str().unwrap(),
+            ])
+            .args(["--hdr-log", hdr.to_str().unwrap()])
+            .output()
+            .unwrap();
+        drop(svc);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "delay {delay}: {stderr}");
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        // Real time: past --concurrency a slow service's requests are
+        // dropped and counted, never queued.
+        let sent = r["overall"]["sent"].as_u64().unwrap();
+        let dropped = r["overall"]["dropped_total"].as_u64().unwrap();
+        assert_eq!(sent + dropped, 300, "{delay}");
+        assert_eq!(r["thresholds"].as_array().unwrap().len(), 2);
+        assert!(std::fs::read_to_string(&hdr)
+            .unwrap()
+            .contains("#[StartTime"));
+    }
+}
