@@ -391,8 +391,8 @@ pub fn run_with(
         return Err(e);
     }
     match &cfg.source {
-        Source::Interface(i) => eprintln!("shadowtap: capturing on {i} (filter: {})", cfg.filter()),
-        Source::Pcap(p) => eprintln!("shadowtap: importing {}", p.display()),
+        Source::Interface(i) => say!("shadowtap: capturing on {i} (filter: {})", cfg.filter()),
+        Source::Pcap(p) => say!("shadowtap: importing {}", p.display()),
     }
     metrics.set_up(true);
 
@@ -469,7 +469,7 @@ pub fn run_with(
                     return Err(CaptureError::Read(e));
                 }
                 let w = format!("{}: {e}; processed the {n} packets before it", desc.1);
-                eprintln!("shadowtap: warning: {w}");
+                say!("shadowtap: warning: {w}");
                 warnings.push(w);
                 done = Some(StopReason::EndOfFile);
             }
@@ -491,7 +491,7 @@ pub fn run_with(
             if let Some(every) = cfg.stats_every {
                 if last_stats.elapsed() >= every {
                     last_stats = Instant::now();
-                    eprintln!(
+                    say!(
                         "{}",
                         stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
                     );
@@ -525,7 +525,7 @@ pub fn run_with(
         stopped_by,
     };
     if cfg.stats_every.is_some() {
-        eprintln!(
+        say!(
             "{}",
             stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
         );

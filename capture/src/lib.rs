@@ -11,6 +11,15 @@
 
 use std::net::SocketAddr;
 
+/// A line on stderr that never panics: a daemon must not die because the
+/// terminal or pipe its stderr went to is gone.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 use shadowtap_format::{Exchange, Flags};
 
 mod conn;

@@ -221,7 +221,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    eprintln!(
+    say!(
         "shadowtap: wrote {} exchanges ({} bytes) to {}",
         summary.exchanges_written,
         summary.bytes_written,

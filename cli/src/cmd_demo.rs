@@ -84,7 +84,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         let replay_args = AsReplay::try_parse_from(&argv)
             .map_err(|e| crate::exit::UsageError(e.to_string().trim().to_string()))?
             .args;
-        eprintln!(
+        say!(
             "shadowtap demo: replaying the bundled sample ({} KiB, 3,043 exchanges over 51 s of capture time)\n\
              \x20 to a built-in target at {target}, at {} with {}% of connections sampled, Host rewritten with -shadow,\n\
              \x20 thresholds p(99)<250ms and error_rate<1%.\n\
@@ -104,7 +104,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             .await
             .context("the built-in target stopped unexpectedly")?
             .context("the built-in target failed")?;
-        eprintln!(
+        say!(
             "the target answered {} requests on {} connections",
             summary.requests, summary.connections
         );

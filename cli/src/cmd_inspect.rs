@@ -353,14 +353,14 @@ fn report_end<R: io::Read>(reader: &Reader<R>, path: &Path) {
         ignored_bytes,
     }) = reader.end()
     {
-        eprintln!(
+        say!(
             "shadowtap: warning: {}: torn tail at byte {offset} ({ignored_bytes} bytes ignored; the writer was stopped mid-block)",
             path.display()
         );
     }
     let s = reader.salvage_stats();
     if s.bad_blocks > 0 {
-        eprintln!(
+        say!(
             "shadowtap: warning: {}: skipped {} damaged block(s): {} exchanges lost{}, {} bytes skipped",
             path.display(),
             s.bad_blocks,

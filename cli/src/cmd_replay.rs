@@ -416,7 +416,7 @@ where
     let outcome: RunOutcome = result?;
 
     for w in &outcome.warnings {
-        eprintln!("shadowtap: warning: {w}");
+        say!("shadowtap: warning: {w}");
     }
     let interrupted = outcome.stop == StopReason::Interrupted;
     let mut report = Report::from_stats(
@@ -439,7 +439,7 @@ where
         ));
     }
     summary.push_str(&evaluation.table());
-    eprint!("{summary}");
+    say_raw!("{summary}");
 
     let json = || -> anyhow::Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;

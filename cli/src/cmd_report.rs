@@ -81,14 +81,14 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
                 .context("writing the report")?;
         }
     }
-    eprint!(
+    say_raw!(
         "merged {} reports ({} runs)\n{}",
         reports.len(),
         merged.sources,
         merged.summary_text()
     );
     if !thresholds.is_empty() {
-        eprint!("{}", evaluation.table());
+        say_raw!("{}", evaluation.table());
         if !evaluation.passed() {
             return Ok(exit::THRESHOLD_FAILED);
         }

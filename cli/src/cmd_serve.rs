@@ -116,10 +116,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         // Install the handlers before announcing the address, so a script
         // that signals right after reading it is handled.
         let stop = stop_signal()?;
-        eprintln!("listening on {addr}");
+        say!("listening on {addr}");
         server.run(stop).await.map_err(anyhow::Error::from)
     })?;
-    eprintln!(
+    say!(
         "served {} requests on {} connections ({} bad){}",
         summary.requests,
         summary.connections,
@@ -134,7 +134,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         }
     );
     if summary.aborted_connections > 0 {
-        eprintln!(
+        say!(
             "shadowtap: warning: {} connections were still busy at shutdown and were cut",
             summary.aborted_connections
         );

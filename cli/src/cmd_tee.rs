@@ -193,7 +193,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?
             .context("capture failed")?;
-        eprintln!(
+        say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
              kernel drops {}{}",
             captured.load(Ordering::Relaxed),
@@ -215,7 +215,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             }
         );
         for w in &summary.warnings {
-            eprintln!("shadowtap: warning: {w}");
+            say!("shadowtap: warning: {w}");
         }
         Ok(outcome)
     }))

@@ -5,6 +5,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Lines on stderr that never panic: a long run must not die because the
+/// terminal or pipe its stderr went to is gone.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+/// As `say!`, without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cmd_capture;
 mod cmd_demo;
 mod cmd_inspect;
