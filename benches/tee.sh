@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Live tee cost and completeness (issue 5).
+#
+# Phase 1, full speed: wrk drives nginx ("production") on loopback for
+# BENCH_DURATION three times: with nothing else running, with `tcpdump -w`
+# running, and with `shadowtap tee --interface lo --port P --target
+# http://127.0.0.1:Q` mirroring to `shadowtap serve --listen 127.0.0.1:0
+# --record M.stlog`. Reports wrk's req/s (tee vs tcpdump, target >= 1.0) and
+# the accounting: every request production served must reach the mirror or be
+# counted by tee (mirrored + dropped + errors + skipped == served).
+#
+# Phase 2, 1,000 requests/s: `shadowtap replay` sends 10,000 synthetic GETs
+# 1 ms apart to production at 1x while tee mirrors them; reports tee's mirror
+# delay p99 (target <= 5 ms) from its JSON report.
+#
+#   sudo benches/tee.sh
+#
+# Written against the interface of issue 5; see benches/README.md for what
+# it assumes about tee's output. Knobs: BENCH_DURATION (10s),
+# BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
+# default when unset), BENCH_TEE_PHASES ("1 2").
+BENCH_NAME="tee"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_root
+ensure_base_cmds nginx:nginx-light wrk:wrk tcpdump:tcpdump
+build_shadowtap
+if ! "$SHADOWTAP" tee --help >/dev/null 2>&1; then
+    log "skipped: this shadowtap has no 'tee' command"
+    exit 4
+fi
+
+DUR=${BENCH_DURATION:-10s}
+THREADS=${BENCH_WRK_THREADS:-2}
+CONNS=${BENCH_WRK_CONNS:-32}
+PHASES=${BENCH_TEE_PHASES:-1 2}
+queue_args=()
+[ -n "${BENCH_TEE_QUEUE:-}" ] && queue_args=(--queue "$BENCH_TEE_QUEUE")
+
+# start_mirror NAME: `shadowtap serve --record` on a free port; sets
+# MIRROR_PORT and MIRROR_PID.
+start_mirror() {
+    start_bg "$1-serve" "$SHADOWTAP" serve --listen 127.0.0.1:0 --record "$WORK/$1-mirror.stlog"
+    MIRROR_PID=$BG_PID
+    wait_for_line "$WORK/$1-serve.err" '^listening on ' "$MIRROR_PID" 20 || die "serve did not start"
+    MIRROR_PORT=$(sed -nE 's/^listening on .*:([0-9]+)$/\1/p' "$WORK/$1-serve.err" | head -n 1)
+}
+
+# start_tee NAME PROD_PORT: tee from lo:PROD_PORT to the mirror; sets TEE_PID.
+start_tee() {
+    start_bg "$1-tee" "$SHADOWTAP" tee --interface lo --port "$2" --target "http://127.0.0.1:$MIRROR_PORT" \
+        --buffer 64MiB "${queue_args[@]}" --no-progress --report json --report-file "$WORK/$1-tee.json"
+    TEE_PID=$BG_PID
+    # tee reuses the capture engine, which announces itself with "capturing
+    # on IFACE"; accept a few other plausible wordings too.
+    wait_for_line "$WORK/$1-tee.err" 'capturing on|mirroring|listening on|started' "$TEE_PID" 30 ||
+        die "shadowtap tee did not start"
+}
+
+# stop_tee_and_mirror NAME PROD_PORT: SIGINT to tee (it drains its queue and
+# writes its report), then to serve (it finishes its log). Sets TEE_RSS_KB,
+# TEE_WAKEUPS, MIRROR_RECEIVED.
+stop_tee_and_mirror() {
+    TEE_RSS_KB=$(peak_rss_kb "$TEE_PID")
+    stop_live_capture "$TEE_PID" "$2" 60
+    TEE_WAKEUPS=$WAKEUPS
+    [ "$STOP_RC" = 0 ] || [ "$STOP_RC" = 130 ] ||
+        die "tee exited with $STOP_RC: $(tail -n 5 "$WORK/$1-tee.err")"
+    [ -s "$WORK/$1-tee.json" ] || die "tee wrote no JSON report"
+    stop_pid "$MIRROR_PID" INT 30
+    [ "$STOP_RC" = 0 ] || die "serve exited with $STOP_RC: $(tail -n 5 "$WORK/$1-serve.err")"
+    MIRROR_RECEIVED=$(sed -nE 's/^served ([0-9]+) requests.*/\1/p' "$WORK/$1-serve.err" | tail -n 1)
+    [ -n "$MIRROR_RECEIVED" ] || MIRROR_RECEIVED=$("$SHADOWTAP" stats --json "$WORK/$1-mirror.stlog" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["exchanges"])')
+}
+
+# tee_field NAME WHAT: a number from tee's JSON report; empty when absent.
+# The report is replay's (`overall.sent`, `.completed`, `.errors_total`,
+# `.dropped_total` (queue-full drops included), `.mirror_delay_us.p99`). The
+# captured-requests count is on tee's stderr ("shadowtap tee: captured N
+# requests; ..."); a `captured` key in the report is used if one appears.
+tee_field() {
+    python3 - "$WORK/$1-tee.json" "$2" <<'EOF'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+o = d.get("overall", d)
+def find(node, pattern):
+    """First value whose key matches pattern, depth first."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if re.search(pattern, k):
+                return v
+        for v in node.values():
+            r = find(v, pattern)
+            if r is not None:
+                return r
+    elif isinstance(node, list):
+        for v in node:
+            r = find(v, pattern)
+            if r is not None:
+                return r
+    return None
+what = sys.argv[2]
+if what == "captured":
+    v = find(d, r"^(captured|captured_requests|requests_captured)$")
+    v = v.get("requests", v.get("total")) if isinstance(v, dict) else v
+elif what == "mirror_delay_p99":
+    h = o.get("mirror_delay_us")
+    if not isinstance(h, dict):
+        h = find(d, r"^mirror_delay(_us)?$")
+    v = h.get("p99") if isinstance(h, dict) else None
+elif what == "skipped":
+    s = d.get("skipped", {})
+    v = (sum(s.values()) if isinstance(s, dict) else s) + d.get("sampled_out", 0)
+else:
+    v = o.get(what)
+print("" if v is None else v)
+EOF
+}
+
+# Microseconds as milliseconds, or "not reported".
+ms_or_na() { if [ -n "$1" ]; then echo "$(fmt %.3f "$1 / 1000") ms"; else echo "not reported"; fi; }
+
+if [[ " $PHASES " == *" 1 "* ]]; then
+    # ----------------------------------------------------------- phase 1 --
+    run_wrk() {
+        wrk -t"$THREADS" -c"$CONNS" -d"$DUR" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/$1.wrk" 2>&1 ||
+            die "wrk failed: $(cat "$WORK/$1.wrk")"
+    }
+
+    start_nginx baseline
+    log "baseline: wrk -t$THREADS -c$CONNS -d$DUR"
+    run_wrk baseline
+    stop_nginx
+
+    start_nginx tcpdump
+    start_bg tcpdump-tcpdump tcpdump -i lo -n -s 0 -B 65536 -Z root -w "$WORK/tcpdump.pcap" "tcp port $NGINX_PORT"
+    td=$BG_PID
+    wait_for_line "$WORK/tcpdump-tcpdump.err" 'listening on' "$td" 30 || die "tcpdump did not start"
+    log "tcpdump: wrk -t$THREADS -c$CONNS -d$DUR"
+    run_wrk tcpdump
+    stop_nginx
+    stop_pid "$td" INT 30
+
+    start_nginx tee
+    prod_port=$NGINX_PORT
+    start_mirror tee
+    start_tee tee "$prod_port"
+    log "tee: wrk -t$THREADS -c$CONNS -d$DUR, mirroring to port $MIRROR_PORT"
+    run_wrk tee
+    stop_nginx
+    stop_tee_and_mirror tee "$prod_port"
+
+    rps_base=$(wrk_rps "$WORK/baseline.wrk")
+    rps_td=$(wrk_rps "$WORK/tcpdump.wrk")
+    rps_tee=$(wrk_rps "$WORK/tee.wrk")
+    served=$(nginx_served tee)
+    captured=$(tee_field tee captured)
+    [ -n "$captured" ] || captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/tee-tee.err" | tail -n 1)
+    tee_kdrops=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/tee-tee.err" | tail -n 1)
+    sent=$(tee_field tee sent)
+    completed=$(tee_field tee completed)
+    errors=$(tee_field tee errors_total)
+    dropped=$(tee_field tee dropped_total)
+    skipped=$(tee_field tee skipped)
+    delay99=$(tee_field tee mirror_delay_p99)
+    : "${sent:=0}" "${completed:=0}" "${errors:=0}" "${dropped:=0}" "${skipped:=0}"
+    accounted=$((completed + dropped + errors + skipped))
+
+    md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
+        "wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1, three runs: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`. Served = lines in nginx's access log; received = requests \`serve\` answered."
+    md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
+    md_row "wrk req/s on production" "$(thousands "$rps_tee")" "$(thousands "$rps_td") (tcpdump -w)" \
+        "$(fmt %.2f "$rps_tee / $rps_td")" "≥ 1.00: $(check "$rps_tee / $rps_td" '>=' 1)"
+    md_row "wrk req/s, nothing else running" "—" "$(thousands "$rps_base") (no capture)" \
+        "$(fmt %.2f "$rps_tee / $rps_base")" "—"
+    md_row "Requests the mirror received vs production served" "$(thousands "$MIRROR_RECEIVED")" \
+        "$(thousands "$served") (nginx)" "missing $(thousands "$((served - MIRROR_RECEIVED))")" "—"
+    md_row "Tee accounting: completed + dropped + errors + skipped vs served" \
+        "$(thousands "$completed") + $(thousands "$dropped") + $(thousands "$errors") + $(thousands "$skipped") = $(thousands "$accounted")" \
+        "$(thousands "$served") (nginx)" "unaccounted $(thousands "$((served - accounted))")" \
+        "0 unaccounted: $(check "$served - $accounted" '<=' 0)"
+    drop_causes=$(json "$WORK/tee-tee.json" '", ".join(f"{k} {v}" for k, v in sorted(d["overall"].get("dropped", {}).items()) if v) or "none"')
+    md_row "Mirror drops by cause" "$drop_causes" "—" "—" "—"
+    if [ -n "$captured" ]; then
+        md_row "Requests served but never captured (served − captured)" "$(thousands "$((served - captured))")" "—" "—" \
+            "—"
+    fi
+    md_row "Requests tee captured / sent to the mirror" "$([ -n "$captured" ] && thousands "$captured" || echo "not reported") / $(thousands "$sent")" "—" "—" "—"
+    md_row "Kernel drops (packets) during the tee run" "${tee_kdrops:-not reported}" "—" "—" "—"
+    md_row "Mirror delay p99 (full speed)" "$(ms_or_na "$delay99")" "—" "—" "—"
+    md_row "Peak RSS of shadowtap tee" "$(fmt %.1f "$TEE_RSS_KB / 1024") MiB" "—" "—" "—"
+    if ((TEE_WAKEUPS > 0)); then
+        md_note "**shadowtap tee did not exit on SIGINT by itself**: it needed $TEE_WAKEUPS refused connection attempts to the port to notice the signal on the idle interface."
+    fi
+fi
+
+if [[ " $PHASES " == *" 2 "* ]]; then
+    # ----------------------------------------------------------- phase 2 --
+    build_synth
+    "$SYNTH" --count 10000 --interval 1ms --host bench.local -o "$WORK/paced.stlog" 2>"$WORK/synth.err" ||
+        die "synth failed: $(cat "$WORK/synth.err")"
+    start_nginx paced
+    prod_port=$NGINX_PORT
+    start_mirror paced
+    start_tee paced "$prod_port"
+    log "paced: shadowtap replay at 1x (1,000 requests/s for 10 s) to production, tee mirroring"
+    rc=0
+    "$SHADOWTAP" replay "$WORK/paced.stlog" --target "http://127.0.0.1:$prod_port" --speed 1x --seed 1 \
+        --no-progress --report json --report-file "$WORK/paced-replay.json" 2>"$WORK/paced-replay.err" || rc=$?
+    [ "$rc" = 0 ] || die "replay exited with $rc: $(tail -n 5 "$WORK/paced-replay.err")"
+    stop_nginx
+    stop_tee_and_mirror paced "$prod_port"
+    served=$(nginx_served paced)
+    delay99=$(tee_field paced mirror_delay_p99)
+    completed=$(tee_field paced completed)
+    dropped=$(tee_field paced dropped_total)
+    errors=$(tee_field paced errors_total)
+
+    if [[ " $PHASES " != *" 1 "* ]]; then
+        md_title "Live tee" ""
+        md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
+    fi
+    md_row "Mirror delay p99 at 1,000 req/s (shadowtap replay 1x → nginx)" \
+        "$(ms_or_na "$delay99")" "—" "—" \
+        "≤ 5 ms: $([ -n "$delay99" ] && check "$delay99" '<=' 5000 || echo FAIL)"
+    md_row "Mirror received vs production served (1,000 req/s)" "$(thousands "$MIRROR_RECEIVED")" \
+        "$(thousands "$served") (nginx)" "tee completed ${completed:-?}, dropped ${dropped:-?}, errors ${errors:-?}" "—"
+fi
+md_publish
