@@ -31,6 +31,14 @@ pub const DEFAULT_BUFFER: u32 = 32 << 20;
 /// How long a live read waits before the loop looks at its flags.
 const READ_TIMEOUT_MS: i32 = 100;
 
+/// Default [`CaptureConfig::block_timeout`]: the kernel hands packets over
+/// in blocks, at the latest this long after the first packet of a block.
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// The housekeeping clock (flushing, stats, `--duration`) is read once
+/// every this many packets, and whenever the source is idle.
+const CLOCK_EVERY: u32 = 64;
+
 /// Longest time spent reading packets already buffered when a live
 /// capture is asked to stop.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
@@ -72,10 +80,20 @@ pub struct CaptureConfig {
     pub snaplen: u32,
     /// Live kernel buffer size in bytes (None: libpcap's default).
     pub buffer_size: Option<u32>,
+    /// Live capture: how long the kernel may hold packets to hand them
+    /// over in blocks (TPACKET_V3 on Linux). Blocks pack packets densely,
+    /// so the kernel buffer holds many more of them, and the capture wakes
+    /// up once per block instead of once per packet. `None`: immediate
+    /// mode, every packet handed over on its own (lowest latency; on Linux
+    /// the buffer is then cut into fixed frames of up to the snap length or
+    /// the interface MTU, a few hundred of them on loopback).
+    pub block_timeout: Option<Duration>,
     /// Reassembly and HTTP settings.
     pub pipeline: PipelineConfig,
     /// Serve Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
+    /// More exposition text for every scrape (`tee`'s mirror counters).
+    pub extra_metrics: Option<crate::metrics::ExtraMetrics>,
     /// Print a stats line on stderr this often (None: never).
     pub stats_every: Option<Duration>,
     /// Name and version of the program, for the file header.
@@ -95,8 +113,10 @@ impl CaptureConfig {
             max_exchanges: None,
             snaplen: 262_144,
             buffer_size: Some(DEFAULT_BUFFER),
+            block_timeout: Some(DEFAULT_BLOCK_TIMEOUT),
             pipeline: PipelineConfig::default(),
             metrics: None,
+            extra_metrics: None,
             stats_every: Some(Duration::from_secs(5)),
             writer_name: format!("shadowtap-capture {}", env!("CARGO_PKG_VERSION")),
         }
@@ -313,9 +333,13 @@ fn open_live(cfg: &CaptureConfig, iface: &str) -> Result<Capture<pcap::Active>, 
     let mut inactive = Capture::from_device(iface)
         .map_err(classify)?
         .promisc(true)
-        .immediate_mode(true)
-        .timeout(READ_TIMEOUT_MS)
         .snaplen(i32::try_from(cfg.snaplen).unwrap_or(i32::MAX));
+    inactive = match cfg.block_timeout {
+        // libpcap's read timeout is the kernel's block retire timeout in
+        // TPACKET_V3 mode (at least 1 ms: 0 would mean "never").
+        Some(t) => inactive.immediate_mode(false).timeout(block_timeout_ms(t)),
+        None => inactive.immediate_mode(true).timeout(READ_TIMEOUT_MS),
+    };
     if let Some(b) = cfg.buffer_size {
         inactive = inactive.buffer_size(i32::try_from(b).unwrap_or(i32::MAX));
     }
@@ -327,6 +351,10 @@ fn open_live(cfg: &CaptureConfig, iface: &str) -> Result<Capture<pcap::Active>, 
     // timeout is not honoured in immediate mode on every platform, and it
     // restarts its own poll() after a signal.
     cap.setnonblock().map_err(classify)
+}
+
+fn block_timeout_ms(t: Duration) -> i32 {
+    i32::try_from(t.as_millis()).unwrap_or(i32::MAX).max(1)
 }
 
 enum Src {
@@ -373,12 +401,15 @@ pub fn run_with(
     if let Some(h) = hostname() {
         header_meta.push((meta::HOSTNAME.to_string(), h));
     }
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_extra(cfg.extra_metrics.clone()));
     let server = match cfg.metrics {
-        Some(addr) => Some(
-            MetricsServer::start(addr, Arc::clone(&metrics))
-                .map_err(|source| CaptureError::Metrics { addr, source })?,
-        ),
+        Some(addr) => {
+            let server = MetricsServer::start(addr, Arc::clone(&metrics))
+                .map_err(|source| CaptureError::Metrics { addr, source })?;
+            // The bound address (port 0 resolved), for scripts and tests.
+            say!("shadowtap: metrics on http://{}/metrics", server.addr);
+            Some(server)
+        }
         None => None,
     };
     let mut out = LogSink::new(cfg, header_meta, on_request);
@@ -404,6 +435,15 @@ pub fn run_with(
     let mut warnings = Vec::new();
     let mut n: u64 = 0;
     let mut drain_until: Option<Instant> = None;
+    // While draining, stop once nothing came for this long: more than a
+    // block timeout, or the last partly filled block would be left behind.
+    let drain_quiet_ms = DRAIN_QUIET_MS.max(cfg.block_timeout.map_or(0, |t| {
+        block_timeout_ms(t).saturating_mul(2).saturating_add(100)
+    }));
+    // The clock is read once every CLOCK_EVERY packets and after every
+    // idle read, not per packet.
+    let mut since_clock: u32 = 0;
+    let mut clock_due = true;
     let stopped_by = loop {
         if drain_until.is_none() && stop.load(Ordering::Relaxed) {
             if !live {
@@ -413,8 +453,14 @@ pub fn run_with(
             // the signal: read them, for a bounded time.
             drain_until = Some(Instant::now() + DRAIN_MAX);
         }
-        if drain_until.is_some_and(|t| Instant::now() >= t) {
-            break StopReason::Signal;
+        if clock_due {
+            let now = Instant::now();
+            if drain_until.is_some_and(|t| now >= t) {
+                break StopReason::Signal;
+            }
+            if live && cfg.duration.is_some_and(|d| now - started >= d) {
+                break StopReason::Duration;
+            }
         }
         if out.limit_reached() {
             break StopReason::MaxExchanges;
@@ -424,9 +470,6 @@ pub fn run_with(
             drop(server);
             return Err(e);
         }
-        if live && cfg.duration.is_some_and(|d| started.elapsed() >= d) {
-            break StopReason::Duration;
-        }
         let next = match &mut src {
             Src::Live(c) => c.next_packet().map(|p| (ts_ns(&p.header.ts, false), p)),
             Src::File(c) => c.next_packet().map(|p| (ts_ns(&p.header.ts, true), p)),
@@ -435,6 +478,8 @@ pub fn run_with(
         match next {
             Ok((ts, p)) => {
                 n += 1;
+                since_clock += 1;
+                clock_due = since_clock >= CLOCK_EVERY;
                 let first = *first_ts.get_or_insert(ts);
                 if !live
                     && cfg
@@ -448,12 +493,13 @@ pub fn run_with(
                 }
             }
             Err(pcap::Error::TimeoutExpired) => {
+                clock_due = true;
                 if let Src::Live(c) = &src {
-                    // Draining: the kernel may hold packets in a block it has
-                    // not handed over yet (TPACKET_V3 retires blocks on a
-                    // timer); stop once nothing comes for a whole wait.
+                    // Nothing to read: wait for the kernel to hand over the
+                    // next packet or block. Draining: stop once nothing
+                    // comes for a whole wait.
                     let wait = if drain_until.is_some() {
-                        DRAIN_QUIET_MS
+                        drain_quiet_ms
                     } else {
                         READ_TIMEOUT_MS
                     };
@@ -477,6 +523,10 @@ pub fn run_with(
         if let Some(reason) = done {
             break reason;
         }
+        if !clock_due {
+            continue;
+        }
+        since_clock = 0;
         // Housekeeping on the wall clock: flushing, stats, metrics.
         if last_housekeeping.elapsed() >= Duration::from_millis(100) {
             last_housekeeping = Instant::now();

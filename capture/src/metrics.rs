@@ -10,11 +10,23 @@ use std::time::Duration;
 
 use crate::Stats;
 
+/// Renders more exposition text, appended to every scrape (e.g. `tee`'s
+/// mirror counters).
+#[derive(Clone)]
+pub struct ExtraMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraMetrics(..)")
+    }
+}
+
 /// Counters shared between the capture loop and the metrics thread.
 #[derive(Debug, Default)]
 pub struct Metrics {
     up: AtomicU64,
     values: [AtomicU64; NAMES.len()],
+    extra: Option<ExtraMetrics>,
 }
 
 /// (name, type, help) of each exported value, in export order.
@@ -94,6 +106,14 @@ const NAMES: [(&str, &str, &str); 16] = [
 ];
 
 impl Metrics {
+    /// Counters whose scrapes also carry `extra`'s text.
+    pub fn with_extra(extra: Option<ExtraMetrics>) -> Metrics {
+        Metrics {
+            extra,
+            ..Metrics::default()
+        }
+    }
+
     /// Marks the capture as running or stopped.
     pub fn set_up(&self, up: bool) {
         self.up.store(u64::from(up), Ordering::Relaxed);
@@ -138,6 +158,9 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
                 v.load(Ordering::Relaxed)
             ));
+        }
+        if let Some(extra) = &self.extra {
+            out.push_str(&(extra.0)());
         }
         out
     }

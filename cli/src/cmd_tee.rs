@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shadowtap_capture::metrics::ExtraMetrics;
 use shadowtap_capture::{RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
-use shadowtap_replay::engine::{Exchanges, Threaded};
+use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
-use shadowtap_replay::stats::DropCause;
+use shadowtap_replay::stats::{DropCause, ErrorKind};
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
@@ -53,9 +54,21 @@ pub struct TeeArgs {
 /// request, so this bounds the queue's memory.
 const MAX_QUEUE: usize = 1_000_000;
 
+/// Counters shared by the capture thread, the mirror and the reporting.
+#[derive(Default)]
+struct Counters {
+    /// Requests complete on the wire.
+    captured: AtomicU64,
+    /// Requests dropped because the queue was full.
+    queue_full: AtomicU64,
+    /// Requests in the queue now.
+    queued: AtomicU64,
+}
+
 /// The mirror side of the queue: the replay engine's input.
 struct Queue {
     rx: Receiver<Exchange>,
+    counters: Arc<Counters>,
 }
 
 impl Exchanges for Queue {
@@ -66,7 +79,11 @@ impl Exchanges for Queue {
     fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError> {
         // Blocks the engine's input thread until the capture hands over a
         // request; `None` once the capture has stopped and the queue is empty.
-        Ok(self.rx.recv().ok().map(|ex| (0, ex)))
+        let ex = self.rx.recv().ok();
+        if ex.is_some() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(ex.map(|ex| (0, ex)))
     }
 
     fn take_warnings(&mut self) -> Vec<InputWarning> {
@@ -78,14 +95,13 @@ impl Exchanges for Queue {
 struct Tap {
     tx: SyncSender<Exchange>,
     next_id: u64,
-    captured: Arc<AtomicU64>,
-    queue_full: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 impl Tap {
     fn offer(&mut self, req: &RequestEvent<'_>) -> bool {
         self.next_id += 1;
-        self.captured.fetch_add(1, Ordering::Relaxed);
+        self.counters.captured.fetch_add(1, Ordering::Relaxed);
         let ex = Exchange {
             id: self.next_id,
             conn: req.conn,
@@ -98,14 +114,20 @@ impl Tap {
             request_len: req.request_len,
             response: None::<Response>,
         };
+        // Counted before the send, so the mirror never sees it negative.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(ex) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                self.queue_full.fetch_add(1, Ordering::Relaxed);
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
                 false
             }
             // The mirror stopped (interrupted): nothing more to do.
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Disconnected(_)) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                false
+            }
         }
     }
 }
@@ -114,7 +136,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     if args.queue == 0 || args.queue > MAX_QUEUE {
         return exit::usage(format!("--queue must be between 1 and {MAX_QUEUE}"));
     }
-    let capture = config_from(
+    let mut capture = config_from(
         Source::Interface(args.interface.clone()),
         args.record.clone(),
         &args.capture,
@@ -154,18 +176,28 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         .thread_name("shadowtap-tee")
         .build()
         .context("starting the async runtime")?;
+    let stats_every = capture.stats_every;
     runtime.block_on(execute(plan, |engine| async move {
         let monitor = engine.monitor();
         let targets = engine_targets(&monitor);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Exchange>(args.queue);
-        let captured = Arc::new(AtomicU64::new(0));
-        let queue_full = Arc::new(AtomicU64::new(0));
+        let counters = Arc::new(Counters::default());
         let mut tap = Tap {
             tx,
             next_id: 0,
-            captured: captured.clone(),
-            queue_full: queue_full.clone(),
+            counters: counters.clone(),
         };
+        let (m, c) = (monitor.clone(), counters.clone());
+        capture.extra_metrics = Some(ExtraMetrics(Arc::new(move || exposition(&m, &c))));
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let stats_task = stats_every.map(|every| {
+            tokio::spawn(stats_lines(
+                every,
+                monitor.clone(),
+                counters.clone(),
+                done_rx,
+            ))
+        });
         let drop_monitor = monitor.clone();
         let capture_thread = std::thread::Builder::new()
             .name("shadowtap-capture".into())
@@ -184,11 +216,18 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             })
             .context("starting the capture thread")?;
 
-        let source = Threaded::spawn(engine.feed(Queue { rx }))
-            .context("starting the mirror's input thread")?;
+        let source = Threaded::spawn(engine.feed(Queue {
+            rx,
+            counters: counters.clone(),
+        }))
+        .context("starting the mirror's input thread")?;
         // A signal stops the capture (STOP); the queue then drains, for at
         // most --timeout, before requests still waiting are abandoned.
         let outcome = engine.run(source, drained_after_stop(drain)).await;
+        let _ = done_tx.send(true);
+        if let Some(t) = stats_task {
+            let _ = t.await;
+        }
         let summary = capture_thread
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?
@@ -196,8 +235,8 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
              kernel drops {}{}",
-            captured.load(Ordering::Relaxed),
-            queue_full.load(Ordering::Relaxed),
+            counters.captured.load(Ordering::Relaxed),
+            counters.queue_full.load(Ordering::Relaxed),
             summary.kernel_drops + summary.if_drops,
             if summary.files.is_empty() {
                 String::new()
@@ -221,8 +260,116 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     }))
 }
 
-fn engine_targets(monitor: &shadowtap_replay::engine::Monitor) -> usize {
+fn engine_targets(monitor: &Monitor) -> usize {
     monitor.with_stats(|s| s.targets().len())
+}
+
+/// The mirror's counters in Prometheus text format, per target, appended to
+/// the capture's `--metrics` scrape.
+fn exposition(monitor: &Monitor, c: &Counters) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let gauge = |out: &mut String, name: &str, kind: &str, help: &str, v: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        );
+    };
+    gauge(
+        &mut out,
+        "shadowtap_tee_captured_requests_total",
+        "counter",
+        "Requests complete on the wire, offered to the mirror.",
+        c.captured.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "shadowtap_tee_queue_full_total",
+        "counter",
+        "Requests not mirrored because the queue was full.",
+        c.queue_full.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "shadowtap_tee_queue_depth",
+        "gauge",
+        "Requests waiting between the capture and the mirror.",
+        c.queued.load(Ordering::Relaxed),
+    );
+    monitor.with_stats(|s| {
+        let _ = write!(
+            out,
+            "# HELP shadowtap_tee_mirrored_total Requests sent to a target (completed or failed).\n\
+             # TYPE shadowtap_tee_mirrored_total counter\n"
+        );
+        for (name, t) in s.targets().iter().zip(s.per_target()) {
+            let _ = writeln!(
+                out,
+                "shadowtap_tee_mirrored_total{{target=\"{name}\"}} {}",
+                t.sent
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP shadowtap_tee_errors_total Mirror requests that failed, by kind.\n\
+             # TYPE shadowtap_tee_errors_total counter\n"
+        );
+        for (name, t) in s.targets().iter().zip(s.per_target()) {
+            for kind in ErrorKind::ALL {
+                let _ = writeln!(
+                    out,
+                    "shadowtap_tee_errors_total{{target=\"{name}\",kind=\"{}\"}} {}",
+                    kind.as_str(),
+                    t.errors_of(kind)
+                );
+            }
+        }
+        let _ = write!(
+            out,
+            "# HELP shadowtap_tee_dropped_total Requests not mirrored to a target, by cause.\n\
+             # TYPE shadowtap_tee_dropped_total counter\n"
+        );
+        for (name, t) in s.targets().iter().zip(s.per_target()) {
+            for cause in DropCause::ALL {
+                let _ = writeln!(
+                    out,
+                    "shadowtap_tee_dropped_total{{target=\"{name}\",cause=\"{}\"}} {}",
+                    cause.as_str(),
+                    t.dropped_of(cause)
+                );
+            }
+        }
+    });
+    out
+}
+
+/// One line on stderr every `every` while the mirror runs.
+async fn stats_lines(
+    every: Duration,
+    monitor: Monitor,
+    c: Arc<Counters>,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = done.wait_for(|d| *d) => return,
+        }
+        let p = monitor.progress();
+        say!(
+            "shadowtap tee: captured={} mirrored={} completed={} errors={} dropped={} queue_full={} queue={} in_flight={}",
+            c.captured.load(Ordering::Relaxed),
+            p.sent,
+            p.completed,
+            p.errors,
+            p.dropped,
+            c.queue_full.load(Ordering::Relaxed),
+            c.queued.load(Ordering::Relaxed),
+            p.in_flight
+        );
+    }
 }
 
 /// Resolves `grace` after the stop flag is set (by SIGINT/SIGTERM). The flag

@@ -103,7 +103,7 @@ fn start_tee(
     targets: &[String],
     dir: &Path,
     extra: &[&str],
-) -> (Guard, PathBuf, mpsc::Receiver<String>) {
+) -> (Guard, PathBuf, String, mpsc::Receiver<String>) {
     let report = dir.join("tee-report.json");
     let mut cmd = Command::new(BIN);
     cmd.args(["tee", "-i", "lo", "--port", &prod.port().to_string()]);
@@ -118,8 +118,22 @@ fn start_tee(
     ])
     .args(["--stats-interval", "0s"])
     .args(extra);
-    let (guard, rx) = spawn_until(&mut cmd, "capturing on");
-    (guard, report, rx)
+    // With --metrics, the metrics address is printed first.
+    let ready = if extra.contains(&"--metrics") {
+        "metrics on"
+    } else {
+        "capturing on"
+    };
+    let (guard, line, rx) = spawn_ready(&mut cmd, ready);
+    if ready == "metrics on" {
+        loop {
+            let l = rx.recv_timeout(WAIT).expect("tee starts capturing");
+            if l.contains("capturing on") {
+                break;
+            }
+        }
+    }
+    (guard, report, line, rx)
 }
 
 #[test]
@@ -132,7 +146,7 @@ fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
     let tee_log = dir.path().join("tee.stlog");
     let (prod, prod_addr, _prod_err) = serve(&[]);
     let (mirror, mirror_addr, _mirror_err) = serve(&["--record", mirror_log.to_str().unwrap()]);
-    let (tee, report, _tee_err) = start_tee(
+    let (tee, report, _, _tee_err) = start_tee(
         prod_addr,
         &[format!("http://{mirror_addr}")],
         dir.path(),
@@ -213,12 +227,26 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let (tee, report, _tee_err) = start_tee(
+    let (tee, report, metrics_line, _tee_err) = start_tee(
         prod_addr,
         &[format!("http://{dead_addr}"), format!("http://{slow_addr}")],
         dir.path(),
-        &["--concurrency", "2", "--timeout", "3s", "--queue", "100"],
+        &[
+            "--concurrency",
+            "2",
+            "--timeout",
+            "3s",
+            "--queue",
+            "100",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
     );
+    let metrics_addr: SocketAddr = metrics_line
+        .trim_start_matches("shadowtap: metrics on http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
 
     let n = 60;
     for raw in requests_for(prod_addr, n) {
@@ -227,6 +255,30 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
             "production answers every request"
         );
     }
+    let scrape = request(
+        metrics_addr,
+        b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+    );
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    let body = {
+        let mut s = TcpStream::connect(metrics_addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(
+        body.contains(&format!("shadowtap_tee_captured_requests_total {n}")),
+        "{body}"
+    );
+    assert!(
+        body.contains("shadowtap_tee_dropped_total{target=\"http://"),
+        "{body}"
+    );
+    assert!(body.contains("shadowtap_tee_queue_depth"), "{body}");
+    assert!(body.contains("shadowtap_capture_packets_total"), "{body}");
     let hwm = vm_hwm_kib(&tee);
     assert!(hwm < 200 * 1024, "tee peak RSS {hwm} KiB");
     let code = interrupt(tee);
