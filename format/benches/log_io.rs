@@ -31,7 +31,11 @@ fn write(exchanges: &[shadowtap_format::Exchange], o: WriterOptions) -> Vec<u8> 
 fn bench(c: &mut Criterion) {
     let exchanges = mix::exchanges(N);
     let wire: u64 = exchanges.iter().map(|e| e.wire_bytes()).sum();
-    for (name, codec, level) in [("zstd1", Codec::Zstd, 1), ("zstd3", Codec::Zstd, 3), ("none", Codec::None, 0)] {
+    for (name, codec, level) in [
+        ("zstd1", Codec::Zstd, 1),
+        ("zstd3", Codec::Zstd, 3),
+        ("none", Codec::None, 0),
+    ] {
         let file = write(&exchanges, opts(codec, level));
         eprintln!(
             "size {name}: {} exchanges, {:.0} wire bytes/exchange, {:.0} file bytes/exchange, ratio {:.2}x",

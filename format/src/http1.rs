@@ -832,10 +832,13 @@ mod tests {
     #[test]
     fn reset_frames_the_next_message() {
         let mut f = Framer::response("HEAD");
-        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
+        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            .unwrap();
         assert!(f.is_complete());
         f.reset_response("GET");
-        let p = f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").unwrap();
+        let p = f
+            .feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap();
         assert_eq!(p.status, Status::Complete);
         assert_eq!(f.body_consumed(), 5);
         f.reset_request();

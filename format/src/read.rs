@@ -449,7 +449,8 @@ impl<R: Read> Reader<R> {
             // A complete trailer at the end of what is there means the count
             // is damaged, not that the writer stopped mid-index.
             section.truncate(INDEX_HEADER_LEN + got);
-            if section.len() >= INDEX_HEADER_LEN + TRAILER_LEN && section.ends_with(&TRAILER_MAGIC) {
+            if section.len() >= INDEX_HEADER_LEN + TRAILER_LEN && section.ends_with(&TRAILER_MAGIC)
+            {
                 return Ok(IndexRead::Invalid(section));
             }
             return Ok(IndexRead::Torn((INDEX_HEADER_LEN + got) as u64));

@@ -57,8 +57,8 @@ pub struct WriterOptions {
     /// Seal a block once its decoded payload reaches this many bytes.
     pub block_target: usize,
     /// Seal, write and sync a block once its first record is this old, and
-    /// sync written blocks at least this often (checked on every append and
-    /// by [`Writer::flush_if_due`]).
+    /// sync written blocks at least this often (checked every 64 appends and
+    /// by [`Writer::flush_if_due`], which the owner calls from its loop).
     pub max_block_age: Duration,
     /// fsync on flush (turn off only for throwaway files and benchmarks).
     pub sync: bool,
@@ -130,7 +130,14 @@ pub struct Writer<W: Sink> {
     last_sync: Instant,
     unsynced: bool,
     poisoned: bool,
+    /// Appends since the clock was last read by `append`.
+    since_clock: u32,
 }
+
+/// `append` reads the clock once per this many appends (and whenever it
+/// seals a block); the owner's own `flush_if_due` calls keep the one-second
+/// bound when appends pause.
+const CLOCK_EVERY: u32 = 64;
 
 #[derive(Default)]
 struct OpenBlock {
@@ -206,6 +213,7 @@ impl<W: Sink> Writer<W> {
             last_sync: Instant::now(),
             unsynced: false,
             poisoned: false,
+            since_clock: 0,
         })
     }
 
@@ -246,8 +254,13 @@ impl<W: Sink> Writer<W> {
         self.exchanges += 1;
         if self.raw.len() >= self.opts.block_target {
             self.seal()?;
+            self.since_clock = CLOCK_EVERY;
         }
-        self.flush_if_due()?;
+        self.since_clock += 1;
+        if self.since_clock >= CLOCK_EVERY {
+            self.since_clock = 0;
+            self.flush_if_due()?;
+        }
         Ok(())
     }
 
@@ -277,8 +290,12 @@ impl<W: Sink> Writer<W> {
     /// `max_block_age` from the owner's loop when appends may pause.
     pub fn flush_if_due(&mut self) -> Result<bool, WriteError> {
         let age = self.opts.max_block_age;
-        let block_due = self.block.opened.is_some_and(|t| t.elapsed() >= age);
-        let sync_due = self.unsynced && self.last_sync.elapsed() >= age;
+        let now = Instant::now();
+        let block_due = self
+            .block
+            .opened
+            .is_some_and(|t| now.saturating_duration_since(t) >= age);
+        let sync_due = self.unsynced && now.saturating_duration_since(self.last_sync) >= age;
         if block_due || sync_due {
             self.flush()?;
             return Ok(true);

@@ -16,7 +16,12 @@ fn read_all(bytes: &[u8], opts: ReadOptions) -> Result<(Vec<Exchange>, End), Rea
     while let Some(ex) = r.next_exchange()? {
         out.push(ex);
     }
-    Ok((out, r.end().cloned().expect("end is set after the last exchange")))
+    Ok((
+        out,
+        r.end()
+            .cloned()
+            .expect("end is set after the last exchange"),
+    ))
 }
 
 fn sample(n: u64) -> Vec<Exchange> {
@@ -30,7 +35,9 @@ fn header_len(bytes: &[u8]) -> usize {
 #[test]
 fn multi_block_file_has_several_blocks_and_an_index() {
     let bytes = write_all(&sample(30), small_blocks(Codec::Zstd));
-    let idx = read_index(&mut std::io::Cursor::new(&bytes)).unwrap().unwrap();
+    let idx = read_index(&mut std::io::Cursor::new(&bytes))
+        .unwrap()
+        .unwrap();
     assert!(idx.len() >= 5, "expected several blocks, got {}", idx.len());
     assert_eq!(idx.iter().map(|e| e.record_count).sum::<u32>(), 30);
     let scanned = scan_blocks(&mut std::io::Cursor::new(&bytes)).unwrap();
@@ -72,7 +79,9 @@ fn truncation_at_every_offset_yields_a_prefix() {
         }
         // Cutting exactly at the end of the last block (before the index)
         // loses nothing.
-        let idx = read_index(&mut std::io::Cursor::new(&bytes)).unwrap().unwrap();
+        let idx = read_index(&mut std::io::Cursor::new(&bytes))
+            .unwrap()
+            .unwrap();
         let last = idx.last().unwrap();
         let scanned = scan_blocks(&mut std::io::Cursor::new(&bytes)).unwrap();
         let end_of_blocks = {
@@ -80,7 +89,9 @@ fn truncation_at_every_offset_yields_a_prefix() {
             let s = scan_blocks(&mut r).unwrap();
             let l = s.last().unwrap();
             let stored = u32::from_le_bytes(
-                bytes[l.offset as usize + 16..l.offset as usize + 20].try_into().unwrap(),
+                bytes[l.offset as usize + 16..l.offset as usize + 20]
+                    .try_into()
+                    .unwrap(),
             );
             l.offset as usize + BLOCK_HEADER_LEN + stored as usize
         };
@@ -122,7 +133,9 @@ fn every_single_bit_flip_is_detected() {
 fn crc_error_names_the_block_offset_and_salvage_skips_it() {
     let all = sample(30);
     let bytes = write_all(&all, small_blocks(Codec::Zstd));
-    let idx = read_index(&mut std::io::Cursor::new(&bytes)).unwrap().unwrap();
+    let idx = read_index(&mut std::io::Cursor::new(&bytes))
+        .unwrap()
+        .unwrap();
     let victim = idx[2];
     let mut damaged = bytes.clone();
     damaged[victim.offset as usize + BLOCK_HEADER_LEN + 3] ^= 0x40;
@@ -140,7 +153,9 @@ fn crc_error_names_the_block_offset_and_salvage_skips_it() {
     assert_eq!(r.end(), Some(&End::Clean { indexed: true }));
     let expected: Vec<_> = all
         .iter()
-        .filter(|e| e.id < victim.first_id || e.id >= victim.first_id + u64::from(victim.record_count))
+        .filter(|e| {
+            e.id < victim.first_id || e.id >= victim.first_id + u64::from(victim.record_count)
+        })
         .cloned()
         .collect();
     assert_eq!(got, expected);
@@ -150,7 +165,9 @@ fn crc_error_names_the_block_offset_and_salvage_skips_it() {
 fn salvage_resynchronises_after_a_damaged_block_header() {
     let all = sample(30);
     let bytes = write_all(&all, small_blocks(Codec::Zstd));
-    let idx = read_index(&mut std::io::Cursor::new(&bytes)).unwrap().unwrap();
+    let idx = read_index(&mut std::io::Cursor::new(&bytes))
+        .unwrap()
+        .unwrap();
     let victim = idx[1];
     for pos in [0usize, 9, 17, 30, 50] {
         let mut damaged = bytes.clone();
@@ -218,7 +235,11 @@ fn newer_minor_version_is_read() {
 
 #[test]
 fn not_a_log() {
-    for junk in [&b""[..], b"hello world, this is text", b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00"] {
+    for junk in [
+        &b""[..],
+        b"hello world, this is text",
+        b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00",
+    ] {
         assert!(matches!(
             Reader::new(junk).err().unwrap(),
             ReadError::NotStlog
@@ -245,7 +266,9 @@ fn unflushed_writer_drop_still_leaves_a_readable_file() {
 fn shards_cover_every_exchange_once() {
     let all = sample(100);
     let bytes = write_all(&all, small_blocks(Codec::Zstd));
-    let idx = read_index(&mut std::io::Cursor::new(&bytes)).unwrap().unwrap();
+    let idx = read_index(&mut std::io::Cursor::new(&bytes))
+        .unwrap()
+        .unwrap();
     let parts = shards(&idx, 4);
     assert_eq!(parts.len(), 4);
     let mut seen = Vec::new();
@@ -261,7 +284,11 @@ fn shards_cover_every_exchange_once() {
         }
         let expected: u32 = idx[part].iter().map(|e| e.record_count).sum();
         assert_eq!(n, expected as usize);
-        let want_end = if stop.is_some() { End::Stopped } else { End::Clean { indexed: true } };
+        let want_end = if stop.is_some() {
+            End::Stopped
+        } else {
+            End::Clean { indexed: true }
+        };
         assert_eq!(r.end(), Some(&want_end));
     }
     seen.sort();
@@ -271,7 +298,13 @@ fn shards_cover_every_exchange_once() {
 #[test]
 fn writer_options_are_respected() {
     let all = sample(50);
-    let z = write_all(&all, WriterOptions { sync: false, ..WriterOptions::default() });
+    let z = write_all(
+        &all,
+        WriterOptions {
+            sync: false,
+            ..WriterOptions::default()
+        },
+    );
     let raw = write_all(
         &all,
         WriterOptions {
@@ -289,7 +322,9 @@ fn writer_options_are_respected() {
             ..WriterOptions::default()
         },
     );
-    assert!(read_index(&mut std::io::Cursor::new(&no_index)).unwrap().is_none());
+    assert!(read_index(&mut std::io::Cursor::new(&no_index))
+        .unwrap()
+        .is_none());
     let (got, end) = read_all(&no_index, ReadOptions::default()).unwrap();
     assert_eq!(got, all);
     assert_eq!(end, End::Clean { indexed: false });
@@ -307,4 +342,27 @@ fn created_logs_are_private_even_when_the_path_existed() {
     w.finish().unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn flush_if_due_writes_an_old_block_even_between_clock_checks() {
+    let opts = WriterOptions {
+        max_block_age: std::time::Duration::ZERO,
+        sync: false,
+        ..WriterOptions::default()
+    };
+    let mut w = Writer::new(Vec::new(), &header(), opts).unwrap();
+    w.append(&exchange(1)).unwrap();
+    assert!(w.pending_bytes() > 0, "one append does not read the clock");
+    assert!(w.flush_if_due().unwrap());
+    assert_eq!(w.pending_bytes(), 0);
+    // Every 64th append checks the clock by itself.
+    for i in 2..=64 {
+        w.append(&exchange(i)).unwrap();
+    }
+    assert_eq!(
+        w.pending_bytes(),
+        0,
+        "the 64th append flushed the old block"
+    );
 }

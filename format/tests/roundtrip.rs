@@ -28,7 +28,9 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
         (0..max, any::<u64>()).prop_map(|(len, mut seed)| {
             (0..len)
                 .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     (seed >> 56) as u8
                 })
                 .collect()
@@ -50,16 +52,24 @@ fn huge_head() -> impl Strategy<Value = Vec<u8>> {
 
 fn response() -> impl Strategy<Value = Option<Response>> {
     proptest::option::of(
-        (any::<u64>(), any::<u64>(), any::<u16>(), bytes(4096), bytes(70_000), any::<u64>()).prop_map(
-            |(first_ns, last_ns, status, head, body, body_len)| Response {
-                first_ns,
-                last_ns,
-                status,
-                head,
-                body,
-                body_len,
-            },
-        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u16>(),
+            bytes(4096),
+            bytes(70_000),
+            any::<u64>(),
+        )
+            .prop_map(
+                |(first_ns, last_ns, status, head, body, body_len)| Response {
+                    first_ns,
+                    last_ns,
+                    status,
+                    head,
+                    body,
+                    body_len,
+                },
+            ),
     )
 }
 
@@ -170,7 +180,9 @@ fn golden_v1_file_reads_back_to_known_values() {
     assert_eq!(got[3].response, None);
     assert_eq!(got[7].response, None);
     assert!(got[9].flags.contains(Flags::RESP_MISSING));
-    assert!(got[1].request.starts_with(b"POST /api/items/1?q=3 HTTP/1.1\r\n"));
+    assert!(got[1]
+        .request
+        .starts_with(b"POST /api/items/1?q=3 HTTP/1.1\r\n"));
     assert_eq!(got[4].request_len, got[4].request.len() as u64);
     let idx = r.index().unwrap();
     assert!(idx.len() > 1, "golden file has several blocks");

@@ -32,9 +32,30 @@ impl Rng {
 }
 
 const WORDS: [&str; 24] = [
-    "alpha", "order", "customer", "status", "shipped", "pending", "amount", "currency", "EUR",
-    "USD", "item", "quantity", "price", "sku", "warehouse", "north", "south", "created_at",
-    "updated_at", "note", "gift", "express", "tracking", "carrier",
+    "alpha",
+    "order",
+    "customer",
+    "status",
+    "shipped",
+    "pending",
+    "amount",
+    "currency",
+    "EUR",
+    "USD",
+    "item",
+    "quantity",
+    "price",
+    "sku",
+    "warehouse",
+    "north",
+    "south",
+    "created_at",
+    "updated_at",
+    "note",
+    "gift",
+    "express",
+    "tracking",
+    "carrier",
 ];
 
 fn json_body(rng: &mut Rng, len: usize) -> Vec<u8> {
@@ -77,9 +98,16 @@ pub fn exchange(rng: &mut Rng, i: u64) -> Exchange {
         ("PUT", json_body(rng, n))
     };
     let path = match rng.below(6) {
-        0 => format!("/api/v2/users/{user}/orders?page={}&limit=50", rng.below(20)),
+        0 => format!(
+            "/api/v2/users/{user}/orders?page={}&limit=50",
+            rng.below(20)
+        ),
         1 => format!("/api/v2/orders/{}", rng.below(10_000_000)),
-        2 => format!("/api/v2/search?q={}+{}&sort=price", WORDS[rng.below(24) as usize], WORDS[rng.below(24) as usize]),
+        2 => format!(
+            "/api/v2/search?q={}+{}&sort=price",
+            WORDS[rng.below(24) as usize],
+            WORDS[rng.below(24) as usize]
+        ),
         3 => "/healthz".to_string(),
         4 => format!("/api/v2/carts/{user}/items"),
         _ => format!("/static/app.{:08x}.js", rng.next() as u32),
@@ -94,7 +122,11 @@ pub fn exchange(rng: &mut Rng, i: u64) -> Exchange {
     .into_bytes();
     if !body.is_empty() {
         request.extend_from_slice(
-            format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()).as_bytes(),
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+            .as_bytes(),
         );
     }
     request.extend_from_slice(b"\r\n");
@@ -118,9 +150,14 @@ pub fn exchange(rng: &mut Rng, i: u64) -> Exchange {
     Exchange {
         id: i,
         conn: i / 8,
-        client: format!("10.1.{}.{}:{}", rng.below(256), rng.below(256), 1024 + rng.below(60_000))
-            .parse()
-            .expect("valid address"),
+        client: format!(
+            "10.1.{}.{}:{}",
+            rng.below(256),
+            rng.below(256),
+            1024 + rng.below(60_000)
+        )
+        .parse()
+        .expect("valid address"),
         server: "10.0.0.10:8080".parse().expect("valid address"),
         req_first_ns: ts,
         req_last_ns: ts + 20_000,

@@ -21,12 +21,16 @@ pub fn header() -> FileHeader {
 pub fn exchange(i: u64) -> Exchange {
     let (client, server): (SocketAddr, SocketAddr) = if i % 3 == 0 {
         (
-            format!("[2001:db8::{:x}]:{}", i % 7 + 1, 40000 + i % 1000).parse().unwrap(),
+            format!("[2001:db8::{:x}]:{}", i % 7 + 1, 40000 + i % 1000)
+                .parse()
+                .unwrap(),
             "[::1]:8080".parse().unwrap(),
         )
     } else {
         (
-            format!("10.0.{}.{}:{}", i % 5, i % 200 + 1, 30000 + i % 1000).parse().unwrap(),
+            format!("10.0.{}.{}:{}", i % 5, i % 200 + 1, 30000 + i % 1000)
+                .parse()
+                .unwrap(),
             "127.0.0.1:80".parse().unwrap(),
         )
     };
@@ -54,7 +58,11 @@ pub fn exchange(i: u64) -> Exchange {
         server,
         req_first_ns: ts,
         req_last_ns: ts + 500_000,
-        flags: if i % 10 == 9 { Flags::RESP_MISSING } else { Flags::empty() },
+        flags: if i % 10 == 9 {
+            Flags::RESP_MISSING
+        } else {
+            Flags::empty()
+        },
         request_len: request.len() as u64,
         request,
         response,
