@@ -517,7 +517,7 @@ impl Conn {
         let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
             return;
         };
-        let m = *m;
+        let mut m = *m;
         let capped = m.capped(ctx.cfg.max_body);
         if capped {
             ctx.stats.capped_bodies += 1;
@@ -582,21 +582,14 @@ impl Conn {
                 e.flags |= Flags::INTERIM;
                 return;
             }
-            let mut bytes = m.bytes;
-            let hl = h.len.min(bytes.len());
-            let body = bytes.split_off(hl);
-            let mut head_bytes = bytes;
-            if redact(&mut head_bytes, redact_names) {
-                e.flags |= Flags::REDACTED;
-            }
-            e.response = Some(Response {
-                first_ns: m.first_ns.unwrap_or(meta.ts_ns),
-                last_ns: m.last_ns,
-                status: h.status.unwrap_or(0),
-                head: head_bytes,
-                body,
-                body_len: m.framer.body_consumed(),
-            });
+            let first_ns = m.first_ns.unwrap_or(meta.ts_ns);
+            e.response = Some(response_of(
+                &mut m,
+                &h,
+                first_ns,
+                redact_names,
+                &mut e.flags,
+            ));
             e.resp_done = true;
             set(&mut e.flags, Flags::RESP_GAP, m.gap);
             set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
@@ -633,7 +626,7 @@ impl Conn {
         let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
             return;
         };
-        let m = *m;
+        let mut m = *m;
         let head = m.framer.head().cloned();
         let capped = m.capped(ctx.cfg.max_body);
         if self.is_client(d) {
@@ -674,21 +667,8 @@ impl Conn {
                     e.flags |= Flags::INTERIM;
                 }
                 Some(h) => {
-                    let mut bytes = m.bytes;
-                    let hl = h.len.min(bytes.len());
-                    let body = bytes.split_off(hl);
-                    let mut head_bytes = bytes;
-                    if redact(&mut head_bytes, redact_names) {
-                        e.flags |= Flags::REDACTED;
-                    }
-                    e.response = Some(Response {
-                        first_ns: m.first_ns.unwrap_or(0),
-                        last_ns: m.last_ns,
-                        status: h.status.unwrap_or(0),
-                        head: head_bytes,
-                        body,
-                        body_len: m.framer.body_consumed(),
-                    });
+                    let first_ns = m.first_ns.unwrap_or(0);
+                    e.response = Some(response_of(&mut m, h, first_ns, redact_names, &mut e.flags));
                 }
                 None => {}
             }
@@ -829,6 +809,30 @@ fn set(flags: &mut Flags, f: Flags, on: bool) {
 
 /// Replaces, in place and with the same length, the values of the headers
 /// named in `names` (lower case) by `*`. Returns true when one was replaced.
+/// The response a finished message holds: head (redacted; flagged when a
+/// value was) and body as captured, with the body's wire length.
+fn response_of(
+    m: &mut Msg,
+    h: &shadowtap_format::http1::Head,
+    first_ns: u64,
+    redact_names: &[String],
+    flags: &mut Flags,
+) -> Response {
+    let mut head = std::mem::take(&mut m.bytes);
+    let body = head.split_off(h.len.min(head.len()));
+    if redact(&mut head, redact_names) {
+        *flags |= Flags::REDACTED;
+    }
+    Response {
+        first_ns,
+        last_ns: m.last_ns,
+        status: h.status.unwrap_or(0),
+        head,
+        body,
+        body_len: m.framer.body_consumed(),
+    }
+}
+
 pub(crate) fn redact(head: &mut [u8], names: &[String]) -> bool {
     if names.is_empty() {
         return false;
