@@ -21,6 +21,7 @@
 //! whatever the target does.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -35,7 +36,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use shadowtap_format::http1::{BodyKind, Framer, Status};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -487,6 +488,10 @@ pub struct Session {
     stream: Option<Stream>,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
+    /// Frames the responses; reset for each one (its buffer is kept).
+    framer: Framer,
+    /// The `--timeout` timer, re-armed lazily (see [`Session::send`]).
+    timer: Option<Pin<Box<Sleep>>>,
     sent: u64,
     received: u64,
 }
@@ -508,6 +513,8 @@ impl Session {
             stream: None,
             wbuf: Vec::new(),
             rbuf: Vec::new(),
+            framer: Framer::response("GET"),
+            timer: None,
             sent: 0,
             received: 0,
         }
@@ -520,6 +527,11 @@ impl Session {
 
     /// Sends one request (the concatenation of `parts`) and reads its
     /// response; `method` frames the response (HEAD has no body).
+    ///
+    /// The deadline (`--timeout` from now) is kept by one timer per session
+    /// that is not moved for every request: it is re-armed to the current
+    /// deadline only when it fires before it. Deadlines only move later, so
+    /// the timer never fires late; it costs nothing per request.
     pub async fn send(&mut self, parts: [&[u8]; 3], method: &str) -> Reply {
         let started = Instant::now();
         self.wbuf.clear();
@@ -532,13 +544,16 @@ impl Session {
         self.sent = 0;
         self.received = 0;
         let deadline = started + self.endpoint.timeout;
-        let result = match tokio::time::timeout_at(deadline, self.attempt(method)).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.stream = None;
-                Err(ErrorKind::Timeout)
-            }
+        let mut timer = match self.timer.take() {
+            Some(t) if t.deadline() <= deadline => t,
+            _ => Box::pin(tokio::time::sleep_until(deadline)),
         };
+        let result = until_deadline(&mut timer, deadline, self.attempt(method)).await;
+        self.timer = Some(timer);
+        let result = result.unwrap_or_else(|| {
+            self.stream = None;
+            Err(ErrorKind::Timeout)
+        });
         Reply {
             result,
             bytes_sent: self.sent,
@@ -560,6 +575,7 @@ impl Session {
                 &mut stream,
                 &self.wbuf,
                 &mut self.rbuf,
+                &mut self.framer,
                 method,
                 &mut self.sent,
                 &mut self.received,
@@ -581,12 +597,40 @@ impl Session {
     }
 }
 
+/// Runs `fut` until `deadline` (`None`: the deadline passed first).
+///
+/// `timer` may be set to an earlier instant (an earlier request's
+/// deadline): when it fires before `deadline` it is re-armed to it, so a
+/// timer is moved in tokio's wheel about once per `--timeout` rather than
+/// once per request.
+async fn until_deadline<F: Future>(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: Instant,
+    fut: F,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Writes the request and reads one response (after any interim ones).
 /// Returns the status and whether the connection can carry another request.
 async fn exchange(
     stream: &mut Stream,
     request: &[u8],
     rbuf: &mut [u8],
+    framer: &mut Framer,
     method: &str,
     sent: &mut u64,
     received: &mut u64,
@@ -605,7 +649,7 @@ async fn exchange(
         });
     }
     *sent = request.len() as u64;
-    let mut framer = Framer::response(method);
+    framer.reset_response(method);
     let mut got = 0usize;
     loop {
         let n = match stream.read(rbuf).await {
@@ -644,7 +688,7 @@ async fn exchange(
                     });
                 };
                 if head.is_interim() {
-                    framer = Framer::response(method);
+                    framer.reset_response(method);
                     continue;
                 }
                 let status = head.status.unwrap_or(0);
@@ -700,6 +744,36 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_left_from_an_earlier_request_is_re_armed() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // An earlier request's deadline: 1 s.
+        let mut timer = Box::pin(tokio::time::sleep_until(t0 + ms(1_000)));
+        // Finishes at 1.2 s, before its own deadline (1.5 s), although the
+        // timer fires at 1 s.
+        let work = tokio::time::sleep(ms(1_200));
+        assert_eq!(
+            until_deadline(&mut timer, t0 + ms(1_500), work).await,
+            Some(())
+        );
+        assert_eq!(Instant::now(), t0 + ms(1_200));
+        // Never finishes: ends exactly at its deadline.
+        let never = std::future::pending::<()>();
+        assert_eq!(
+            until_deadline(&mut timer, t0 + ms(3_000), never).await,
+            None
+        );
+        assert_eq!(Instant::now(), t0 + ms(3_000));
+        // A fired timer is reused for the next deadline too.
+        let never = std::future::pending::<()>();
+        assert_eq!(
+            until_deadline(&mut timer, t0 + ms(4_000), never).await,
+            None
+        );
+        assert_eq!(Instant::now(), t0 + ms(4_000));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The replay engine: one scheduler feeding per-target senders.
 //!
 //! ```text
-//!  input thread                     scheduler task                    per target
-//!  ┌──────────────────────┐ bounded ┌─────────────────────────┐ bounded ┌──────────────────┐
-//!  │ Input (merge, window)│ channel │ Timeline / speed        │ channel │ --concurrency    │
-//!  │ → Sampler            │ ──────▶ │ → wait_until (sleep+spin)│ ──────▶ │ workers, one     │
-//!  │ → Rewriter (Prepared)│  Item   │ → Pacer (--rate)        │  Job    │ Session each     │
-//!  │ → loops              │         │ → permit per target     │         │ → Stats          │
-//!  └──────────────────────┘         └─────────────────────────┘         └──────────────────┘
+//!  input thread                     scheduler task                     per target
+//!  ┌──────────────────────┐ bounded ┌──────────────────────────┐ bounded ┌──────────────────┐
+//!  │ Input (merge, window)│ pipe    │ Timeline / speed         │ queue   │ --concurrency    │
+//!  │ → Sampler            │ ──────▶ │ → wait_precisely         │ ──────▶ │ workers, one     │
+//!  │ → Rewriter (Prepared)│  Item   │   (sleep, then alarm)    │  Job    │ Session each     │
+//!  │ → loops              │         │ → Pacer (--rate)         │         │ → Stats          │
+//!  │                      │         │ → permit per target      │         │                  │
+//!  └──────────────────────┘         └──────────────────────────┘         └──────────────────┘
 //! ```
 //!
 //! The parts are composed, not copied per combination: the [`Feed`] turns
@@ -15,6 +16,13 @@
 //! the [`Timeline`] when an item is due (or takes it at once with
 //! `--speed max`), waits, asks the [`Pacer`] when there is a rate limit, and
 //! hands one [`Job`] per target to that target's workers.
+//!
+//! **Cheap handoffs.** The scheduler is a task of the runtime, so a job
+//! handed to a worker and a permit handed back are wakeups between tasks,
+//! not between threads. Items cross from the input thread in batches (see
+//! [`Threaded`]): at full speed the input thread is woken once per few
+//! hundred items, not per item. Each target's workers share one job queue
+//! that wakes exactly one idle worker per job.
 //!
 //! **Bounded in flight.** Each target has a semaphore of `--concurrency`
 //! permits; a job carries its permit until its response is read or it
@@ -42,11 +50,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use shadowtap_format::Exchange;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -54,7 +63,7 @@ use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target
 use crate::host::{ExtraHeader, HostError, HostMode, Prepared, Rewriter, Unsendable};
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::sample::Sampler;
-use crate::schedule::{wait_until, Pacer, RateLimit, Speed, Timeline, SPIN_MARGIN};
+use crate::schedule::{wait_precisely, Alarm, Pacer, RateLimit, Speed, Timeline, SPIN_MARGIN};
 use crate::stats::{DropCause, ErrorKind, Outcome, SkipReason, Stats};
 
 /// How long in-flight requests may still finish after a shutdown.
@@ -62,6 +71,9 @@ pub const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
 /// Items buffered between the input thread and the scheduler.
 const FEED_CAPACITY: usize = 1024;
+
+/// Each half of the input pipe (see [`Threaded`]).
+const FEED_HALF: usize = FEED_CAPACITY / 2;
 
 /// Everything a replay needs, validated.
 #[derive(Clone, Debug)]
@@ -100,8 +112,9 @@ pub struct Config {
     /// back the others, and the mirror delay (wire → send) is measured.
     /// Use with [`Speed::Max`].
     pub live: bool,
-    /// How long before a due time the scheduler stops sleeping and yields
-    /// ([`SPIN_MARGIN`]; zero in paused-clock tests).
+    /// How long before a due time the scheduler stops sleeping on tokio's
+    /// (millisecond) timer and waits with a precise one instead
+    /// ([`SPIN_MARGIN`]; zero in paused-clock tests: tokio's timer alone).
     pub spin: Duration,
 }
 
@@ -470,31 +483,146 @@ impl<I: Iterator<Item = Item> + Send> Source for Inline<I> {
 }
 
 /// A feed run on its own thread (file reading and decompression block).
+///
+/// Items cross to the scheduler through a [`Pipe`] of two halves: the input
+/// thread fills the shared half, the scheduler swaps it out whole when its
+/// own half is empty. The input thread is woken only when the scheduler has
+/// taken everything (not once per item), and the scheduler only when it
+/// found nothing: with `--speed max` a handoff costs no thread wakeup most
+/// of the time. An item is handed over as soon as it is made, so a live
+/// feed (`tee`) gets no extra delay.
 pub struct Threaded {
-    rx: mpsc::Receiver<Item>,
+    pipe: Arc<Pipe>,
+    /// The scheduler's half.
+    local: VecDeque<Item>,
+}
+
+/// Items shared between the input thread and the scheduler.
+struct Pipe {
+    state: Mutex<PipeState>,
+    /// Signalled when the input thread may push again.
+    room: Condvar,
+}
+
+struct PipeState {
+    items: VecDeque<Item>,
+    /// The scheduler, when it found the pipe empty.
+    waker: Option<Waker>,
+    /// The input thread waits for room.
+    producer_waiting: bool,
+    /// The input thread finished (or died).
+    done: bool,
+    /// The scheduler went away.
+    closed: bool,
+}
+
+impl Pipe {
+    /// Hands `item` over, waiting while the shared half is full. False when
+    /// the scheduler went away.
+    fn push(&self, item: Item) -> bool {
+        let mut s = lock(&self.state);
+        while s.items.len() >= FEED_HALF && !s.closed {
+            s.producer_waiting = true;
+            s = self.room.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        if s.closed {
+            return false;
+        }
+        s.items.push_back(item);
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// Marks the pipe done when the input thread ends, even by a panic.
+struct PipeEnd(Arc<Pipe>);
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0.state);
+        s.done = true;
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 impl Threaded {
     /// Runs `feed` on a new thread, `FEED_CAPACITY` items ahead at most.
     pub fn spawn<I: Iterator<Item = Item> + Send + 'static>(feed: I) -> std::io::Result<Threaded> {
-        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        let pipe = Arc::new(Pipe {
+            state: Mutex::new(PipeState {
+                items: VecDeque::with_capacity(FEED_HALF),
+                waker: None,
+                producer_waiting: false,
+                done: false,
+                closed: false,
+            }),
+            room: Condvar::new(),
+        });
+        let end = PipeEnd(pipe.clone());
         std::thread::Builder::new()
             .name("shadowtap-input".into())
             .spawn(move || {
                 for item in feed {
-                    if tx.blocking_send(item).is_err() {
+                    if !end.0.push(item) {
                         // The scheduler stopped.
                         break;
                     }
                 }
+                drop(end);
             })?;
-        Ok(Threaded { rx })
+        Ok(Threaded {
+            pipe,
+            local: VecDeque::with_capacity(FEED_HALF),
+        })
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        if let Some(item) = self.local.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        let mut s = lock(&self.pipe.state);
+        if !s.items.is_empty() {
+            std::mem::swap(&mut s.items, &mut self.local);
+            let wake_producer = std::mem::take(&mut s.producer_waiting);
+            drop(s);
+            if wake_producer {
+                self.pipe.room.notify_one();
+            }
+            return Poll::Ready(self.local.pop_front());
+        }
+        if s.done {
+            return Poll::Ready(None);
+        }
+        match &mut s.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Threaded {
+    fn drop(&mut self) {
+        let mut s = lock(&self.pipe.state);
+        s.closed = true;
+        let left = std::mem::take(&mut s.items);
+        drop(s);
+        self.pipe.room.notify_one();
+        drop(left);
     }
 }
 
 impl Source for Threaded {
     async fn next_item(&mut self) -> Option<Item> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
     }
 }
 
@@ -540,6 +668,106 @@ impl Transports for Network {
     type T = Session;
     fn make(&self, target: usize) -> Session {
         Session::new(self.endpoints[target].clone())
+    }
+}
+
+/// The jobs of one target, taken by whichever of its workers is idle.
+///
+/// One lock per push and per pop, and one task wakeup per job: a push wakes
+/// the worker that has waited longest (so the connections take turns, as
+/// with a fair queue). A woken worker may find the job already taken by a
+/// worker that was not waiting; it then waits again.
+struct JobQueue<T> {
+    state: Mutex<QueueState<T>>,
+}
+
+struct QueueState<T> {
+    jobs: VecDeque<T>,
+    /// At most this many jobs wait (one per permit: never reached).
+    capacity: usize,
+    /// Workers waiting for a job, longest first.
+    waiting: VecDeque<usize>,
+    /// Their wakers, by worker number (`Some` while in `waiting`).
+    wakers: Vec<Option<Waker>>,
+    /// The scheduler stopped: workers finish what is queued, then exit.
+    closed: bool,
+}
+
+impl<T> JobQueue<T> {
+    fn new(workers: usize, capacity: usize) -> JobQueue<T> {
+        JobQueue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::with_capacity(capacity),
+                capacity,
+                waiting: VecDeque::with_capacity(workers),
+                wakers: (0..workers).map(|_| None).collect(),
+                closed: false,
+            }),
+        }
+    }
+
+    /// Queues a job for the next idle worker; gives it back when the queue
+    /// is full or closed.
+    fn push(&self, job: T) -> Result<(), T> {
+        let mut s = lock(&self.state);
+        if s.closed || s.jobs.len() >= s.capacity {
+            return Err(job);
+        }
+        s.jobs.push_back(job);
+        let mut waker = None;
+        while let Some(w) = s.waiting.pop_front() {
+            if let Some(wk) = s.wakers.get_mut(w).and_then(Option::take) {
+                waker = Some(wk);
+                break;
+            }
+        }
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// No more jobs: waiting workers are woken to exit.
+    fn close(&self) {
+        let mut s = lock(&self.state);
+        s.closed = true;
+        s.waiting.clear();
+        let wakers: Vec<Waker> = s.wakers.iter_mut().filter_map(Option::take).collect();
+        drop(s);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// The next job for worker `worker`, `None` once closed and empty.
+    fn poll_pop(&self, worker: usize, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = lock(&self.state);
+        if let Some(job) = s.jobs.pop_front() {
+            return Poll::Ready(Some(job));
+        }
+        if s.closed {
+            return Poll::Ready(None);
+        }
+        let Some(slot) = s.wakers.get_mut(worker) else {
+            return Poll::Ready(None);
+        };
+        match slot {
+            Some(w) => {
+                if !w.will_wake(cx.waker()) {
+                    w.clone_from(cx.waker());
+                }
+            }
+            None => {
+                *slot = Some(cx.waker().clone());
+                s.waiting.push_back(worker);
+            }
+        }
+        Poll::Pending
+    }
+
+    async fn pop(&self, worker: usize) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_pop(worker, cx)).await
     }
 }
 
@@ -610,7 +838,7 @@ impl Monitor {
     }
 }
 
-fn lock(m: &Mutex<Stats>) -> MutexGuard<'_, Stats> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A worker that panicked mid-record leaves the counters usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -718,48 +946,101 @@ impl<X: Transports> Engine<X> {
     }
 
     /// Replays the items of `source` until its end (or `shutdown`).
-    pub async fn run<S: Source>(
+    ///
+    /// The scheduler runs as a task of the runtime (not in the caller's
+    /// future, which may be on a thread outside the runtime's workers), so
+    /// handing a job to a worker and a finished job's permit back to the
+    /// scheduler are wakeups inside the runtime.
+    pub async fn run<S: Source + 'static>(
         self,
         mut source: S,
         shutdown: impl Future<Output = ()> + Send,
     ) -> RunOutcome {
-        let (workers, senders) = self.spawn_workers();
-        let mut shutdown = std::pin::pin!(shutdown);
+        let Engine {
+            config,
+            transports,
+            host_lines,
+            monitor,
+        } = self;
+        let config = Arc::new(config);
+        let (workers, queues) = spawn_workers(&config, &transports, &host_lines, &monitor);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut sched = Scheduler {
-            config: &self.config,
-            stats: &self.monitor.stats,
-            start_cell: &self.monitor.start,
-            permits: &self.monitor.permits,
-            senders,
-            timeline: match self.config.speed {
-                Speed::Factor(f) => Some(Timeline::new(f, self.config.max_gap)),
+            timeline: match config.speed {
+                Speed::Factor(f) => Some(Timeline::new(f, config.max_gap)),
                 Speed::Max => None,
             },
-            pacer: self.config.rate.map(Pacer::new),
+            pacer: config.rate.map(Pacer::new),
+            config,
+            stats: monitor.stats.clone(),
+            start_cell: monitor.start.clone(),
+            permits: monitor.permits.clone(),
+            queues,
             start: None,
             scheduled: 0,
             warnings: Vec::new(),
             input_error: None,
             slots: Vec::new(),
+            alarm: None,
         };
-        let stop = sched.run(&mut source, shutdown.as_mut()).await;
+        let mut scheduling = tokio::spawn(async move {
+            // A dropped sender (the caller gave up on `run`) stops it too.
+            let stop = std::pin::pin!(async move {
+                let _ = stop_rx.await;
+            });
+            let reason = sched.run(&mut source, stop).await;
+            // Closing the job queues lets the workers finish and exit.
+            for q in &sched.queues {
+                q.close();
+            }
+            drop(source);
+            (sched, reason)
+        });
+        let joined = {
+            let shutdown = std::pin::pin!(shutdown);
+            tokio::select! {
+                biased;
+                r = &mut scheduling => r,
+                _ = shutdown => {
+                    let _ = stop_tx.send(());
+                    scheduling.await
+                }
+            }
+        };
+        let (sched, stop) = match joined {
+            Ok(v) => v,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // The runtime is shutting down.
+                Err(_) => {
+                    for h in &workers {
+                        h.abort();
+                    }
+                    return RunOutcome {
+                        stats: lock(&monitor.stats).clone(),
+                        elapsed: Duration::ZERO,
+                        stop: StopReason::Interrupted,
+                        input_error: None,
+                        warnings: Vec::new(),
+                        scheduled: 0,
+                        abandoned: monitor.progress().in_flight,
+                    };
+                }
+            },
+        };
         let Scheduler {
-            senders,
             start,
             scheduled,
             warnings,
             input_error,
             ..
         } = sched;
-        // Closing the job channels lets the workers finish and exit.
-        drop(senders);
-        drop(source);
         let mut abandoned = 0;
         if stop == StopReason::Interrupted {
             let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
             let all = join_all(workers);
             if tokio::time::timeout(INTERRUPT_GRACE, all).await.is_err() {
-                abandoned = self.monitor.progress().in_flight;
+                abandoned = monitor.progress().in_flight;
                 for a in aborts {
                     a.abort();
                 }
@@ -768,7 +1049,7 @@ impl<X: Transports> Engine<X> {
             join_all(workers).await;
         }
         let end = Instant::now();
-        let stats = lock(&self.monitor.stats).clone();
+        let stats = lock(&monitor.stats).clone();
         RunOutcome {
             stats,
             elapsed: start.map_or(Duration::ZERO, |s| end.saturating_duration_since(s)),
@@ -779,34 +1060,41 @@ impl<X: Transports> Engine<X> {
             abandoned,
         }
     }
+}
 
-    fn spawn_workers(&self) -> (Vec<JoinHandle<()>>, Vec<mpsc::Sender<Job>>) {
-        let mut handles = Vec::new();
-        let mut senders = Vec::new();
-        let wall_anchor = self.config.live.then(|| {
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            (Instant::now(), wall)
-        });
-        for target in 0..self.config.targets.len() {
-            let (tx, rx) = mpsc::channel::<Job>(self.config.concurrency);
-            let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            for _ in 0..self.config.concurrency {
-                let worker = Worker {
-                    target,
-                    transport: self.transports.make(target),
-                    host_lines: self.host_lines.clone(),
-                    stats: self.monitor.stats.clone(),
-                    rx: rx.clone(),
-                    wall_anchor,
-                };
-                handles.push(tokio::spawn(worker.run()));
-            }
-            senders.push(tx);
+/// Starts `--concurrency` workers per target; returns them and each
+/// target's job queue.
+fn spawn_workers<X: Transports>(
+    config: &Config,
+    transports: &X,
+    host_lines: &Arc<Vec<Option<Vec<u8>>>>,
+    monitor: &Monitor,
+) -> (Vec<JoinHandle<()>>, Vec<Arc<JobQueue<Job>>>) {
+    let mut handles = Vec::new();
+    let mut queues = Vec::new();
+    let wall_anchor = config.live.then(|| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        (Instant::now(), wall)
+    });
+    for target in 0..config.targets.len() {
+        let queue = Arc::new(JobQueue::new(config.concurrency, config.concurrency));
+        for id in 0..config.concurrency {
+            let worker = Worker {
+                id,
+                target,
+                transport: transports.make(target),
+                host_lines: host_lines.clone(),
+                stats: monitor.stats.clone(),
+                queue: queue.clone(),
+                wall_anchor,
+            };
+            handles.push(tokio::spawn(worker.run()));
         }
-        (handles, senders)
+        queues.push(queue);
     }
+    (handles, queues)
 }
 
 async fn join_all(handles: Vec<JoinHandle<()>>) {
@@ -817,11 +1105,13 @@ async fn join_all(handles: Vec<JoinHandle<()>>) {
 
 /// One connection slot of one target.
 struct Worker<T> {
+    /// Its number among the target's workers.
+    id: usize,
     target: usize,
     transport: T,
     host_lines: Arc<Vec<Option<Vec<u8>>>>,
     stats: Arc<Mutex<Stats>>,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    queue: Arc<JobQueue<Job>>,
     /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
     /// is measured.
     wall_anchor: Option<(Instant, u64)>,
@@ -829,25 +1119,12 @@ struct Worker<T> {
 
 impl<T: Transport> Worker<T> {
     async fn run(mut self) {
-        loop {
-            let job = {
-                let mut rx = self.rx.lock().await;
-                rx.recv().await
-            };
-            let Some(job) = job else { return };
+        while let Some(job) = self.queue.pop(self.id).await {
             let host_line = self.host_lines.get(self.target).and_then(|l| l.as_deref());
             let reply = self
                 .transport
                 .send(job.req.parts(host_line), job.req.method())
                 .await;
-            if let Some((at, wall_ns)) = self.wall_anchor {
-                // The send's wall-clock time, from one anchor pair taken at
-                // start (the monotonic clock carries the rest).
-                let sent_ns =
-                    wall_ns + reply.started.saturating_duration_since(at).as_nanos() as u64;
-                let delay = Duration::from_nanos(sent_ns.saturating_sub(job.wire_ns));
-                lock(&self.stats).record_mirror_delay(self.target, delay);
-            }
             let outcome = Outcome {
                 target: self.target,
                 intended: job.intended,
@@ -857,7 +1134,17 @@ impl<T: Transport> Worker<T> {
                 bytes_sent: reply.bytes_sent,
                 bytes_received: reply.bytes_received,
             };
-            lock(&self.stats).record(&outcome);
+            let mut stats = lock(&self.stats);
+            if let Some((at, wall_ns)) = self.wall_anchor {
+                // The send's wall-clock time, from one anchor pair taken at
+                // start (the monotonic clock carries the rest).
+                let sent_ns =
+                    wall_ns + reply.started.saturating_duration_since(at).as_nanos() as u64;
+                let delay = Duration::from_nanos(sent_ns.saturating_sub(job.wire_ns));
+                stats.record_mirror_delay(self.target, delay);
+            }
+            stats.record(&outcome);
+            drop(stats);
             // The job (and its permit) is released only now.
             drop(job);
         }
@@ -865,12 +1152,12 @@ impl<T: Transport> Worker<T> {
 }
 
 /// The scheduling loop's state.
-struct Scheduler<'a> {
-    config: &'a Config,
-    stats: &'a Mutex<Stats>,
-    start_cell: &'a OnceLock<Instant>,
-    permits: &'a [Arc<Semaphore>],
-    senders: Vec<mpsc::Sender<Job>>,
+struct Scheduler {
+    config: Arc<Config>,
+    stats: Arc<Mutex<Stats>>,
+    start_cell: Arc<OnceLock<Instant>>,
+    permits: Arc<Vec<Arc<Semaphore>>>,
+    queues: Vec<Arc<JobQueue<Job>>>,
     timeline: Option<Timeline>,
     pacer: Option<Pacer>,
     start: Option<Instant>,
@@ -879,6 +1166,9 @@ struct Scheduler<'a> {
     input_error: Option<InputError>,
     /// Reused: the permits of the request being dispatched.
     slots: Vec<Option<OwnedSemaphorePermit>>,
+    /// The precise timer for the last stretch before a due time, started
+    /// on the first wait (`Some(None)`: it could not be started).
+    alarm: Option<Option<Alarm>>,
 }
 
 /// Runs `fut` unless `stop` completes first (`None`).
@@ -893,7 +1183,7 @@ async fn unless<F: Future>(
     }
 }
 
-impl Scheduler<'_> {
+impl Scheduler {
     async fn run<S: Source>(
         &mut self,
         source: &mut S,
@@ -911,7 +1201,7 @@ impl Scheduler<'_> {
                     sampled_out,
                     skipped,
                 } => {
-                    let mut s = lock(self.stats);
+                    let mut s = lock(&self.stats);
                     s.record_sampled_out(sampled_out);
                     for (reason, n) in skipped {
                         for _ in 0..n {
@@ -949,7 +1239,11 @@ impl Scheduler<'_> {
                         return StopReason::Duration;
                     }
                     let deadline = start + offset;
-                    if unless(&mut stop, wait_until(deadline, self.config.spin))
+                    if self.alarm.is_none() && !self.config.spin.is_zero() {
+                        self.alarm = Some(Alarm::start());
+                    }
+                    let alarm = self.alarm.as_ref().and_then(Option::as_ref);
+                    if unless(&mut stop, wait_precisely(deadline, self.config.spin, alarm))
                         .await
                         .is_none()
                     {
@@ -971,8 +1265,8 @@ impl Scheduler<'_> {
                     None => return StopReason::Interrupted,
                     Some(true) => admitted = Some(start.elapsed()),
                     Some(false) => {
-                        let mut s = lock(self.stats);
-                        for t in 0..self.senders.len() {
+                        let mut s = lock(&self.stats);
+                        for t in 0..self.queues.len() {
                             s.record_drop(t, DropCause::RateLimit);
                         }
                         drop(s);
@@ -985,8 +1279,8 @@ impl Scheduler<'_> {
             }
             let Some((req, wire_ns)) = req else {
                 let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
-                let mut s = lock(self.stats);
-                for target in 0..self.senders.len() {
+                let mut s = lock(&self.stats);
+                for target in 0..self.queues.len() {
                     s.record(&Outcome {
                         target,
                         intended,
@@ -1028,7 +1322,7 @@ impl Scheduler<'_> {
     async fn acquire(&mut self, stop: &mut Pin<&mut (impl Future<Output = ()> + Send)>) -> bool {
         let wait = self.config.speed == Speed::Max && !self.config.live;
         self.slots.clear();
-        for target in 0..self.senders.len() {
+        for target in 0..self.queues.len() {
             let sem = self.permits[target].clone();
             let permit = if wait {
                 match unless(stop, sem.acquire_owned()).await {
@@ -1042,7 +1336,7 @@ impl Scheduler<'_> {
                 sem.try_acquire_owned().ok()
             };
             if permit.is_none() {
-                lock(self.stats).record_drop(target, DropCause::Concurrency);
+                lock(&self.stats).record_drop(target, DropCause::Concurrency);
             }
             self.slots.push(permit);
         }
@@ -1066,10 +1360,106 @@ impl Scheduler<'_> {
                 start,
                 _permit: permit,
             };
-            // The channel holds as many jobs as there are permits: never full.
-            if self.senders[target].try_send(job).is_err() {
-                lock(self.stats).record_drop(target, DropCause::Queue);
+            // The queue holds as many jobs as there are permits: never full.
+            if self.queues[target].push(job).is_err() {
+                lock(&self.stats).record_drop(target, DropCause::Queue);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_job_queue_wakes_a_waiting_worker_and_drains_before_closing() {
+        let q = Arc::new(JobQueue::<u32>::new(2, 3));
+        let waiting = {
+            let q = q.clone();
+            tokio::spawn(async move { q.pop(0).await })
+        };
+        // Let the worker register as waiting.
+        tokio::task::yield_now().await;
+        q.push(1).unwrap();
+        assert_eq!(waiting.await.unwrap(), Some(1));
+        // Bounded, in order, drained after close.
+        q.push(2).unwrap();
+        q.push(3).unwrap();
+        q.push(4).unwrap();
+        assert_eq!(q.push(5), Err(5));
+        q.close();
+        assert_eq!(q.push(6), Err(6));
+        assert_eq!(q.pop(1).await, Some(2));
+        assert_eq!(q.pop(0).await, Some(3));
+        assert_eq!(q.pop(1).await, Some(4));
+        assert_eq!(q.pop(0).await, None);
+    }
+
+    #[tokio::test]
+    async fn closing_the_job_queue_wakes_every_waiting_worker() {
+        let q = Arc::new(JobQueue::<u32>::new(3, 3));
+        let workers: Vec<_> = (0..3)
+            .map(|id| {
+                let q = q.clone();
+                tokio::spawn(async move { q.pop(id).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        q.close();
+        for w in workers {
+            assert_eq!(w.await.unwrap(), None);
+        }
+    }
+
+    fn tally(n: u64) -> Item {
+        Item::Tally {
+            sampled_out: n,
+            skipped: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_input_thread_hands_over_every_item_in_order() {
+        // Several times the pipe's capacity, so the thread waits for room.
+        let n = (FEED_CAPACITY * 5 + 7) as u64;
+        let mut src = Threaded::spawn((0..n).map(tally)).unwrap();
+        let mut want = 0;
+        while let Some(item) = src.next_item().await {
+            let Item::Tally { sampled_out, .. } = item else {
+                panic!("unexpected item {item:?}");
+            };
+            assert_eq!(sampled_out, want);
+            want += 1;
+        }
+        assert_eq!(want, n);
+        assert!(src.next_item().await.is_none());
+    }
+
+    /// Reports its drop (the input thread ended) on a channel.
+    struct Endless(std::sync::mpsc::Sender<()>);
+
+    impl Iterator for Endless {
+        type Item = Item;
+        fn next(&mut self) -> Option<Item> {
+            Some(tally(1))
+        }
+    }
+
+    impl Drop for Endless {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_source_stops_the_input_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut src = Threaded::spawn(Endless(tx)).unwrap();
+        for _ in 0..10 {
+            assert!(src.next_item().await.is_some());
+        }
+        drop(src);
+        assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok());
     }
 }

@@ -9,17 +9,24 @@
 //!   whose timestamp is older than the previous one (the input's reorder
 //!   window could not sort it) is due with the previous one. Loop `k + 1`
 //!   starts one average gap of loop `k` after its last request.
-//! - [`wait_until`] sleeps with tokio's timer until [`SPIN_MARGIN`] before
-//!   the deadline, then yields until the deadline (a bounded number of
-//!   times, then sleeps the rest), so sends land well below the timer's
-//!   millisecond resolution; requests already due go out back to back.
+//! - [`wait_precisely`] (what the engine uses) sleeps with tokio's timer
+//!   until [`SPIN_MARGIN`] before the deadline, then lets an [`Alarm`] (a
+//!   thread sleeping on a condition variable, microsecond resolution) wake
+//!   it [`ALARM_LEAD`] before the deadline, and yields for that last lead,
+//!   so sends land well below tokio's millisecond resolution without
+//!   spinning a CPU; requests already due go out back to back.
+//!   [`wait_until`] is the same without the alarm (it yields for the whole
+//!   margin, a bounded number of times, then sleeps the rest).
 //! - [`Pacer`] is the `--rate` limit: governor's GCRA over tokio's clock
 //!   (so it runs under a paused test clock too), with `delay` and `drop`
 //!   policies.
 
 use std::fmt;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -173,6 +180,150 @@ pub async fn wait_until(deadline: Instant, spin: Duration) {
     if Instant::now() < deadline {
         tokio::time::sleep_until(deadline).await;
     }
+}
+
+/// [`wait_precisely`] has its [`Alarm`] ring this long before the deadline
+/// (a sleeping thread wakes up to ~50 µs late, and waking the runtime takes
+/// some more), then yields to the runtime for the rest.
+pub const ALARM_LEAD: Duration = Duration::from_micros(50);
+
+/// Wakes a task at a precise instant from a thread of its own.
+///
+/// tokio's timer has a resolution of one millisecond; a thread sleeping on a
+/// condition variable with a timeout wakes within tens of microseconds. One
+/// alarm serves one waiting task at a time (the scheduler). Unlike spinning,
+/// waiting this way leaves the CPU to the workers and the target, and a
+/// thread that sleeps is not the one the OS preempts under load.
+#[derive(Debug)]
+pub struct Alarm {
+    shared: Arc<AlarmShared>,
+}
+
+#[derive(Debug)]
+struct AlarmShared {
+    state: Mutex<AlarmState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct AlarmState {
+    at: Option<std::time::Instant>,
+    waker: Option<Waker>,
+    stop: bool,
+}
+
+fn lock_alarm(m: &Mutex<AlarmState>) -> MutexGuard<'_, AlarmState> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Alarm {
+    /// Starts the alarm's thread; `None` when no thread can be started (the
+    /// waits then use tokio's timer alone).
+    pub fn start() -> Option<Alarm> {
+        let shared = Arc::new(AlarmShared {
+            state: Mutex::new(AlarmState::default()),
+            changed: Condvar::new(),
+        });
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("shadowtap-alarm".into())
+            .spawn(move || theirs.run())
+            .ok()?;
+        Some(Alarm { shared })
+    }
+
+    /// Wakes `waker` at `at` (replacing any earlier request).
+    fn set(&self, at: std::time::Instant, waker: &Waker) {
+        let mut s = lock_alarm(&self.shared.state);
+        let unchanged = s.at == Some(at) && s.waker.as_ref().is_some_and(|w| w.will_wake(waker));
+        if unchanged {
+            return;
+        }
+        s.at = Some(at);
+        s.waker = Some(waker.clone());
+        drop(s);
+        self.shared.changed.notify_one();
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        lock_alarm(&self.shared.state).stop = true;
+        self.shared.changed.notify_one();
+    }
+}
+
+impl AlarmShared {
+    fn run(&self) {
+        let mut s = lock_alarm(&self.state);
+        loop {
+            if s.stop {
+                return;
+            }
+            let Some(at) = s.at else {
+                s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
+            let now = std::time::Instant::now();
+            if now >= at {
+                s.at = None;
+                let waker = s.waker.take();
+                drop(s);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                s = lock_alarm(&self.state);
+            } else {
+                s = self
+                    .changed
+                    .wait_timeout(s, at - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+    }
+}
+
+/// Waits until `deadline` like [`wait_until`], but the last `spin` before
+/// it is waited with `alarm` (a thread's precise timer) set [`ALARM_LEAD`]
+/// before the deadline, and only that lead is yielded away (at most
+/// [`MAX_SPINS`] times). tokio's timer for the deadline itself stays armed
+/// as a fallback, so a paused test clock (which the alarm's thread does not
+/// follow) still ends the wait at exactly the deadline.
+pub async fn wait_precisely(deadline: Instant, spin: Duration, alarm: Option<&Alarm>) {
+    let now = Instant::now();
+    if now >= deadline {
+        return;
+    }
+    let Some(alarm) = alarm.filter(|_| !spin.is_zero()) else {
+        return wait_until(deadline, spin).await;
+    };
+    if deadline - now > spin {
+        tokio::time::sleep_until(deadline - spin).await;
+    }
+    let fallback = tokio::time::sleep_until(deadline);
+    let mut fallback = std::pin::pin!(fallback);
+    // Set once: under a paused clock the alarm's thread and tokio's clock
+    // disagree, and re-arming would keep the runtime busy forever.
+    let mut armed = false;
+    let mut spins = 0u32;
+    std::future::poll_fn(|cx| {
+        let now = Instant::now();
+        if now >= deadline || fallback.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if deadline - now <= ALARM_LEAD {
+            if spins < MAX_SPINS {
+                spins += 1;
+                cx.waker().wake_by_ref();
+            }
+        } else if !armed {
+            armed = true;
+            alarm.set((deadline - ALARM_LEAD).into_std(), cx.waker());
+        }
+        Poll::Pending
+    })
+    .await;
 }
 
 /// What happens to a request the rate limit does not allow yet.
@@ -418,6 +569,32 @@ mod tests {
                 deadline.max(start + Duration::from_millis(ms))
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_alarm_does_not_move_a_paused_clock_off_the_deadline() {
+        let alarm = Alarm::start().unwrap();
+        let start = Instant::now();
+        for ms in [0u64, 1, 2, 2, 5, 250, 1_000] {
+            let deadline = start + Duration::from_millis(ms);
+            wait_precisely(deadline, SPIN_MARGIN, Some(&alarm)).await;
+            // Time moves only by tokio's timers: exactly the deadline.
+            assert_eq!(Instant::now(), deadline);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_alarm_wakes_the_task_at_or_after_the_deadline() {
+        let alarm = Alarm::start().unwrap();
+        for us in [10u64, 80, 300, 1_200, 2_500] {
+            let deadline = Instant::now() + Duration::from_micros(us);
+            wait_precisely(deadline, SPIN_MARGIN, Some(&alarm)).await;
+            assert!(Instant::now() >= deadline);
+        }
+        // Without an alarm (or without a margin) it is `wait_until`.
+        let deadline = Instant::now() + Duration::from_micros(500);
+        wait_precisely(deadline, SPIN_MARGIN, None).await;
+        assert!(Instant::now() >= deadline);
     }
 
     #[tokio::test(start_paused = true)]
