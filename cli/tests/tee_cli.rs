@@ -146,7 +146,7 @@ fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
     let tee_log = dir.path().join("tee.stlog");
     let (prod, prod_addr, _prod_err) = serve(&[]);
     let (mirror, mirror_addr, _mirror_err) = serve(&["--record", mirror_log.to_str().unwrap()]);
-    let (tee, report, _, _tee_err) = start_tee(
+    let (tee, report, _, tee_err) = start_tee(
         prod_addr,
         &[format!("http://{mirror_addr}")],
         dir.path(),
@@ -158,6 +158,13 @@ fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
         assert!(request(prod_addr, raw).starts_with("HTTP/1.1 200"));
     }
     assert_eq!(interrupt(tee), 0, "tee exits 0 after draining");
+    let summary: Vec<String> = tee_err.try_iter().collect();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("shadowtap tee: 30 requests to 1 target")),
+        "{summary:?}"
+    );
     assert_eq!(interrupt(mirror), 0);
     drop(prod);
 

@@ -594,9 +594,15 @@ impl Report {
     pub fn summary_text(&self) -> String {
         let mut out = String::new();
         let secs = self.duration().as_secs_f64();
+        // `tee` records `"mode": "tee"` in the configuration.
+        let mode = self
+            .config
+            .get("mode")
+            .and_then(|m| m.as_str())
+            .unwrap_or("replay");
         let _ = write!(
             out,
-            "shadowtap replay: {} requests to {} target{} in {:.1}s",
+            "shadowtap {mode}: {} requests to {} target{} in {:.1}s",
             self.overall.sent,
             self.targets.len(),
             if self.targets.len() == 1 { "" } else { "s" },
