@@ -25,6 +25,10 @@ BENCH_MD="$WORK/result.md"
 : >"$BENCH_MD"
 
 log() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
+
+# Flushes dirty pages (a fresh build, a large pcap from the previous script)
+# so their writeback does not compete with the next measurement.
+settle() { sync; }
 die() {
     log "error: $*"
     exit 1

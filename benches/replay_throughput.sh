@@ -29,9 +29,11 @@ LOOP=${BENCH_REPLAY_LOOP:-1}
 start_nginx target
 url="http://127.0.0.1:$NGINX_PORT"
 
+settle
 log "wrk -t2 -c$CONC -d$DUR $url/"
 wrk -t2 -c"$CONC" -d"$DUR" "$url/" >"$WORK/wrk.txt" 2>&1 || die "wrk failed: $(cat "$WORK/wrk.txt")"
 
+settle
 replay_args=(replay "$WORK/gets.stlog" --target "$url" --speed max --concurrency "$CONC"
     --seed 1 --report json --report-file "$WORK/report.json" --no-progress)
 if [ "$LOOP" = 1 ]; then
