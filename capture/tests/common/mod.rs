@@ -260,25 +260,23 @@ impl Conv {
     }
 
     pub fn c_fin(&mut self) {
-        let (seq, ack) = (self.cseq(self.c_off), self.sseq(self.s_off));
-        self.raw(
-            true,
-            seq,
-            ack,
-            Bits {
-                ack: true,
-                fin: true,
-                ..Bits::default()
-            },
-            b"",
-        );
-        self.c_off += 1;
+        self.fin(true);
     }
 
     pub fn s_fin(&mut self) {
-        let (seq, ack) = (self.sseq(self.s_off), self.cseq(self.c_off));
+        self.fin(false);
+    }
+
+    /// A FIN from the client or the server, at that side's next sequence
+    /// number, acknowledging everything the other side sent.
+    fn fin(&mut self, from_client: bool) {
+        let (seq, ack) = if from_client {
+            (self.cseq(self.c_off), self.sseq(self.s_off))
+        } else {
+            (self.sseq(self.s_off), self.cseq(self.c_off))
+        };
         self.raw(
-            false,
+            from_client,
             seq,
             ack,
             Bits {
@@ -288,7 +286,11 @@ impl Conv {
             },
             b"",
         );
-        self.s_off += 1;
+        if from_client {
+            self.c_off += 1;
+        } else {
+            self.s_off += 1;
+        }
     }
 
     /// Client FIN, server FIN, client ACK.
