@@ -156,6 +156,18 @@ wait_for_line() {
     return 1
 }
 
+# reap PID WHY: kills PID if it is still running (logging WHY), then waits for
+# it and sets STOP_RC to its exit status (137 when it had to be killed).
+reap() {
+    local pid=$1
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$2: killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    STOP_RC=0
+    wait "$pid" 2>/dev/null || STOP_RC=$?
+}
+
 # stop_pid PID SIGNAL [SECONDS]: signals PID and waits (bounded) for it to
 # exit; sets STOP_RC to its exit status (137 when it had to be killed).
 stop_pid() {
@@ -165,12 +177,7 @@ stop_pid() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.02
     done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "process $pid still running ${secs}s after SIG$sig: killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    STOP_RC=0
-    wait "$pid" 2>/dev/null || STOP_RC=$?
+    reap "$pid" "process $pid still running ${secs}s after SIG$sig"
 }
 
 # stop_live_capture PID PORT [SECONDS]: SIGINT to a live capture of PORT on
@@ -193,12 +200,7 @@ stop_live_capture() {
         fi
         sleep 0.02
     done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "capture $pid still running ${secs}s after SIGINT: killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    STOP_RC=0
-    wait "$pid" 2>/dev/null || STOP_RC=$?
+    reap "$pid" "capture $pid still running ${secs}s after SIGINT"
     if ((WAKEUPS > 0)); then
         log "warning: the capture needed $WAKEUPS wake-up packets to notice SIGINT"
     fi
