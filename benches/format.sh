@@ -51,7 +51,7 @@ num_or_dash() { if [ -n "$1" ]; then thousands "$1"; else echo "—"; fi; }
 md_title "Log format: write and read throughput" \
     "criterion bench \`format/benches/log_io.rs\`: 20,000 exchanges of a deterministic realistic mix (\`format/benches/support/mix.rs\`), written to and read from memory on one core. Throughput is criterion's middle estimate."
 md_header "Codec" "Write (exchanges/s)" "Read (exchanges/s)" "Wire bytes/exchange" "File bytes/exchange" "Compression"
-for codec in zstd1 zstd3 none; do
+for codec in zstd1 zstd3 zstd-5 none; do
     w=$(parse_thrpt "write_$codec")
     r=$(parse_thrpt "read_$codec")
     wire=$(size_field "$codec" wire)
@@ -61,9 +61,20 @@ for codec in zstd1 zstd3 none; do
     case $codec in
     zstd1) label="zstd level 1 (default)" ;;
     zstd3) label="zstd level 3" ;;
-    none) label="none" ;;
+    zstd-5) label="zstd level -5 (\`--compression zstd:-5\`)" ;;
+    none) label="none (\`--compression none\`)" ;;
     esac
     md_row "$label" "$(num_or_dash "$w")" "$(num_or_dash "$r")" \
         "$(thousands "$wire")" "$(thousands "$file")" "${ratio}x"
 done
+zc=$(parse_thrpt zstd1_alone_compress)
+zd=$(parse_thrpt zstd1_alone_decompress)
+wz=$(parse_thrpt write_zstd1)
+rz=$(parse_thrpt read_zstd1)
+[ -n "$zc" ] && [ -n "$zd" ] || die "no zstd-alone lines in the bench output"
+md_row "zstd level 1 alone (libzstd on the same block payloads, no shadowtap code)" \
+    "$(thousands "$zc")" "$(thousands "$zd")" "—" "—" "—"
+md_row "shadowtap zstd level 1 as a share of zstd alone" \
+    "$(awk -v a="$wz" -v b="$zc" 'BEGIN { printf "%.0f%%", 100 * a / b }')" \
+    "$(awk -v a="$rz" -v b="$zd" 'BEGIN { printf "%.0f%%", 100 * a / b }')" "—" "—" "—"
 md_publish

@@ -98,6 +98,8 @@ pub struct CaptureConfig {
     pub stats_every: Option<Duration>,
     /// Name and version of the program, for the file header.
     pub writer_name: String,
+    /// How the log is written (codec, zstd level, block size, sync).
+    pub log: WriterOptions,
 }
 
 impl CaptureConfig {
@@ -119,6 +121,7 @@ impl CaptureConfig {
             extra_metrics: None,
             stats_every: Some(Duration::from_secs(5)),
             writer_name: format!("shadowtap-capture {}", env!("CARGO_PKG_VERSION")),
+            log: WriterOptions::default(),
         }
     }
 
@@ -639,6 +642,7 @@ struct LogSink<'a> {
     rotate_every_ns: Option<u64>,
     limit: Option<u64>,
     header: FileHeader,
+    options: WriterOptions,
     writer: Option<(Writer<std::fs::File>, PathBuf, u64)>,
     seq: u32,
     files: Vec<PathBuf>,
@@ -670,6 +674,7 @@ impl<'a> LogSink<'a> {
                 created_ns: 0,
                 meta,
             },
+            options: cfg.log.clone(),
             writer: None,
             seq: 0,
             files: Vec::new(),
@@ -711,7 +716,7 @@ impl<'a> LogSink<'a> {
         self.seq += 1;
         let path = self.path_for(&output, ts);
         self.header.created_ns = wall_ns();
-        match Writer::create(&path, &self.header, WriterOptions::default()) {
+        match Writer::create(&path, &self.header, self.options.clone()) {
             Ok(w) => {
                 self.files.push(path.clone());
                 self.writer = Some((w, path, ts));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use shadowtap_capture::daemon::{DEFAULT_BLOCK_TIMEOUT, MAX_BODY_LIMIT};
 use shadowtap_capture::{CaptureConfig, PipelineConfig, Source};
+use shadowtap_format::Codec;
 
 use crate::{exit, units};
 
@@ -90,6 +91,11 @@ pub struct CaptureOpts {
     /// Evict connections idle this long (packet time).
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "2m")]
     pub idle_timeout: Duration,
+    /// How the log is compressed: `zstd` (level 1, the default), `zstd:LEVEL`
+    /// (negative levels, down to -7 and beyond, write faster and larger
+    /// files; higher ones smaller and slower) or `none`.
+    #[arg(long, value_name = "CODEC", value_parser = units::compression, default_value = "zstd")]
+    pub compression: (Codec, i32),
     /// Serve the counters in Prometheus text format on this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
@@ -227,6 +233,7 @@ pub(crate) fn config_from(
         Some(t) => Some(t),
     };
     cfg.metrics = opts.metrics;
+    (cfg.log.codec, cfg.log.zstd_level) = opts.compression;
     cfg.stats_every = (!opts.stats_interval.is_zero()).then_some(opts.stats_interval);
     cfg.writer_name = format!("shadowtap {}", env!("CARGO_PKG_VERSION"));
     cfg.pipeline = PipelineConfig {

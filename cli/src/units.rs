@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use shadowtap_format::Codec;
+
 /// Parses a duration such as `250ms`, `10s`, `2m`, `1h 30m` (humantime syntax).
 pub fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
@@ -17,6 +19,32 @@ pub fn size(s: &str) -> Result<u64, String> {
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
         .map_err(|e| format!("invalid size {s:?} ({e}); examples: 4096, 64KiB, 1MiB, 100MB"))
+}
+
+/// Parses a log compression setting: `zstd` (level 1), `zstd:LEVEL`
+/// (negative levels are faster and larger) or `none`.
+pub fn compression(s: &str) -> Result<(Codec, i32), String> {
+    let s = s.trim();
+    let levels = shadowtap_format::zstd_levels();
+    let bad = || {
+        format!(
+            "invalid compression {s:?}; expected none, zstd or zstd:LEVEL with LEVEL in {}..={}",
+            levels.start(),
+            levels.end()
+        )
+    };
+    match s.split_once(':') {
+        None if s == "none" => Ok((Codec::None, 0)),
+        None if s == "zstd" => Ok((Codec::Zstd, 1)),
+        Some(("zstd", level)) => {
+            let level: i32 = level.trim().parse().map_err(|_| bad())?;
+            if level == 0 || !levels.contains(&level) {
+                return Err(bad());
+            }
+            Ok((Codec::Zstd, level))
+        }
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]
@@ -39,5 +67,16 @@ mod tests {
         assert_eq!(size("1MiB").unwrap(), 1 << 20);
         assert_eq!(size("100MB").unwrap(), 100_000_000);
         assert!(size("lots").is_err());
+    }
+
+    #[test]
+    fn compressions() {
+        assert_eq!(compression("none").unwrap(), (Codec::None, 0));
+        assert_eq!(compression("zstd").unwrap(), (Codec::Zstd, 1));
+        assert_eq!(compression("zstd:-5").unwrap(), (Codec::Zstd, -5));
+        assert_eq!(compression("zstd:19").unwrap(), (Codec::Zstd, 19));
+        for bad in ["zstd:0", "zstd:99", "zstd:", "lz4", "zstd:x", ""] {
+            assert!(compression(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -99,7 +99,6 @@ fn read_log(path: &Path) -> Vec<Exchange> {
     r.map(|e| e.unwrap()).collect()
 }
 
-/// (request, status, response head, body) of each exchange, sorted.
 /// (request, status, response head, response body).
 type Canon = (Vec<u8>, u16, Vec<u8>, Vec<u8>);
 
@@ -315,6 +314,31 @@ fn live_capture_on_loopback_records_every_request_once() {
             String::from_utf8_lossy(&out.stderr)
         );
         let from_pcap = read_log(&imported);
+        // The other codecs hold the same exchanges.
+        for codec in ["none", "zstd:-5"] {
+            let other = dir.path().join(format!("imported-{codec}.stlog"));
+            let out = Command::new(BIN)
+                .args(["capture", "--pcap"])
+                .arg(&pcap)
+                .args([
+                    "--port",
+                    &p,
+                    "--stats-interval",
+                    "0s",
+                    "--compression",
+                    codec,
+                    "-o",
+                ])
+                .arg(&other)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(read_log(&other), from_pcap, "--compression {codec}");
+        }
         let (a, b) = (canon(&from_pcap), canon(&live));
         let show = |v: &[Canon]| -> Vec<String> {
             v.iter()
@@ -382,6 +406,7 @@ fn usage_errors_exit_2() {
         vec!["capture", "--interface", "lo"], // live without --port
         vec!["capture", "--pcap", "a.pcap", "--max-body", "1GiB"], // cap too large
         vec!["capture", "--port", "80"],      // no source
+        vec!["capture", "--pcap", "a.pcap", "--compression", "lz4"], // no such codec
     ] {
         let out = Command::new(BIN)
             .args(&args)

@@ -41,7 +41,7 @@ mod write;
 
 pub use model::{Exchange, FileHeader, Flags, Response};
 pub use read::{BlockInfo, End, ReadError, ReadOptions, Reader, SalvageStats};
-pub use write::{Codec, Sink, WriteError, Writer, WriterOptions};
+pub use write::{zstd_levels, Codec, Sink, WriteError, Writer, WriterOptions};
 
 /// Well-known keys of [`FileHeader::meta`].
 pub mod meta {

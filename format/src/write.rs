@@ -47,6 +47,12 @@ pub enum Codec {
     Zstd,
 }
 
+/// The zstd levels a [`Writer`] accepts: negative levels trade size for
+/// speed, 1 is the default, higher levels compress harder and slower.
+pub fn zstd_levels() -> std::ops::RangeInclusive<i32> {
+    zstd::compression_level_range()
+}
+
 /// Tuning of a [`Writer`]. The defaults suit captures and tests alike.
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
@@ -117,12 +123,13 @@ pub struct Writer<W: Sink> {
     opts: WriterOptions,
     /// Bytes written to the sink so far.
     offset: u64,
-    /// Decoded payload of the open block.
+    /// Room for the block header, then the decoded payload of the open
+    /// block: records are encoded straight into it, and with no compression
+    /// the header is filled in place and the block leaves in one write.
     raw: Vec<u8>,
-    /// One record's postcard encoding.
-    scratch: Vec<u8>,
-    /// Block header + stored payload of the block being written.
-    out: Vec<u8>,
+    /// Room for the block header, then the compressed payload (kept at its
+    /// full length so it is zeroed once, not per block).
+    packed: Vec<u8>,
     compressor: Option<zstd::bulk::Compressor<'static>>,
     block: OpenBlock,
     index: Vec<IndexEntry>,
@@ -202,9 +209,14 @@ impl<W: Sink> Writer<W> {
         Ok(Writer {
             sink: Some(sink),
             offset: pre.len() as u64,
-            raw: Vec::with_capacity(opts.block_target + opts.block_target / 4),
-            scratch: Vec::new(),
-            out: Vec::new(),
+            raw: {
+                let mut raw = Vec::with_capacity(
+                    BLOCK_HEADER_LEN + opts.block_target + opts.block_target / 4,
+                );
+                raw.resize(BLOCK_HEADER_LEN, 0);
+                raw
+            },
+            packed: Vec::new(),
             compressor,
             opts,
             block: OpenBlock::default(),
@@ -223,10 +235,8 @@ impl<W: Sink> Writer<W> {
         if self.poisoned {
             return Err(WriteError::Poisoned);
         }
-        self.scratch.clear();
-        let scratch = std::mem::take(&mut self.scratch);
-        self.scratch = postcard::to_extend(ex, scratch)?;
-        let record_len = 1 + varint_len(self.scratch.len() as u64) + self.scratch.len();
+        let len = postcard::serialize_with_flavor(ex, postcard::ser_flavors::Size::default())?;
+        let record_len = 1 + varint_len(len as u64) + len;
         if record_len > MAX_BLOCK_RAW_LEN as usize {
             return Err(WriteError::RecordTooLarge {
                 id: ex.id,
@@ -234,12 +244,15 @@ impl<W: Sink> Writer<W> {
                 max: MAX_BLOCK_RAW_LEN,
             });
         }
-        if self.raw.len() + record_len > MAX_BLOCK_RAW_LEN as usize {
+        if self.payload_len() + record_len > MAX_BLOCK_RAW_LEN as usize {
             self.seal()?;
         }
+        self.raw.reserve(record_len);
         self.raw.push(RECORD_EXCHANGE);
-        push_varint(&mut self.raw, self.scratch.len() as u64);
-        self.raw.extend_from_slice(&self.scratch);
+        push_varint(&mut self.raw, len as u64);
+        let start = self.raw.len();
+        postcard::serialize_with_flavor(ex, AppendTo(&mut self.raw))?;
+        debug_assert_eq!(self.raw.len() - start, len, "serialized_size agrees");
         let b = &mut self.block;
         if b.count == 0 {
             b.first_id = ex.id;
@@ -252,7 +265,7 @@ impl<W: Sink> Writer<W> {
         }
         b.count += 1;
         self.exchanges += 1;
-        if self.raw.len() >= self.opts.block_target {
+        if self.payload_len() >= self.opts.block_target {
             self.seal()?;
             self.since_clock = CLOCK_EVERY;
         }
@@ -321,7 +334,11 @@ impl<W: Sink> Writer<W> {
 
     /// Bytes appended but not yet written (the open block).
     pub fn pending_bytes(&self) -> usize {
-        self.raw.len()
+        self.payload_len()
+    }
+
+    fn payload_len(&self) -> usize {
+        self.raw.len() - BLOCK_HEADER_LEN
     }
 
     fn finish_in_place(&mut self) -> Result<(), WriteError> {
@@ -352,39 +369,50 @@ impl<W: Sink> Writer<W> {
         if self.block.count == 0 {
             return Ok(());
         }
-        let (codec, stored): (u8, &[u8]) = match self.compressor.as_mut() {
-            Some(c) => {
-                let bound = zstd::zstd_safe::compress_bound(self.raw.len());
-                let mut z = std::mem::take(&mut self.scratch);
-                z.clear();
-                z.reserve(bound);
-                c.compress_to_buffer(&self.raw, &mut z)?;
-                self.scratch = z;
-                if self.scratch.len() < self.raw.len() {
-                    (CODEC_ZSTD, &self.scratch)
-                } else {
-                    (CODEC_NONE, &self.raw)
-                }
+        let raw_len = self.payload_len();
+        let mut stored_len = raw_len;
+        let mut codec = CODEC_NONE;
+        if let Some(c) = self.compressor.as_mut() {
+            let need = BLOCK_HEADER_LEN + zstd::zstd_safe::compress_bound(raw_len);
+            if self.packed.len() < need {
+                self.packed.resize(need, 0);
             }
-            None => (CODEC_NONE, &self.raw),
+            let n = c.compress_to_buffer(
+                &self.raw[BLOCK_HEADER_LEN..],
+                &mut self.packed[BLOCK_HEADER_LEN..],
+            )?;
+            // A block that does not shrink is stored as is.
+            if n < raw_len {
+                codec = CODEC_ZSTD;
+                stored_len = n;
+            }
+        }
+        let out = if codec == CODEC_ZSTD {
+            &mut self.packed[..BLOCK_HEADER_LEN + stored_len]
+        } else {
+            &mut self.raw[..]
         };
+        let (hdr, stored) = out.split_at_mut(BLOCK_HEADER_LEN);
         let b = &self.block;
-        let mut out = std::mem::take(&mut self.out);
-        out.clear();
-        out.extend_from_slice(&BLOCK_MAGIC);
-        out.push(codec);
-        out.push(0);
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&b.count.to_le_bytes());
-        out.extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-        out.extend_from_slice(&b.first_id.to_le_bytes());
-        out.extend_from_slice(&b.min_ts.to_le_bytes());
-        out.extend_from_slice(&b.max_ts.to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(stored).to_le_bytes());
-        let hcrc = crc32c::crc32c(&out[..BLOCK_HEADER_CRC_COVERS]);
-        out.extend_from_slice(&hcrc.to_le_bytes());
-        out.extend_from_slice(stored);
+        let mut h = &mut hdr[..];
+        for field in [
+            &BLOCK_MAGIC[..],
+            &[codec, 0],
+            &0u16.to_le_bytes(),
+            &b.count.to_le_bytes(),
+            &(raw_len as u32).to_le_bytes(),
+            &(stored_len as u32).to_le_bytes(),
+            &b.first_id.to_le_bytes(),
+            &b.min_ts.to_le_bytes(),
+            &b.max_ts.to_le_bytes(),
+            &crc32c::crc32c(stored).to_le_bytes(),
+        ] {
+            let (dst, rest) = h.split_at_mut(field.len());
+            dst.copy_from_slice(field);
+            h = rest;
+        }
+        let hcrc = crc32c::crc32c(&hdr[..BLOCK_HEADER_CRC_COVERS]);
+        hdr[BLOCK_HEADER_CRC_COVERS..].copy_from_slice(&hcrc.to_le_bytes());
         let entry = IndexEntry {
             offset: self.offset,
             first_id: b.first_id,
@@ -393,11 +421,20 @@ impl<W: Sink> Writer<W> {
             record_count: b.count,
             block_count: 1,
         };
-        let r = self.write_out(&out);
-        self.out = out;
+        let out = if codec == CODEC_ZSTD {
+            std::mem::take(&mut self.packed)
+        } else {
+            std::mem::take(&mut self.raw)
+        };
+        let r = self.write_out(&out[..BLOCK_HEADER_LEN + stored_len]);
+        if codec == CODEC_ZSTD {
+            self.packed = out;
+        } else {
+            self.raw = out;
+        }
         r?;
         self.push_index(entry);
-        self.raw.clear();
+        self.raw.truncate(BLOCK_HEADER_LEN);
         self.block = OpenBlock::default();
         Ok(())
     }
@@ -445,6 +482,27 @@ impl<W: Sink> Drop for Writer<W> {
         if self.sink.is_some() && !self.poisoned {
             let _ = self.finish_in_place();
         }
+    }
+}
+
+/// A postcard flavor that appends to a `Vec` with `extend_from_slice`.
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendTo<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        self.0.push(b);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, b: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
