@@ -5,7 +5,8 @@
 //! (`Idle`), framing a message (`Msg`, with a [`Framer`]), looking for the
 //! next message start (`Hunting`, after a mid-stream join, a gap or bytes
 //! that did not frame), holding the client's bytes while an upgrade request
-//! waits for its answer (`Paused`), or done (`Stopped`).
+//! waits for its answer (`Paused`), or done (`Stopped`). When responses are
+//! not kept, the server's direction passes its bytes over unread (`Unread`).
 //!
 //! Requests open an entry in a per-connection queue when their first byte
 //! arrives; responses pair with the oldest entry that has no final response
@@ -16,6 +17,7 @@
 //! before it, and a gap inside a body of known length is accounted and the
 //! message continues to its end so the next message is still found.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -96,7 +98,7 @@ struct Entry {
     request_len: u64,
     req_first_ns: u64,
     req_last_ns: u64,
-    method: Option<String>,
+    method: Option<Cow<'static, str>>,
     upgrade_req: bool,
     req_done: bool,
     response: Option<Response>,
@@ -223,6 +225,8 @@ enum Mode {
     Msg(Box<Msg>),
     Paused(Hunter),
     Stopped,
+    /// Requests only: the server's bytes are passed over unread.
+    Unread,
 }
 
 #[derive(Debug)]
@@ -368,6 +372,7 @@ impl Conn {
                     ctx.stats.skipped_bytes += input.len() as u64;
                     return;
                 }
+                Mode::Unread => return,
                 Mode::Paused(h) => {
                     if h.len() + input.len() > MAX_PAUSED {
                         h.reset_at_gap(&mut ctx.stats.skipped_bytes);
@@ -488,6 +493,11 @@ impl Conn {
             self.dirs[d].mode = Mode::Msg(Box::new(Msg::new(Framer::request(), Some(seq))));
         } else {
             self.dirs[d].midstream = false;
+            if !ctx.cfg.responses {
+                // Requests only: responses are neither framed nor kept.
+                self.dirs[d].mode = Mode::Unread;
+                return;
+            }
             let mut target = self.queue.iter().find(|e| !e.resp_done);
             if std::mem::take(&mut self.dirs[d].resynced) {
                 // After a resync, a response can only answer a request whose
@@ -522,7 +532,7 @@ impl Conn {
         if capped {
             ctx.stats.capped_bodies += 1;
         }
-        let head = m.framer.head().cloned();
+        let head = m.framer.take_head();
         if self.is_client(d) {
             let responses = ctx.cfg.responses;
             let (conn, addrs, client) = (self.id, self.addrs, self.client.unwrap_or(d));
@@ -627,7 +637,7 @@ impl Conn {
             return;
         };
         let mut m = *m;
-        let head = m.framer.head().cloned();
+        let head = m.framer.take_head();
         let capped = m.capped(ctx.cfg.max_body);
         if self.is_client(d) {
             let Some(seq) = m.target else { return };
@@ -696,7 +706,7 @@ impl Conn {
         }
         let known_role = self.client.is_some();
         match &mut self.dirs[d].mode {
-            Mode::Stopped => {}
+            Mode::Stopped | Mode::Unread => {}
             Mode::Paused(h) | Mode::Hunting(h) => h.reset_at_gap(&mut ctx.stats.skipped_bytes),
             Mode::Idle => {
                 self.dirs[d].mode = Mode::Hunting(Hunter::new(true));

@@ -473,18 +473,23 @@ fn no_responses_mode_emits_requests_at_once() {
     c.handshake();
     c.c(GET_A);
     c.s(RESP_OK);
+    // The server's bytes are not read at all: not even garbage counts.
+    c.s(b"\x00\x01 not HTTP at all\r\n\r\n");
     c.c(GET_B);
     let cfg = PipelineConfig {
         responses: false,
         ..port80()
     };
-    let (ex, _) = import(&c, cfg);
+    let (ex, stats) = import(&c, cfg);
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[0].request, GET_A);
     assert_eq!(ex[1].request, GET_B);
     assert!(ex
         .iter()
         .all(|e| e.response.is_none() && e.flags.is_empty()));
+    assert_eq!(stats.http.framing_errors, 0);
+    assert_eq!(stats.http.skipped_bytes, 0);
+    assert_eq!(stats.http.orphan_responses, 0);
 }
 
 #[test]

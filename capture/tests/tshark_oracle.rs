@@ -76,9 +76,9 @@ fn ours(path: &Path) -> Vec<Triple> {
         .map(|e| {
             let h = shadowtap_format::http1::parse_request_head(&e.request).expect("request head");
             (
-                h.method.unwrap_or_default(),
-                h.uri.unwrap_or_default(),
-                h.host.unwrap_or_default(),
+                h.method.as_deref().unwrap_or_default().to_string(),
+                h.uri(&e.request).unwrap_or_default().to_string(),
+                h.host(&e.request).unwrap_or_default().into_owned(),
             )
         })
         .collect();

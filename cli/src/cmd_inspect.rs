@@ -54,7 +54,7 @@ struct ExchangeLine<'a> {
     server: String,
     method: Option<&'a str>,
     uri: Option<&'a str>,
-    host: Option<&'a str>,
+    host: Option<std::borrow::Cow<'a, str>>,
     req_bytes: u64,
     status: Option<u16>,
     latency_us: Option<f64>,
@@ -75,7 +75,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
         n += 1;
         let head = parse_request_head(&ex.request);
         let method = head.as_ref().and_then(|h| h.method.as_deref());
-        let uri = head.as_ref().and_then(|h| h.uri.as_deref());
+        let uri = head.as_ref().and_then(|h| h.uri(&ex.request));
         if args.json {
             let line = ExchangeLine {
                 id: ex.id,
@@ -85,7 +85,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                 server: ex.server.to_string(),
                 method,
                 uri,
-                host: head.as_ref().and_then(|h| h.host.as_deref()),
+                host: head.as_ref().and_then(|h| h.host(&ex.request)),
                 req_bytes: ex.request_len,
                 status: ex.response.as_ref().map(|r| r.status),
                 latency_us: ex.latency_ns().map(|ns| ns as f64 / 1000.0),
@@ -186,7 +186,7 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         let head = parse_request_head(&ex.request);
         let method = head
             .as_ref()
-            .and_then(|h| h.method.clone())
+            .and_then(|h| h.method.as_deref().map(str::to_string))
             .unwrap_or_else(|| "(unparsed)".into());
         *s.methods.entry(method).or_default() += 1;
         let class = match ex.response.as_ref().map(|r| r.status) {
@@ -195,7 +195,7 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
             None => "none".into(),
         };
         *s.status_classes.entry(class).or_default() += 1;
-        if let Some(uri) = head.as_ref().and_then(|h| h.uri.as_deref()) {
+        if let Some(uri) = head.as_ref().and_then(|h| h.uri(&ex.request)) {
             let path = uri.split('?').next().unwrap_or(uri);
             if let Some(c) = paths.get_mut(path) {
                 *c += 1;

@@ -10,9 +10,9 @@
 //! target costs counters, not memory.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -26,6 +26,7 @@ use shadowtap_replay::stats::{DropCause, ErrorKind};
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
 use crate::exit;
+use crate::priority::{make_current_thread_idle, MirrorPriority};
 
 /// Options of `shadowtap tee`.
 #[derive(clap::Args, Debug)]
@@ -42,6 +43,12 @@ pub struct TeeArgs {
     /// never waits.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub queue: usize,
+    /// CPU priority of the threads that rewrite and send mirror requests.
+    /// `idle` (Linux SCHED_IDLE) gives them only CPU time nothing else
+    /// wants, so a busy host serves production first and drops (and counts)
+    /// mirror requests; the capture itself always keeps normal priority.
+    #[arg(long, value_enum, value_name = "P", default_value = "idle")]
+    pub mirror_priority: MirrorPriority,
     #[command(flatten, next_help_heading = "Capture")]
     pub capture: CaptureOpts,
     #[command(flatten, next_help_heading = "Mirror")]
@@ -65,9 +72,129 @@ struct Counters {
     queued: AtomicU64,
 }
 
+/// The wake-up half of the queue between the capture thread and the
+/// mirror's input thread; the queue itself is an `rtrb` ring.
+///
+/// Both sides are wait-free: the mirror threads may run at idle priority
+/// and wait long for a CPU, and the capture thread must never wait for one
+/// of them, neither on a lock (as `std::sync::mpsc`'s wake-up path takes)
+/// nor on a slot a preempted consumer is halfway through (as multi-producer
+/// lock-free queues may). The consumer parks when the ring is empty and the
+/// producer unparks it.
+#[derive(Default)]
+struct Wake {
+    /// The consumer announced it is about to park.
+    sleeping: AtomicBool,
+    /// The consumer's thread, set on its first call.
+    consumer: OnceLock<Thread>,
+}
+
+impl Wake {
+    fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            if let Some(t) = self.consumer.get() {
+                t.unpark();
+            }
+        }
+    }
+}
+
+/// How long the consumer parks at most before looking again (a bound on
+/// the delay of a missed wake-up, which the protocol below should prevent).
+const PARK_AT_MOST: Duration = Duration::from_millis(20);
+
+/// What became of an offered exchange.
+#[derive(Debug, PartialEq, Eq)]
+enum Pushed {
+    Queued,
+    /// The ring is full: dropped.
+    Full,
+    /// The mirror has stopped: dropped, not counted.
+    Closed,
+}
+
+/// The capture's end of the queue.
+struct Producer {
+    ring: Option<rtrb::Producer<Exchange>>,
+    wake: Arc<Wake>,
+}
+
+impl Producer {
+    /// No free slot now (checked before building an exchange for nothing).
+    fn is_full(&self) -> bool {
+        self.ring.as_ref().is_some_and(|r| r.slots() == 0)
+    }
+
+    fn push(&mut self, ex: Exchange) -> Pushed {
+        let Some(ring) = self.ring.as_mut() else {
+            return Pushed::Closed;
+        };
+        if ring.is_abandoned() {
+            return Pushed::Closed;
+        }
+        if ring.push(ex).is_err() {
+            return Pushed::Full;
+        }
+        self.wake.wake();
+        Pushed::Queued
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Abandon the ring first, so the woken consumer sees it closed.
+        drop(self.ring.take());
+        if let Some(t) = self.wake.consumer.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// The mirror's end of the queue.
+struct Consumer {
+    ring: rtrb::Consumer<Exchange>,
+    wake: Arc<Wake>,
+}
+
+impl Consumer {
+    /// The next exchange, waiting for one; `None` once the producer is gone
+    /// and the ring is empty.
+    fn pop(&mut self) -> Option<Exchange> {
+        self.wake.consumer.get_or_init(std::thread::current);
+        loop {
+            if let Ok(ex) = self.ring.pop() {
+                return Some(ex);
+            }
+            if self.ring.is_abandoned() {
+                // The producer's last push happened before it let go.
+                return self.ring.pop().ok();
+            }
+            self.wake.sleeping.store(true, Ordering::SeqCst);
+            // Look again after announcing: a push that missed the flag is
+            // seen here; one that saw it unparks us.
+            if self.ring.is_empty() && !self.ring.is_abandoned() {
+                std::thread::park_timeout(PARK_AT_MOST);
+            }
+            self.wake.sleeping.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+fn queue(capacity: usize) -> (Producer, Consumer) {
+    let (p, c) = rtrb::RingBuffer::new(capacity);
+    let wake = Arc::new(Wake::default());
+    (
+        Producer {
+            ring: Some(p),
+            wake: wake.clone(),
+        },
+        Consumer { ring: c, wake },
+    )
+}
+
 /// The mirror side of the queue: the replay engine's input.
 struct Queue {
-    rx: Receiver<Exchange>,
+    rx: Consumer,
     counters: Arc<Counters>,
 }
 
@@ -79,7 +206,7 @@ impl Exchanges for Queue {
     fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError> {
         // Blocks the engine's input thread until the capture hands over a
         // request; `None` once the capture has stopped and the queue is empty.
-        let ex = self.rx.recv().ok();
+        let ex = self.rx.pop();
         if ex.is_some() {
             self.counters.queued.fetch_sub(1, Ordering::Relaxed);
         }
@@ -93,15 +220,19 @@ impl Exchanges for Queue {
 
 /// The capture side of the queue.
 struct Tap {
-    tx: SyncSender<Exchange>,
+    tx: Producer,
     next_id: u64,
     counters: Arc<Counters>,
 }
 
 impl Tap {
-    fn offer(&mut self, req: &RequestEvent<'_>) -> bool {
+    fn offer(&mut self, req: &RequestEvent<'_>) {
         self.next_id += 1;
         self.counters.captured.fetch_add(1, Ordering::Relaxed);
+        if self.tx.is_full() {
+            self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let ex = Exchange {
             id: self.next_id,
             conn: req.conn,
@@ -116,17 +247,15 @@ impl Tap {
         };
         // Counted before the send, so the mirror never sees it negative.
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(ex) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
+        match self.tx.push(ex) {
+            Pushed::Queued => {}
+            // The mirror stopped (interrupted): nothing more to do.
+            Pushed::Closed => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+            }
+            Pushed::Full => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                 self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            // The mirror stopped (interrupted): nothing more to do.
-            Err(TrySendError::Disconnected(_)) => {
-                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                false
             }
         }
     }
@@ -141,6 +270,11 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         args.record.clone(),
         &args.capture,
     )?;
+    if args.record.is_none() {
+        // Only requests are mirrored: without a log to keep them in,
+        // responses are not even framed.
+        capture.pipeline.responses = false;
+    }
     let mut plan = Plan::from_args(ReplayArgs {
         files: Vec::new(),
         timing: TimingArgs {
@@ -170,17 +304,24 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     }
     install_signal_handlers()?;
 
+    let idle = args.mirror_priority == MirrorPriority::Idle;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .thread_name("shadowtap-tee")
+        .on_thread_start(move || {
+            if idle {
+                // Checked on the main thread below, where it is reported.
+                let _ = make_current_thread_idle();
+            }
+        })
         .build()
         .context("starting the async runtime")?;
     let stats_every = capture.stats_every;
     runtime.block_on(execute(plan, |engine| async move {
         let monitor = engine.monitor();
         let targets = engine_targets(&monitor);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Exchange>(args.queue);
+        let (tx, rx) = queue(args.queue);
         let counters = Arc::new(Counters::default());
         let mut tap = Tap {
             tx,
@@ -198,23 +339,27 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
                 done_rx,
             ))
         });
-        let drop_monitor = monitor.clone();
+        // The capture thread takes no lock the mirror threads hold: at idle
+        // priority they may wait long for a CPU, and the capture must not
+        // wait with them. Its queue drops are counted in an atomic and added
+        // to the report at the end.
         let capture_thread = std::thread::Builder::new()
             .name("shadowtap-capture".into())
             .spawn(move || {
                 shadowtap_capture::run_with(&capture, &STOP, &mut |req| {
-                    if !tap.offer(req) {
-                        drop_monitor.with_stats(|s| {
-                            for t in 0..targets {
-                                s.record_drop(t, DropCause::Queue);
-                            }
-                        });
-                    }
+                    tap.offer(req);
                 })
                 // The tap (and the queue's sender) is dropped here, which
                 // ends the mirror's input once the queue is drained.
             })
             .context("starting the capture thread")?;
+        // From here on, this thread (which drives the engine) and the threads
+        // it starts (input, timer) yield the CPU to everything else.
+        if idle {
+            if let Err(e) = make_current_thread_idle() {
+                say!("shadowtap: warning: mirror threads keep normal priority: {e}");
+            }
+        }
 
         let source = Threaded::spawn(engine.feed(Queue {
             rx,
@@ -223,7 +368,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         .context("starting the mirror's input thread")?;
         // A signal stops the capture (STOP); the queue then drains, for at
         // most --timeout, before requests still waiting are abandoned.
-        let outcome = engine.run(source, drained_after_stop(drain)).await;
+        let mut outcome = engine.run(source, drained_after_stop(drain)).await;
         let _ = done_tx.send(true);
         if let Some(t) = stats_task {
             let _ = t.await;
@@ -232,6 +377,10 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?
             .context("capture failed")?;
+        let queue_full = counters.queue_full.load(Ordering::Relaxed);
+        for t in 0..targets {
+            outcome.stats.record_drops(t, DropCause::Queue, queue_full);
+        }
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
              kernel drops {}{}",
@@ -335,12 +484,22 @@ fn exposition(monitor: &Monitor, c: &Counters) -> String {
                     out,
                     "shadowtap_tee_dropped_total{{target=\"{name}\",cause=\"{}\"}} {}",
                     cause.as_str(),
-                    t.dropped_of(cause)
+                    t.dropped_of(cause) + queued_drops(cause, c)
                 );
             }
         }
     });
     out
+}
+
+/// Queue drops are counted by the capture thread, outside the engine's
+/// statistics (see `run`); live views add them in.
+fn queued_drops(cause: DropCause, c: &Counters) -> u64 {
+    if cause == DropCause::Queue {
+        c.queue_full.load(Ordering::Relaxed)
+    } else {
+        0
+    }
 }
 
 /// One line on stderr every `every` while the mirror runs.
@@ -350,6 +509,7 @@ async fn stats_lines(
     c: Arc<Counters>,
     mut done: tokio::sync::watch::Receiver<bool>,
 ) {
+    let targets = engine_targets(&monitor);
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
@@ -364,7 +524,7 @@ async fn stats_lines(
             p.sent,
             p.completed,
             p.errors,
-            p.dropped,
+            p.dropped + targets as u64 * c.queue_full.load(Ordering::Relaxed),
             c.queue_full.load(Ordering::Relaxed),
             c.queued.load(Ordering::Relaxed),
             p.in_flight
@@ -380,4 +540,69 @@ async fn drained_after_stop(grace: Duration) {
         tick.tick().await;
     }
     tokio::time::sleep(grace).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(id: u64) -> Exchange {
+        Exchange {
+            id,
+            conn: 0,
+            client: "127.0.0.1:1".parse().unwrap(),
+            server: "127.0.0.1:2".parse().unwrap(),
+            req_first_ns: 0,
+            req_last_ns: 0,
+            flags: Default::default(),
+            request: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            request_len: 18,
+            response: None,
+        }
+    }
+
+    #[test]
+    fn queue_is_bounded_and_drains_after_the_producer_left() {
+        let (mut tx, mut rx) = queue(2);
+        assert_eq!(tx.push(ex(1)), Pushed::Queued);
+        assert_eq!(tx.push(ex(2)), Pushed::Queued);
+        assert!(tx.is_full());
+        assert_eq!(tx.push(ex(3)), Pushed::Full);
+        drop(tx);
+        assert_eq!(rx.pop().map(|e| e.id), Some(1));
+        assert_eq!(rx.pop().map(|e| e.id), Some(2));
+        assert!(rx.pop().is_none());
+    }
+
+    #[test]
+    fn push_after_the_consumer_left_queues_nothing() {
+        let (mut tx, rx) = queue(2);
+        drop(rx);
+        assert_eq!(tx.push(ex(1)), Pushed::Closed);
+    }
+
+    #[test]
+    fn queue_delivers_everything_in_order_across_threads() {
+        const N: u64 = 100_000;
+        let (mut tx, mut rx) = queue(64);
+        let consumer = std::thread::spawn(move || {
+            let mut next = 0;
+            while let Some(e) = rx.pop() {
+                assert_eq!(e.id, next);
+                next += 1;
+            }
+            next
+        });
+        let mut i = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while i < N {
+            assert!(std::time::Instant::now() < deadline, "consumer stalled");
+            match tx.push(ex(i)) {
+                Pushed::Queued => i += 1,
+                _ => std::thread::yield_now(),
+            }
+        }
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), N);
+    }
 }

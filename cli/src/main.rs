@@ -29,6 +29,7 @@ mod cmd_report;
 mod cmd_serve;
 mod cmd_tee;
 mod exit;
+mod priority;
 mod units;
 
 /// Capture live HTTP/1.x traffic into compact logs and replay it to mirror

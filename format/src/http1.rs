@@ -18,6 +18,9 @@
 //! assert_eq!(p.consumed, 11); // "GET /next" belongs to the next message
 //! ```
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 /// Default bound of a message head (start line and headers).
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 
@@ -63,16 +66,16 @@ pub enum BodyKind {
 pub struct Head {
     /// Start line, headers and blank line, in bytes.
     pub len: usize,
-    /// Request method.
-    pub method: Option<String>,
-    /// Request target.
-    pub uri: Option<String>,
+    /// Request method (the common ones without an allocation).
+    pub method: Option<Cow<'static, str>>,
+    /// Where the request target lies in the head bytes (see [`Head::uri`]).
+    uri: Option<Range<usize>>,
+    /// Where the first Host header value lies, trimmed (see [`Head::host`]).
+    host: Option<Range<usize>>,
     /// Response status code.
     pub status: Option<u16>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    /// First Host header value.
-    pub host: Option<String>,
     /// How the body is delimited.
     pub body: BodyKind,
     /// Whether the connection stays open after this message.
@@ -85,6 +88,19 @@ pub struct Head {
 }
 
 impl Head {
+    /// The request target. `head` is the message starting with this head
+    /// (the bytes it was parsed from).
+    pub fn uri<'a>(&self, head: &'a [u8]) -> Option<&'a str> {
+        // The span was cut from a `&str` of the same bytes.
+        std::str::from_utf8(head.get(self.uri.clone()?)?).ok()
+    }
+
+    /// The first Host header value, trimmed, invalid UTF-8 replaced. `head`
+    /// is the message starting with this head.
+    pub fn host<'a>(&self, head: &'a [u8]) -> Option<Cow<'a, str>> {
+        Some(String::from_utf8_lossy(head.get(self.host.clone()?)?))
+    }
+
     /// An interim response (1xx other than 101): the final response follows.
     pub fn is_interim(&self) -> bool {
         matches!(self.status, Some(s) if (100..200).contains(&s) && s != 101)
@@ -237,6 +253,11 @@ impl Framer {
     /// The parsed head, once complete.
     pub fn head(&self) -> Option<&Head> {
         self.head.as_ref()
+    }
+
+    /// Takes the parsed head out (for a caller done with this framer).
+    pub fn take_head(&mut self) -> Option<Head> {
+        self.head.take()
     }
 
     /// Whether the message is complete.
@@ -483,19 +504,14 @@ fn after_size_line(value: u64) -> Chunk {
 /// End (exclusive) of the head: just past the first empty line at or after
 /// `from`. Accepts CRLF and bare LF line ends.
 fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i < buf.len() {
-        if buf[i] == b'\n' {
-            if buf.get(i + 1) == Some(&b'\n') {
-                return Some(i + 2);
-            }
-            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
-        }
-        i += 1;
-    }
-    None
+    let from = from.min(buf.len());
+    memchr::memchr_iter(b'\n', &buf[from..])
+        .map(|i| from + i)
+        .find_map(|i| match (buf.get(i + 1), buf.get(i + 2)) {
+            (Some(b'\n'), _) => Some(i + 2),
+            (Some(b'\r'), Some(b'\n')) => Some(i + 3),
+            _ => None,
+        })
 }
 
 /// Parses a request head found at the start of `raw` (a stored request).
@@ -583,7 +599,7 @@ fn parse_with<'b>(
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
             if host.is_none() {
-                host = Some(String::from_utf8_lossy(h.value).trim().to_string());
+                host = Some(span_of(buf, trim(h.value)));
             }
         } else if name.eq_ignore_ascii_case("content-length") {
             for part in h.value.split(|&b| b == b',') {
@@ -658,8 +674,8 @@ fn parse_with<'b>(
     }
     Ok(Head {
         len: buf.len(),
-        method: method.map(str::to_string),
-        uri: uri.map(str::to_string),
+        method: method.map(method_name),
+        uri: uri.map(|u| span_of(buf, u.as_bytes())),
         status,
         minor_version: version,
         host,
@@ -668,6 +684,24 @@ fn parse_with<'b>(
         expect_continue,
         upgrade,
     })
+}
+
+/// Where `part`, a slice of `buf`, lies in it.
+fn span_of(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    debug_assert!(start + part.len() <= buf.len(), "a slice of buf");
+    start..start + part.len()
+}
+
+/// The method as parsed; the registered common ones need no allocation.
+fn method_name(m: &str) -> Cow<'static, str> {
+    const COMMON: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match COMMON.iter().find(|c| **c == m) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(m.to_string()),
+    }
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -763,11 +797,11 @@ mod tests {
         let p = f.feed(two).unwrap();
         assert_eq!(p.status, Status::Complete);
         assert_eq!(p.consumed, two.len() / 2);
-        assert_eq!(f.head().unwrap().uri.as_deref(), Some("/a"));
+        assert_eq!(f.head().unwrap().uri(two), Some("/a"));
         let mut g = Framer::request();
         let p = g.feed(&two[two.len() / 2..]).unwrap();
         assert_eq!(p.status, Status::Complete);
-        assert_eq!(g.head().unwrap().uri.as_deref(), Some("/b"));
+        assert_eq!(g.head().unwrap().uri(&two[two.len() / 2..]), Some("/b"));
     }
 
     #[test]
@@ -907,10 +941,20 @@ mod tests {
 
     #[test]
     fn stored_request_summary() {
-        let h = parse_request_head(b"GET /p?q=1 HTTP/1.1\r\nhOsT: Example.COM\r\n\r\n").unwrap();
+        let raw = b"GET /p?q=1 HTTP/1.1\r\nhOsT: Example.COM\r\n\r\n";
+        let h = parse_request_head(raw).unwrap();
         assert_eq!(h.method.as_deref(), Some("GET"));
-        assert_eq!(h.uri.as_deref(), Some("/p?q=1"));
-        assert_eq!(h.host.as_deref(), Some("Example.COM"));
+        assert!(matches!(h.method, Some(Cow::Borrowed(_))), "no allocation");
+        assert_eq!(h.uri(raw), Some("/p?q=1"));
+        assert_eq!(h.host(raw).as_deref(), Some("Example.COM"));
+        // Leading blank lines, padded and non-UTF-8 values, other methods.
+        let raw = b"\r\nPURGE /x HTTP/1.1\r\nX: y\r\nHost:  a\xffb \r\nHost: second\r\n\r\n";
+        let h = parse_request_head(raw).unwrap();
+        assert_eq!(h.method.as_deref(), Some("PURGE"));
+        assert_eq!(h.uri(raw), Some("/x"));
+        assert_eq!(h.host(raw).as_deref(), Some("a\u{fffd}b"));
+        let h = parse_request_head(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(h.host(b"GET / HTTP/1.1\r\n\r\n"), None);
         assert!(parse_request_head(b"GET / HTTP/1.1\r\n").is_none());
     }
 

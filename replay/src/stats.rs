@@ -481,8 +481,15 @@ impl Stats {
     /// Counts a request not sent to `target`. An out-of-range target index is
     /// ignored.
     pub fn record_drop(&mut self, target: usize, cause: DropCause) {
+        self.record_drops(target, cause, 1);
+    }
+
+    /// Counts `n` requests not sent to `target`, for a cause counted outside
+    /// the engine (`tee`'s capture queue). An out-of-range target index is
+    /// ignored.
+    pub fn record_drops(&mut self, target: usize, cause: DropCause, n: u64) {
         if let Some(t) = self.per_target.get_mut(target) {
-            t.dropped[cause.index()] += 1;
+            t.dropped[cause.index()] = t.dropped[cause.index()].saturating_add(n);
         }
     }
 
