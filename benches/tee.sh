@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Live tee cost and completeness (issue 5).
 #
-# Phase 1, full speed: wrk drives nginx ("production") on loopback for
-# BENCH_DURATION three times: with nothing else running, with `tcpdump -w`
-# running, and with `shadowtap tee --interface lo --port P --target
-# http://127.0.0.1:Q` mirroring to `shadowtap serve --listen 127.0.0.1:0
-# --record M.stlog`. Reports wrk's req/s (tee vs tcpdump, target >= 1.0) and
-# the accounting: every request production served must reach the mirror or be
-# counted by tee (mirrored + dropped + errors + skipped == served).
+# Phase 1, full speed: BENCH_TEE_ROUNDS rounds in which wrk drives nginx
+# ("production") on loopback for BENCH_DURATION three times: with nothing
+# else running, with `tcpdump -w` running, and with `shadowtap tee
+# --interface lo --port P --target http://127.0.0.1:Q` mirroring to
+# `shadowtap serve --listen 127.0.0.1:0 --record M.stlog` (the tcpdump and tee
+# runs alternate their order from round to round). Reports the median wrk
+# req/s (tee vs tcpdump, target >= 1.0) and the accounting over all tee runs:
+# every request production served must reach the mirror or be counted by tee
+# (mirrored + dropped + errors + skipped == served).
 #
 # Phase 2, 1,000 requests/s: `shadowtap replay` sends 10,000 synthetic GETs
 # 1 ms apart to production at 1x while tee mirrors them; reports tee's mirror
@@ -18,7 +20,7 @@
 # Written against the interface of issue 5; see benches/README.md for what
 # it assumes about tee's output. Knobs: BENCH_DURATION (10s),
 # BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
-# default when unset), BENCH_TEE_PHASES ("1 2").
+# default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5).
 BENCH_NAME="tee"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +37,7 @@ DUR=${BENCH_DURATION:-10s}
 THREADS=${BENCH_WRK_THREADS:-2}
 CONNS=${BENCH_WRK_CONNS:-32}
 PHASES=${BENCH_TEE_PHASES:-1 2}
+ROUNDS=${BENCH_TEE_ROUNDS:-5}
 queue_args=()
 [ -n "${BENCH_TEE_QUEUE:-}" ] && queue_args=(--queue "$BENCH_TEE_QUEUE")
 
@@ -120,80 +123,123 @@ EOF
 }
 
 # Microseconds as milliseconds, or "not reported".
+# tee_field, with 0 for a missing number.
+tee_num() {
+    local v
+    v=$(tee_field "$1" "$2")
+    echo "${v:-0}"
+}
+
 ms_or_na() { if [ -n "$1" ]; then echo "$(fmt %.3f "$1 / 1000") ms"; else echo "not reported"; fi; }
 
 if [[ " $PHASES " == *" 1 "* ]]; then
-    # ----------------------------------------------------------- phase 1 --
     run_wrk() {
         wrk -t"$THREADS" -c"$CONNS" -d"$DUR" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/$1.wrk" 2>&1 ||
             die "wrk failed: $(cat "$WORK/$1.wrk")"
     }
 
-    start_nginx baseline
-    log "baseline: wrk -t$THREADS -c$CONNS -d$DUR"
-    run_wrk baseline
-    stop_nginx
+    run_tcpdump() {
+        start_nginx "$1"
+        start_bg "$1-tcpdump" tcpdump -i lo -n -s 0 -B 65536 -Z root -w "$WORK/$1.pcap" "tcp port $NGINX_PORT"
+        local td=$BG_PID
+        wait_for_line "$WORK/$1-tcpdump.err" 'listening on' "$td" 30 || die "tcpdump did not start"
+        log "$1: wrk -t$THREADS -c$CONNS -d$DUR with tcpdump -w"
+        run_wrk "$1"
+        stop_nginx
+        stop_pid "$td" INT 30
+        rm -f "$WORK/$1.pcap"
+    }
 
-    start_nginx tcpdump
-    start_bg tcpdump-tcpdump tcpdump -i lo -n -s 0 -B 65536 -Z root -w "$WORK/tcpdump.pcap" "tcp port $NGINX_PORT"
-    td=$BG_PID
-    wait_for_line "$WORK/tcpdump-tcpdump.err" 'listening on' "$td" 30 || die "tcpdump did not start"
-    log "tcpdump: wrk -t$THREADS -c$CONNS -d$DUR"
-    run_wrk tcpdump
-    stop_nginx
-    stop_pid "$td" INT 30
+    # Sums over all tee runs, for the accounting rows.
+    t_served=0 t_received=0 t_captured=0 t_sent=0 t_completed=0 t_dropped=0 t_errors=0 t_skipped=0
+    t_kdrops=0 t_rss_kb=0 causes_json="$WORK/tee-causes.txt"
+    : >"$causes_json"
+    run_tee() {
+        start_nginx "$1"
+        local prod_port=$NGINX_PORT
+        start_mirror "$1"
+        start_tee "$1" "$prod_port"
+        log "$1: wrk -t$THREADS -c$CONNS -d$DUR with tee mirroring to port $MIRROR_PORT"
+        run_wrk "$1"
+        stop_nginx
+        stop_tee_and_mirror "$1" "$prod_port"
+        local served captured kd
+        served=$(nginx_served "$1")
+        captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/$1-tee.err" | tail -n 1)
+        kd=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/$1-tee.err" | tail -n 1)
+        t_served=$((t_served + served))
+        t_received=$((t_received + MIRROR_RECEIVED))
+        t_captured=$((t_captured + ${captured:-0}))
+        t_kdrops=$((t_kdrops + ${kd:-0}))
+        t_sent=$((t_sent + $(tee_num "$1" sent)))
+        t_completed=$((t_completed + $(tee_num "$1" completed)))
+        t_dropped=$((t_dropped + $(tee_num "$1" dropped_total)))
+        t_errors=$((t_errors + $(tee_num "$1" errors_total)))
+        t_skipped=$((t_skipped + $(tee_num "$1" skipped)))
+        ((TEE_RSS_KB > t_rss_kb)) && t_rss_kb=$TEE_RSS_KB
+        json "$WORK/$1-tee.json" '"\n".join(f"{k} {v}" for k, v in d["overall"].get("dropped", {}).items())' >>"$causes_json"
+        tee_field "$1" mirror_delay_p99 >>"$WORK/tee-delay99.txt"
+    }
 
-    start_nginx tee
-    prod_port=$NGINX_PORT
-    start_mirror tee
-    start_tee tee "$prod_port"
-    log "tee: wrk -t$THREADS -c$CONNS -d$DUR, mirroring to port $MIRROR_PORT"
-    run_wrk tee
-    stop_nginx
-    stop_tee_and_mirror tee "$prod_port"
-
-    rps_base=$(wrk_rps "$WORK/baseline.wrk")
-    rps_td=$(wrk_rps "$WORK/tcpdump.wrk")
-    rps_tee=$(wrk_rps "$WORK/tee.wrk")
-    served=$(nginx_served tee)
-    captured=$(tee_field tee captured)
-    [ -n "$captured" ] || captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/tee-tee.err" | tail -n 1)
-    tee_kdrops=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/tee-tee.err" | tail -n 1)
-    sent=$(tee_field tee sent)
-    completed=$(tee_field tee completed)
-    errors=$(tee_field tee errors_total)
-    dropped=$(tee_field tee dropped_total)
-    skipped=$(tee_field tee skipped)
-    delay99=$(tee_field tee mirror_delay_p99)
-    : "${sent:=0}" "${completed:=0}" "${errors:=0}" "${dropped:=0}" "${skipped:=0}"
-    accounted=$((completed + dropped + errors + skipped))
+    # Rounds alternate the order (tcpdump first, then tee first) so that a
+    # drift of the machine over the run favours neither; each round is one
+    # pair, and medians over the rounds are compared.
+    : >"$WORK/base.rps"
+    : >"$WORK/tcpdump.rps"
+    : >"$WORK/tee.rps"
+    : >"$WORK/tee-delay99.txt"
+    pair_ratios=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        start_nginx "base$r"
+        log "base$r: wrk -t$THREADS -c$CONNS -d$DUR, nothing else running"
+        run_wrk "base$r"
+        stop_nginx
+        wrk_rps "$WORK/base$r.wrk" >>"$WORK/base.rps"
+        if ((r % 2)); then
+            run_tcpdump "tcpdump$r"
+            run_tee "tee$r"
+        else
+            run_tee "tee$r"
+            run_tcpdump "tcpdump$r"
+        fi
+        a=$(wrk_rps "$WORK/tee$r.wrk")
+        b=$(wrk_rps "$WORK/tcpdump$r.wrk")
+        echo "$a" >>"$WORK/tee.rps"
+        echo "$b" >>"$WORK/tcpdump.rps"
+        pair_ratios+=("$(fmt %.2f "$a / $b")")
+        log "round $r: tee $a req/s, tcpdump $b req/s, ratio ${pair_ratios[-1]}"
+    done
+    rps_base=$(median <"$WORK/base.rps")
+    rps_td=$(median <"$WORK/tcpdump.rps")
+    rps_tee=$(median <"$WORK/tee.rps")
+    wins=0
+    for x in "${pair_ratios[@]}"; do
+        awk -v x="$x" 'BEGIN { exit !(x >= 1) }' && wins=$((wins + 1))
+    done
+    delay99=$(median <"$WORK/tee-delay99.txt")
+    accounted=$((t_completed + t_dropped + t_errors + t_skipped))
 
     md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
-        "wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1, three runs: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`. Served = lines in nginx's access log; received = requests \`serve\` answered."
+        "$ROUNDS rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\` running at normal priority on the same two CPUs. The tcpdump and tee runs of a round alternate their order; req/s are medians over the rounds. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over the tee runs."
     md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
-    md_row "wrk req/s on production" "$(thousands "$rps_tee")" "$(thousands "$rps_td") (tcpdump -w)" \
+    md_row "wrk req/s on production (median of $ROUNDS)" "$(thousands "$rps_tee")" "$(thousands "$rps_td") (tcpdump -w)" \
         "$(fmt %.2f "$rps_tee / $rps_td")" "≥ 1.00: $(check "$rps_tee / $rps_td" '>=' 1)"
-    md_row "wrk req/s, nothing else running" "—" "$(thousands "$rps_base") (no capture)" \
+    md_row "Per-round ratio tee / tcpdump (rounds where tee ≥ tcpdump)" "${pair_ratios[*]}" "—" "$wins of $ROUNDS" "—"
+    md_row "wrk req/s, nothing else running (median of $ROUNDS)" "—" "$(thousands "$rps_base") (no capture)" \
         "$(fmt %.2f "$rps_tee / $rps_base")" "—"
-    md_row "Requests the mirror received vs production served" "$(thousands "$MIRROR_RECEIVED")" \
-        "$(thousands "$served") (nginx)" "missing $(thousands "$((served - MIRROR_RECEIVED))")" "—"
+    md_row "Requests the mirror received vs production served" "$(thousands "$t_received")" \
+        "$(thousands "$t_served") (nginx)" "missing $(thousands "$((t_served - t_received))")" "—"
     md_row "Tee accounting: completed + dropped + errors + skipped vs served" \
-        "$(thousands "$completed") + $(thousands "$dropped") + $(thousands "$errors") + $(thousands "$skipped") = $(thousands "$accounted")" \
-        "$(thousands "$served") (nginx)" "unaccounted $(thousands "$((served - accounted))")" \
-        "0 unaccounted: $(check "$served - $accounted" '<=' 0)"
-    drop_causes=$(json "$WORK/tee-tee.json" '", ".join(f"{k} {v}" for k, v in sorted(d["overall"].get("dropped", {}).items()) if v) or "none"')
+        "$(thousands "$t_completed") + $(thousands "$t_dropped") + $(thousands "$t_errors") + $(thousands "$t_skipped") = $(thousands "$accounted")" \
+        "$(thousands "$t_served") (nginx)" "unaccounted $(thousands "$((t_served - accounted))")" \
+        "0 unaccounted: $(check "$t_served - $accounted" '==' 0)"
+    drop_causes=$(awk 'NF == 2 { s[$1] += $2 } END { for (k in s) if (s[k]) printf "%s%s %d", (n++ ? ", " : ""), k, s[k]; if (!n) printf "none" }' "$causes_json")
     md_row "Mirror drops by cause" "$drop_causes" "—" "—" "—"
-    if [ -n "$captured" ]; then
-        md_row "Requests served but never captured (served − captured)" "$(thousands "$((served - captured))")" "—" "—" \
-            "—"
-    fi
-    md_row "Requests tee captured / sent to the mirror" "$([ -n "$captured" ] && thousands "$captured" || echo "not reported") / $(thousands "$sent")" "—" "—" "—"
-    md_row "Kernel drops (packets) during the tee run" "${tee_kdrops:-not reported}" "—" "—" "—"
-    md_row "Mirror delay p99 (full speed)" "$(ms_or_na "$delay99")" "—" "—" "—"
-    md_row "Peak RSS of shadowtap tee" "$(fmt %.1f "$TEE_RSS_KB / 1024") MiB" "—" "—" "—"
-    if ((TEE_WAKEUPS > 0)); then
-        md_note "**shadowtap tee did not exit on SIGINT by itself**: it needed $TEE_WAKEUPS refused connection attempts to the port to notice the signal on the idle interface."
-    fi
+    md_row "Requests served but never captured (served − captured)" "$(thousands "$((t_served - t_captured))")" "—" "—" "—"
+    md_row "Requests tee captured / sent to the mirror" "$(thousands "$t_captured") / $(thousands "$t_sent")" "—" "—" "—"
+    md_row "Kernel drops (packets) during the tee runs" "$t_kdrops" "—" "—" "—"
+    md_row "Mirror delay p99 at full speed (median of $ROUNDS)" "$(ms_or_na "$delay99")" "—" "—" "—"
+    md_row "Peak RSS of shadowtap tee (largest run)" "$(fmt %.1f "$t_rss_kb / 1024") MiB" "—" "—" "—"
 fi
 
 if [[ " $PHASES " == *" 2 "* ]]; then

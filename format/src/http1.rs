@@ -19,6 +19,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Default bound of a message head (start line and headers).
@@ -537,10 +538,13 @@ const INLINE_HEADERS: usize = 128;
 const MAX_HEADERS: usize = 4096;
 
 fn parse_head(buf: &[u8], role: Role) -> Result<Head, FramingError> {
-    let mut inline = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    // Uninitialised slots: httparse writes only those it fills, so a head
+    // costs no 4 KiB memset of empty headers.
+    let mut inline = [const { MaybeUninit::uninit() }; INLINE_HEADERS];
     match parse_with(buf, role, &mut inline) {
         Err(FramingError::InvalidHead(httparse::Error::TooManyHeaders)) => {
-            let mut many = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut many = Vec::with_capacity(MAX_HEADERS);
+            many.resize_with(MAX_HEADERS, MaybeUninit::uninit);
             parse_with(buf, role, &mut many)
         }
         other => other,
@@ -550,7 +554,7 @@ fn parse_head(buf: &[u8], role: Role) -> Result<Head, FramingError> {
 fn parse_with<'b>(
     buf: &'b [u8],
     role: Role,
-    headers: &mut [httparse::Header<'b>],
+    headers: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Head, FramingError> {
     let invalid = FramingError::InvalidHead;
     #[allow(clippy::type_complexity)]
@@ -562,8 +566,11 @@ fn parse_with<'b>(
         &[httparse::Header<'_>],
     ) = match role {
         Role::Request => {
-            let mut req = httparse::Request::new(headers);
-            match req.parse(buf).map_err(invalid)? {
+            let mut req = httparse::Request::new(&mut []);
+            match req
+                .parse_with_uninit_headers(buf, headers)
+                .map_err(invalid)?
+            {
                 httparse::Status::Complete(_) => {}
                 httparse::Status::Partial => {
                     return Err(invalid(httparse::Error::Token));
@@ -573,11 +580,14 @@ fn parse_with<'b>(
             (m, p, None, v, req.headers)
         }
         Role::Response { .. } => {
-            let mut resp = httparse::Response::new(headers);
+            let mut resp = httparse::Response::new(&mut []);
             let mut cfg = httparse::ParserConfig::default();
             cfg.allow_obsolete_multiline_headers_in_responses(true);
             cfg.allow_spaces_after_header_name_in_responses(true);
-            match cfg.parse_response(&mut resp, buf).map_err(invalid)? {
+            match cfg
+                .parse_response_with_uninit_headers(&mut resp, buf, headers)
+                .map_err(invalid)?
+            {
                 httparse::Status::Complete(_) => {}
                 httparse::Status::Partial => {
                     return Err(invalid(httparse::Error::Token));
@@ -928,6 +938,21 @@ mod tests {
             f.feed(&big).unwrap_err(),
             FramingError::HeadTooLarge { max: 64 }
         );
+    }
+
+    #[test]
+    fn heads_with_more_headers_than_the_inline_slots() {
+        let mut raw = b"GET /many HTTP/1.1\r\n".to_vec();
+        for i in 0..INLINE_HEADERS + 10 {
+            raw.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"Host: late\r\nContent-Length: 2\r\n\r\nok");
+        let h = parse_request_head(&raw).unwrap();
+        assert_eq!(h.host(&raw).as_deref(), Some("late"));
+        assert_eq!(h.body, BodyKind::Length(2));
+        let mut f = Framer::request();
+        let p = f.feed(&raw).unwrap();
+        assert_eq!((p.status, p.consumed), (Status::Complete, raw.len()));
     }
 
     #[test]
