@@ -12,12 +12,35 @@
 use std::net::SocketAddr;
 
 /// A line on stderr that never panics: a daemon must not die because the
-/// terminal or pipe its stderr went to is gone.
+/// terminal or pipe its stderr went to is gone. The capture thread prints
+/// these, so they take no lock (not even std's stderr lock, which a thread
+/// of lower priority could hold): the line goes out in one `write(2)`.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        $crate::write_stderr(line.as_bytes());
     }};
+}
+
+/// Writes `bytes` to file descriptor 2, retrying short writes and EINTR,
+/// giving up silently on any other error.
+#[doc(hidden)]
+pub fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live byte slice.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
 }
 
 use shadowtap_format::{Exchange, Flags};

@@ -32,6 +32,14 @@ mod exit;
 mod priority;
 mod units;
 
+/// mimalloc, not glibc malloc: its frees of memory another thread allocated
+/// are lock-free. `tee`'s capture thread allocates each request and a mirror
+/// thread, possibly at idle priority, frees it; with glibc that free takes
+/// the capture thread's arena lock, and a mirror thread preempted while
+/// holding it would stall the capture (and the kernel would drop packets).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Capture live HTTP/1.x traffic into compact logs and replay it to mirror
 /// targets.
 #[derive(Parser, Debug)]
