@@ -20,13 +20,14 @@
 # Written against the interface of issue 5; see benches/README.md for what
 # it assumes about tee's output. Knobs: BENCH_DURATION (10s),
 # BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
-# default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5).
+# default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5),
+# BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal).
 BENCH_NAME="tee"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 require_root
-ensure_base_cmds nginx:nginx-light wrk:wrk tcpdump:tcpdump
+ensure_base_cmds nginx:nginx-light wrk:wrk tcpdump:tcpdump chrt:util-linux
 build_shadowtap
 if ! "$SHADOWTAP" tee --help >/dev/null 2>&1; then
     log "skipped: this shadowtap has no 'tee' command"
@@ -38,13 +39,21 @@ THREADS=${BENCH_WRK_THREADS:-2}
 CONNS=${BENCH_WRK_CONNS:-32}
 PHASES=${BENCH_TEE_PHASES:-1 2}
 ROUNDS=${BENCH_TEE_ROUNDS:-5}
+# The mirror target stands in for the new version's hosts, which a real
+# trial runs elsewhere; on this machine it shares the two CPUs with
+# production, so by default it runs in the idle class (chrt --idle 0) and its
+# own CPU time does not count against production. "normal" runs it at the
+# same priority as nginx.
+MIRROR_SCHED=${BENCH_TEE_MIRROR_SCHED:-idle}
 queue_args=()
 [ -n "${BENCH_TEE_QUEUE:-}" ] && queue_args=(--queue "$BENCH_TEE_QUEUE")
 
 # start_mirror NAME: `shadowtap serve --record` on a free port; sets
 # MIRROR_PORT and MIRROR_PID.
 start_mirror() {
-    start_bg "$1-serve" "$SHADOWTAP" serve --listen 127.0.0.1:0 --record "$WORK/$1-mirror.stlog"
+    local sched=()
+    [ "$MIRROR_SCHED" = idle ] && sched=(chrt --idle 0)
+    start_bg "$1-serve" "${sched[@]}" "$SHADOWTAP" serve --listen 127.0.0.1:0 --record "$WORK/$1-mirror.stlog"
     MIRROR_PID=$BG_PID
     wait_for_line "$WORK/$1-serve.err" '^listening on ' "$MIRROR_PID" 20 || die "serve did not start"
     MIRROR_PORT=$(sed -nE 's/^listening on .*:([0-9]+)$/\1/p' "$WORK/$1-serve.err" | head -n 1)
@@ -220,7 +229,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     accounted=$((t_completed + t_dropped + t_errors + t_skipped))
 
     md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
-        "$ROUNDS rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\` running at normal priority on the same two CPUs. The tcpdump and tee runs of a round alternate their order; req/s are medians over the rounds. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over the tee runs."
+        "$ROUNDS rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). The tcpdump and tee runs of a round alternate their order; req/s are medians over the rounds. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over the tee runs."
     md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
     md_row "wrk req/s on production (median of $ROUNDS)" "$(thousands "$rps_tee")" "$(thousands "$rps_td") (tcpdump -w)" \
         "$(fmt %.2f "$rps_tee / $rps_td")" "≥ 1.00: $(check "$rps_tee / $rps_td" '>=' 1)"
