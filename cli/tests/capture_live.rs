@@ -300,36 +300,16 @@ fn live_capture_on_loopback_records_every_request_once() {
             std::thread::sleep(Duration::from_millis(100));
         }
         interrupt(dump);
-        let imported = dir.path().join("imported.stlog");
-        let out = Command::new(BIN)
-            .args(["capture", "--pcap"])
-            .arg(&pcap)
-            .args(["--port", &p, "--stats-interval", "0s", "-o"])
-            .arg(&imported)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let from_pcap = read_log(&imported);
-        // The other codecs hold the same exchanges.
-        for codec in ["none", "zstd:-5"] {
-            let other = dir.path().join(format!("imported-{codec}.stlog"));
+        // Imports the tcpdump pcap with extra flags.
+        let import = |name: &str, extra: &[&str]| {
+            let path = dir.path().join(name);
             let out = Command::new(BIN)
                 .args(["capture", "--pcap"])
                 .arg(&pcap)
-                .args([
-                    "--port",
-                    &p,
-                    "--stats-interval",
-                    "0s",
-                    "--compression",
-                    codec,
-                    "-o",
-                ])
-                .arg(&other)
+                .args(["--port", &p, "--stats-interval", "0s"])
+                .args(extra)
+                .arg("-o")
+                .arg(&path)
                 .output()
                 .unwrap();
             assert!(
@@ -337,7 +317,16 @@ fn live_capture_on_loopback_records_every_request_once() {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert_eq!(read_log(&other), from_pcap, "--compression {codec}");
+            read_log(&path)
+        };
+        let from_pcap = import("imported.stlog", &[]);
+        // The other codecs hold the same exchanges.
+        for codec in ["none", "zstd:-5"] {
+            let other = import(
+                &format!("imported-{codec}.stlog"),
+                &["--compression", codec],
+            );
+            assert_eq!(other, from_pcap, "--compression {codec}");
         }
         let (a, b) = (canon(&from_pcap), canon(&live));
         let show = |v: &[Canon]| -> Vec<String> {

@@ -387,12 +387,14 @@ impl<W: Sink> Writer<W> {
                 stored_len = n;
             }
         }
-        let out = if codec == CODEC_ZSTD {
-            &mut self.packed[..BLOCK_HEADER_LEN + stored_len]
+        // The buffer that leaves: header room, then the stored payload.
+        let mut out = if codec == CODEC_ZSTD {
+            std::mem::take(&mut self.packed)
         } else {
-            &mut self.raw[..]
+            std::mem::take(&mut self.raw)
         };
-        let (hdr, stored) = out.split_at_mut(BLOCK_HEADER_LEN);
+        let len = BLOCK_HEADER_LEN + stored_len;
+        let (hdr, stored) = out[..len].split_at_mut(BLOCK_HEADER_LEN);
         let b = &self.block;
         let mut h = &mut hdr[..];
         for field in [
@@ -421,12 +423,7 @@ impl<W: Sink> Writer<W> {
             record_count: b.count,
             block_count: 1,
         };
-        let out = if codec == CODEC_ZSTD {
-            std::mem::take(&mut self.packed)
-        } else {
-            std::mem::take(&mut self.raw)
-        };
-        let r = self.write_out(&out[..BLOCK_HEADER_LEN + stored_len]);
+        let r = self.write_out(&out[..len]);
         if codec == CODEC_ZSTD {
             self.packed = out;
         } else {
