@@ -291,6 +291,11 @@ impl Conn {
         }
     }
 
+    /// The client's side (0 or 1), once known.
+    pub fn client(&self) -> Option<usize> {
+        self.client
+    }
+
     /// Sets the client side when it was not known (e.g. a SYN seen late).
     pub fn set_client(&mut self, c: usize) {
         if self.client.is_none() {

@@ -35,6 +35,12 @@ const READ_TIMEOUT_MS: i32 = 100;
 /// in blocks, at the latest this long after the first packet of a block.
 pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// A server's TCP segment carrying SYN, FIN or RST. libpcap's `tcp[]`
+/// addresses only IPv4, so IPv6 reads the flags byte at its fixed offset
+/// (40-byte header; the outer `tcp` already requires TCP as the next header).
+const SERVER_CONTROL: &str =
+    "((ip and tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0) or (ip6 and ip6[53] & 7 != 0))";
+
 /// The housekeeping clock (flushing, stats, `--duration`) is read once
 /// every this many packets, and whenever the source is idle.
 const CLOCK_EVERY: u32 = 64;
@@ -126,16 +132,29 @@ impl CaptureConfig {
     }
 
     /// The BPF filter a live capture installs.
+    ///
+    /// When responses are not kept and the server ports are known, the
+    /// kernel hands over only what requests need: every packet to a server
+    /// port, and from the server side only its SYN, FIN and RST (for the
+    /// client's initial sequence number and for closing the flow). Response
+    /// bytes are then never copied out of the kernel at all.
     pub fn filter(&self) -> String {
         let mut f = String::from("tcp");
-        if !self.pipeline.ports.is_empty() {
-            let ports: Vec<String> = self
-                .pipeline
-                .ports
-                .iter()
-                .map(|p| format!("port {p}"))
-                .collect();
-            f = format!("tcp and ({})", ports.join(" or "));
+        let ports = &self.pipeline.ports;
+        if !ports.is_empty() {
+            let any = |dir: &str| {
+                let list: Vec<String> = ports.iter().map(|p| format!("{dir}port {p}")).collect();
+                list.join(" or ")
+            };
+            f = if self.pipeline.responses {
+                format!("tcp and ({})", any(""))
+            } else {
+                format!(
+                    "tcp and ({} or (({}) and {SERVER_CONTROL}))",
+                    any("dst "),
+                    any("src ")
+                )
+            };
         }
         match &self.bpf {
             Some(extra) if !extra.trim().is_empty() => format!("({f}) and ({extra})"),
@@ -879,5 +898,88 @@ mod tests {
             c.filter(),
             "(tcp and (port 80 or port 8080)) and (host 10.0.0.1)"
         );
+    }
+
+    /// The requests-only filter, run by libpcap's own BPF compiler and
+    /// interpreter on hand-built IPv4 and IPv6 frames: everything towards
+    /// the server port, and from it only SYN, FIN and RST.
+    #[test]
+    fn requests_only_filter_keeps_client_bytes_and_server_control() {
+        use etherparse::PacketBuilder;
+        use pcap::{Capture, Linktype};
+
+        // What each frame is: (from the server?, flags, payload).
+        #[derive(Clone, Copy)]
+        enum F {
+            Syn,
+            SynAck,
+            PshAck,
+            Ack,
+            Fin,
+            Rst,
+        }
+        fn frame(v6: bool, from_server: bool, port: u16, f: F, payload: &[u8]) -> Vec<u8> {
+            let eth = PacketBuilder::ethernet2([1; 6], [2; 6]);
+            let (sp, dp) = if from_server {
+                (port, 40000)
+            } else {
+                (40000, port)
+            };
+            let b = if v6 {
+                eth.ipv6([1; 16], [2; 16], 64).tcp(sp, dp, 1000, 65535)
+            } else {
+                eth.ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+                    .tcp(sp, dp, 1000, 65535)
+            };
+            let b = match f {
+                F::Syn => b.syn(),
+                F::SynAck => b.syn().ack(1),
+                F::PshAck => b.psh().ack(1),
+                F::Ack => b.ack(1),
+                F::Fin => b.fin().ack(1),
+                F::Rst => b.rst(),
+            };
+            let mut out = Vec::new();
+            b.write(&mut out, payload).unwrap();
+            out
+        }
+
+        let mut c = CaptureConfig::new(Source::Interface("lo".into()), "x.stlog".into());
+        c.pipeline.ports = vec![80, 8080];
+        let full = Capture::dead(Linktype::ETHERNET)
+            .unwrap()
+            .compile(&c.filter(), true)
+            .unwrap();
+        c.pipeline.responses = false;
+        assert_eq!(
+            c.filter(),
+            format!(
+                "tcp and (dst port 80 or dst port 8080 or \
+                 ((src port 80 or src port 8080) and {SERVER_CONTROL}))"
+            )
+        );
+        let reqs = Capture::dead(Linktype::ETHERNET)
+            .unwrap()
+            .compile(&c.filter(), true)
+            .unwrap();
+
+        let body = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        for v6 in [false, true] {
+            for port in [80, 8080] {
+                for f in [F::Syn, F::SynAck, F::PshAck, F::Ack, F::Fin, F::Rst] {
+                    let to_server = frame(v6, false, port, f, b"GET / HTTP/1.1\r\n\r\n");
+                    assert!(reqs.filter(&to_server) && full.filter(&to_server));
+                    let from_server = frame(v6, true, port, f, body);
+                    let control = !matches!(f, F::PshAck | F::Ack);
+                    assert_eq!(reqs.filter(&from_server), control, "v6 {v6} port {port}");
+                    assert!(full.filter(&from_server));
+                }
+            }
+            // Other ports pass neither filter.
+            for from_server in [false, true] {
+                let other = frame(v6, from_server, 81, F::Fin, b"");
+                assert!(!reqs.filter(&other) && !full.filter(&other));
+            }
+        }
     }
 }

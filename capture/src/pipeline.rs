@@ -26,6 +26,12 @@ const MAX_QUEUED: usize = 4096;
 /// How often (in packet time) idle flows are looked for.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
+/// Requests only: how long (packet time) a hole in the client's stream may
+/// hold back the bytes after it. Without the server's acknowledgments
+/// nothing else proves the missing bytes lost; a segment the network lost
+/// is normally retransmitted well within this.
+const HOLE_TIMEOUT_NS: u64 = 1_000_000_000;
+
 /// Settings of a [`Pipeline`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PipelineConfig {
@@ -221,6 +227,8 @@ struct Flow {
     syn_seq: [Option<u32>; 2],
     last_ns: u64,
     mem: usize,
+    /// Requests only: the server sent its FIN (its bytes are not followed).
+    server_fin: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -404,6 +412,7 @@ impl Pipeline {
                 syn_seq: [None, None],
                 last_ns: ts_ns,
                 mem: 0,
+                server_fin: false,
             };
             self.flows.insert(key, flow);
         }
@@ -412,6 +421,7 @@ impl Pipeline {
             self.end_flow(key, End::Closed, sink);
             return;
         }
+        let requests_only = !self.cfg.responses;
         let (both_done, new_mem, old_mem, queued) = {
             let Pipeline {
                 flows,
@@ -441,13 +451,20 @@ impl Pipeline {
                     flow.conn.set_client(d);
                 }
             }
+            // Requests only, with the roles known: the server's stream is
+            // not reassembled at all (a requests-only live filter does not
+            // even capture its bytes); its FIN still ends its side.
+            let server = flow.conn.client().map(|c| 1 - c);
+            let unread = |dir: usize| requests_only && server == Some(dir);
             let (r0, r1) = flow.reasm.split_at_mut(1);
             let (mine, other) = if d == 0 {
                 (&mut r0[0], &mut r1[0])
             } else {
                 (&mut r1[0], &mut r0[0])
             };
-            if !p.payload.is_empty() || p.wire_len > 0 || f.fin {
+            if unread(d) {
+                flow.server_fin |= f.fin;
+            } else if !p.payload.is_empty() || p.wire_len > 0 || f.fin {
                 let seq = if f.syn { p.seq.wrapping_add(1) } else { p.seq };
                 let mut out = DirSink {
                     conn: &mut flow.conn,
@@ -456,8 +473,11 @@ impl Pipeline {
                     ctx: &mut ctx,
                 };
                 mine.segment(meta, seq, p.payload, p.wire_len, f.fin, &mut out);
+                if requests_only {
+                    mine.expire_holes(ts_ns.saturating_sub(HOLE_TIMEOUT_NS), &mut out);
+                }
             }
-            if f.ack {
+            if f.ack && !unread(1 - d) {
                 let mut out = DirSink {
                     conn: &mut flow.conn,
                     d: 1 - d,
@@ -466,12 +486,13 @@ impl Pipeline {
                 };
                 other.peer_ack(meta, p.ack, &mut out);
             }
-            for dir in 0..2 {
-                if flow.reasm[dir].is_finished() {
-                    flow.conn.end_dir(dir, meta, &flow.reasm[1 - dir], &mut ctx);
-                }
+            let finished: [bool; 2] = std::array::from_fn(|dir| {
+                flow.reasm[dir].is_finished() || (unread(dir) && flow.server_fin)
+            });
+            for (dir, _) in finished.iter().enumerate().filter(|(_, f)| **f) {
+                flow.conn.end_dir(dir, meta, &flow.reasm[1 - dir], &mut ctx);
             }
-            let both_done = flow.reasm[0].is_finished() && flow.reasm[1].is_finished();
+            let both_done = finished[0] && finished[1];
             let new_mem =
                 flow.reasm[0].pending_bytes() + flow.reasm[1].pending_bytes() + flow.conn.mem();
             let old_mem = std::mem::replace(&mut flow.mem, new_mem);

@@ -380,6 +380,24 @@ impl Reassembler {
         }
     }
 
+    /// Gives up the hole before the first buffered piece when that piece
+    /// arrived before `cutoff_ns`: without the peer's acknowledgments (a
+    /// capture that follows one direction only) a missing range is
+    /// otherwise held until the buffer bound or the end of the stream.
+    pub fn expire_holes(&mut self, cutoff_ns: u64, out: &mut impl StreamSink) {
+        while let Some((&start, p)) = self.pending.iter().next() {
+            if p.meta.ts_ns >= cutoff_ns {
+                break;
+            }
+            let (meta, pos) = (p.meta, self.position());
+            if start > pos {
+                self.stats.forced_gaps += 1;
+                self.deliver_gap(meta, start - pos, false, out);
+            }
+            self.drain(out);
+        }
+    }
+
     /// The peer acknowledged sequence number `ack` of this stream: bytes
     /// before it reached the peer, so any of them the capture has not seen
     /// by now never will be. They become gaps.
@@ -525,6 +543,30 @@ mod tests {
         // An ack for bytes never sent in this window is ignored.
         r.peer_ack(M, 5, &mut c);
         assert_eq!(c.gaps.len(), 1);
+    }
+
+    #[test]
+    fn old_holes_expire_young_ones_wait() {
+        let mut r = Reassembler::new(1 << 20);
+        let mut c = Collect::default();
+        r.syn(0);
+        let at = |ts_ns| SegMeta { ts_ns, ack: None };
+        r.segment(at(10), 1, b"ab", 2, false, &mut c);
+        r.segment(at(20), 6, b"fg", 2, false, &mut c); // hole [2, 5)
+        r.segment(at(30), 11, b"kl", 2, false, &mut c); // hole [7, 10)
+        r.expire_holes(20, &mut c);
+        assert!(c.gaps.is_empty(), "the first waiting piece arrived at 20");
+        r.expire_holes(21, &mut c);
+        assert_eq!(c.gaps, vec![(2, 3, false)]);
+        assert_eq!(c.bytes, b"abfg");
+        r.expire_holes(u64::MAX, &mut c);
+        assert_eq!(c.gaps, vec![(2, 3, false), (7, 3, false)]);
+        assert_eq!(c.bytes, b"abfgkl");
+        assert!(c.offsets_ok);
+        assert_eq!((r.pending_bytes(), r.stats().forced_gaps), (0, 2));
+        // Nothing buffered: nothing to give up.
+        r.expire_holes(u64::MAX, &mut c);
+        assert_eq!(c.gaps.len(), 2);
     }
 
     #[test]

@@ -492,6 +492,51 @@ fn no_responses_mode_emits_requests_at_once() {
     assert_eq!(stats.http.orphan_responses, 0);
 }
 
+/// What a requests-only live filter lets through: the client's segments
+/// and the server's SYN-ACK and FIN, none of its bytes. Flows still close on
+/// the FINs, and without the server's acknowledgments a hole in the client's
+/// stream is given up after a second of packet time instead of holding the
+/// requests behind it.
+#[test]
+fn requests_only_needs_no_server_bytes() {
+    let get_c: &[u8] = b"GET /c HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    let get_d: &[u8] = b"GET /d HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+    c.handshake();
+    c.c(GET_A);
+    c.s(RESP_OK);
+    c.frames.pop(); // the filter keeps no server bytes
+    c.c_off += GET_B.len() as u32; // lost by the capture
+    c.c(get_c);
+    c.step_ns = 1_500_000_000;
+    c.c(get_d);
+    c.step_ns = 1_000_000;
+    c.close();
+    let cfg = PipelineConfig {
+        responses: false,
+        ..port80()
+    };
+    let (ex, stats) = import(&c, cfg.clone());
+    let paths: Vec<&[u8]> = ex.iter().map(|e| &e.request[..6]).collect();
+    assert_eq!(paths, [&b"GET /a"[..], b"GET /c", b"GET /d"]);
+    assert!(ex.iter().all(|e| e.response.is_none()));
+    assert_eq!(stats.reasm.forced_gaps, 1);
+    assert_eq!(stats.reasm.gap_bytes, GET_B.len() as u64);
+    assert_eq!(stats.flows_closed, 1, "both FINs close the flow");
+    assert_eq!(stats.evicted_idle + stats.evicted_memory, 0);
+
+    // The same hole, younger than the timeout, still waits for the FIN.
+    let mut young = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+    young.handshake();
+    young.c(GET_A);
+    young.c_off += GET_B.len() as u32;
+    young.c(get_c);
+    young.c(get_d);
+    let (ex, stats) = import(&young, cfg);
+    assert_eq!(ex.len(), 3);
+    assert_eq!(stats.reasm.forced_gaps, 0);
+}
+
 #[test]
 fn redaction_and_body_cap() {
     let mut req = b"POST /s HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cr3t\r\nContent-Length: 20\r\n\r\n".to_vec();
