@@ -21,7 +21,7 @@ use shadowtap_capture::{RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
 use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
-use shadowtap_replay::stats::{DropCause, ErrorKind};
+use shadowtap_replay::stats::{DropCause, ErrorKind, STATUS_CLASSES};
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
@@ -446,48 +446,51 @@ fn exposition(monitor: &Monitor, c: &Counters) -> String {
         c.queued.load(Ordering::Relaxed),
     );
     monitor.with_stats(|s| {
-        let _ = write!(
-            out,
-            "# HELP shadowtap_tee_mirrored_total Requests sent to a target (completed or failed).\n\
-             # TYPE shadowtap_tee_mirrored_total counter\n"
-        );
-        for (name, t) in s.targets().iter().zip(s.per_target()) {
-            let _ = writeln!(
-                out,
-                "shadowtap_tee_mirrored_total{{target=\"{name}\"}} {}",
-                t.sent
-            );
-        }
-        let _ = write!(
-            out,
-            "# HELP shadowtap_tee_errors_total Mirror requests that failed, by kind.\n\
-             # TYPE shadowtap_tee_errors_total counter\n"
-        );
-        for (name, t) in s.targets().iter().zip(s.per_target()) {
-            for kind in ErrorKind::ALL {
-                let _ = writeln!(
-                    out,
-                    "shadowtap_tee_errors_total{{target=\"{name}\",kind=\"{}\"}} {}",
-                    kind.as_str(),
-                    t.errors_of(kind)
-                );
+        // One counter family, a sample per target and label value.
+        let mut family = |name: &str, help: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
             }
-        }
-        let _ = write!(
-            out,
-            "# HELP shadowtap_tee_dropped_total Requests not mirrored to a target, by cause.\n\
-             # TYPE shadowtap_tee_dropped_total counter\n"
+        };
+        let targets = || s.targets().iter().zip(s.per_target());
+        family(
+            "shadowtap_tee_mirrored_total",
+            "Requests sent to a target (completed or failed).",
+            &mut targets().map(|(name, t)| (format!("target=\"{name}\""), t.sent)),
         );
-        for (name, t) in s.targets().iter().zip(s.per_target()) {
-            for cause in DropCause::ALL {
-                let _ = writeln!(
-                    out,
-                    "shadowtap_tee_dropped_total{{target=\"{name}\",cause=\"{}\"}} {}",
-                    cause.as_str(),
-                    t.dropped_of(cause) + queued_drops(cause, c)
-                );
-            }
-        }
+        family(
+            "shadowtap_tee_responses_total",
+            "Mirror responses, by status class.",
+            &mut targets().flat_map(|(name, t)| {
+                STATUS_CLASSES.iter().enumerate().map(move |(i, class)| {
+                    (
+                        format!("target=\"{name}\",class=\"{class}\""),
+                        t.class_count(i),
+                    )
+                })
+            }),
+        );
+        family(
+            "shadowtap_tee_errors_total",
+            "Mirror requests that failed, by kind.",
+            &mut targets().flat_map(|(name, t)| {
+                ErrorKind::ALL.into_iter().map(move |kind| {
+                    let labels = format!("target=\"{name}\",kind=\"{}\"", kind.as_str());
+                    (labels, t.errors_of(kind))
+                })
+            }),
+        );
+        family(
+            "shadowtap_tee_dropped_total",
+            "Requests not mirrored to a target, by cause.",
+            &mut targets().flat_map(|(name, t)| {
+                DropCause::ALL.into_iter().map(move |cause| {
+                    let labels = format!("target=\"{name}\",cause=\"{}\"", cause.as_str());
+                    (labels, t.dropped_of(cause) + queued_drops(cause, c))
+                })
+            }),
+        );
     });
     out
 }

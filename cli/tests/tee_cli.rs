@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use shadowtap_format::{Exchange, Reader};
 
@@ -124,16 +125,42 @@ fn start_tee(
     } else {
         "capturing on"
     };
-    let (guard, line, rx) = spawn_ready(&mut cmd, ready);
+    let (guard, mut started, rx) = spawn_ready(&mut cmd, ready);
     if ready == "metrics on" {
-        loop {
+        for _ in 0..100 {
             let l = rx.recv_timeout(WAIT).expect("tee starts capturing");
+            started.push('\n');
+            started.push_str(&l);
             if l.contains("capturing on") {
                 break;
             }
         }
     }
-    (guard, report, line, rx)
+    (guard, report, started, rx)
+}
+
+/// The scrape address from tee's startup lines.
+fn metrics_addr(started: &str) -> SocketAddr {
+    let line = started
+        .lines()
+        .find(|l| l.starts_with("shadowtap: metrics on http://"))
+        .unwrap_or_else(|| panic!("no metrics address in {started:?}"));
+    line.trim_start_matches("shadowtap: metrics on http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap()
+}
+
+/// One scrape of `/metrics`, body and all.
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
 }
 
 #[test]
@@ -141,7 +168,7 @@ fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
     if skip_unless_root("tee_mirrors_every_request_once_byte_identical_but_the_host") {
         return;
     }
-    mirror_every_request_once(true);
+    mirror_every_request_once(true, 30);
 }
 
 /// Without `--record` tee keeps no responses, and its capture filter lets
@@ -152,16 +179,24 @@ fn tee_without_record_captures_requests_only_and_mirrors_them_all() {
     if skip_unless_root("tee_without_record_captures_requests_only_and_mirrors_them_all") {
         return;
     }
-    mirror_every_request_once(false);
+    mirror_every_request_once(false, 300);
 }
 
-fn mirror_every_request_once(record: bool) {
+/// Sends `n` requests to production while tee mirrors them. The mirror has
+/// slots for all of them: this is about capture, not about a busy target.
+fn mirror_every_request_once(record: bool, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mirror_log = dir.path().join("mirror.stlog");
     let tee_log = dir.path().join("tee.stlog");
     let (prod, prod_addr, _prod_err) = serve(&[]);
     let (mirror, mirror_addr, _mirror_err) = serve(&["--record", mirror_log.to_str().unwrap()]);
-    let mut args = vec!["--keep-host"];
+    let mut args = vec![
+        "--keep-host",
+        "--metrics",
+        "127.0.0.1:0",
+        "--concurrency",
+        "1000",
+    ];
     if record {
         args.extend(["--record", tee_log.to_str().unwrap()]);
     }
@@ -179,16 +214,34 @@ fn mirror_every_request_once(record: bool) {
     };
     assert!(started.contains(&filter), "{started}");
 
-    let sent = requests_for(prod_addr, 30);
+    let sent = requests_for(prod_addr, n);
     for raw in &sent {
         assert!(request(prod_addr, raw).starts_with("HTTP/1.1 200"));
     }
+    // The live counters reach n answered mirror requests (bounded wait).
+    let answered = format!(
+        "shadowtap_tee_responses_total{{target=\"http://{mirror_addr}\",class=\"2xx\"}} {n}\n"
+    );
+    let deadline = Instant::now() + WAIT;
+    let mut body = scrape(metrics_addr(&started));
+    for _ in 0..200 {
+        if body.contains(&answered) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(metrics_addr(&started));
+    }
+    assert!(body.contains(&answered), "{body}");
+    assert!(
+        body.contains("shadowtap_tee_mirrored_total{target=\"http://"),
+        "{body}"
+    );
     assert_eq!(interrupt(tee), 0, "tee exits 0 after draining");
     let summary: Vec<String> = tee_err.try_iter().collect();
     assert!(
         summary
             .iter()
-            .any(|l| l.starts_with("shadowtap tee: 30 requests to 1 target")),
+            .any(|l| l.starts_with(&format!("shadowtap tee: {n} requests to 1 target"))),
         "{summary:?}"
     );
     assert_eq!(interrupt(mirror), 0);
@@ -224,13 +277,13 @@ fn mirror_every_request_once(record: bool) {
     for g in &got {
         assert!(g.contains(&shadow), "{g}");
     }
-    assert_eq!(got.len(), 30, "each request arrives at the mirror once");
+    assert_eq!(got.len(), n, "each request arrives at the mirror once");
     assert_eq!(got, want);
 
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(r["overall"]["sent"], 30);
+    assert_eq!(r["overall"]["sent"], n);
     assert_eq!(r["overall"]["errors_total"], 0);
-    assert_eq!(r["overall"]["mirror_delay_us"]["count"], 30);
+    assert_eq!(r["overall"]["mirror_delay_us"]["count"], n);
     if !record {
         return;
     }
@@ -266,7 +319,7 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let (tee, report, metrics_line, _tee_err) = start_tee(
+    let (tee, report, started, _tee_err) = start_tee(
         prod_addr,
         &[format!("http://{dead_addr}"), format!("http://{slow_addr}")],
         dir.path(),
@@ -281,11 +334,7 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
             "127.0.0.1:0",
         ],
     );
-    let metrics_addr: SocketAddr = metrics_line
-        .trim_start_matches("shadowtap: metrics on http://")
-        .trim_end_matches("/metrics")
-        .parse()
-        .unwrap();
+    let metrics_addr = metrics_addr(&started);
 
     let n = 60;
     for raw in requests_for(prod_addr, n) {
@@ -294,20 +343,14 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
             "production answers every request"
         );
     }
-    let scrape = request(
-        metrics_addr,
-        b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+    let body = scrape(metrics_addr);
+    // The dead target never answered.
+    assert!(
+        body.contains(&format!(
+            "shadowtap_tee_responses_total{{target=\"http://{dead_addr}\",class=\"2xx\"}} 0\n"
+        )),
+        "{body}"
     );
-    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
-    let body = {
-        let mut s = TcpStream::connect(metrics_addr).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text
-    };
     assert!(
         body.contains(&format!("shadowtap_tee_captured_requests_total {n}")),
         "{body}"
