@@ -255,6 +255,8 @@ pub(crate) struct Conn {
     hunt_total: u64,
     /// Connection given up (not HTTP, or switched protocols).
     pub ignored: bool,
+    /// The allocation of the last completed message, for the next one.
+    spare: Option<Box<Msg>>,
 }
 
 impl Conn {
@@ -288,6 +290,7 @@ impl Conn {
             found_any: false,
             hunt_total: 0,
             ignored: false,
+            spare: None,
         }
     }
 
@@ -495,7 +498,7 @@ impl Conn {
                 resp_done: !ctx.cfg.responses,
                 flags,
             });
-            self.dirs[d].mode = Mode::Msg(Box::new(Msg::new(Framer::request(), Some(seq))));
+            self.dirs[d].mode = Mode::Msg(self.new_msg(Framer::request(), Some(seq)));
         } else {
             self.dirs[d].midstream = false;
             if !ctx.cfg.responses {
@@ -518,7 +521,7 @@ impl Conn {
             let method = target.and_then(|e| e.method.as_deref()).unwrap_or("GET");
             let framer = Framer::response(method);
             let seq = target.map(|e| e.seq);
-            self.dirs[d].mode = Mode::Msg(Box::new(Msg::new(framer, seq)));
+            self.dirs[d].mode = Mode::Msg(self.new_msg(framer, seq));
         }
     }
 
@@ -528,11 +531,22 @@ impl Conn {
         self.queue.get_mut(idx)
     }
 
+    /// A message in the spare allocation, if there is one.
+    fn new_msg(&mut self, framer: Framer, target: Option<u64>) -> Box<Msg> {
+        match self.spare.take() {
+            Some(mut b) => {
+                *b = Msg::new(framer, target);
+                b
+            }
+            None => Box::new(Msg::new(framer, target)),
+        }
+    }
+
     fn complete_msg(&mut self, d: usize, meta: SegMeta, peer: &Reassembler, ctx: &mut Ctx<'_>) {
-        let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
+        let Mode::Msg(mut boxed) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
             return;
         };
-        let mut m = *m;
+        let m = &mut *boxed;
         let capped = m.capped(ctx.cfg.max_body);
         if capped {
             ctx.stats.capped_bodies += 1;
@@ -544,7 +558,7 @@ impl Conn {
             let Some(e) = m.target.and_then(|s| self.entry_mut(s)) else {
                 return;
             };
-            e.request = m.bytes;
+            e.request = std::mem::take(&mut m.bytes);
             e.request_len = m.wire;
             e.req_first_ns = m.first_ns.unwrap_or(meta.ts_ns);
             e.req_last_ns = m.last_ns;
@@ -598,13 +612,7 @@ impl Conn {
                 return;
             }
             let first_ns = m.first_ns.unwrap_or(meta.ts_ns);
-            e.response = Some(response_of(
-                &mut m,
-                &h,
-                first_ns,
-                redact_names,
-                &mut e.flags,
-            ));
+            e.response = Some(response_of(m, &h, first_ns, redact_names, &mut e.flags));
             e.resp_done = true;
             set(&mut e.flags, Flags::RESP_GAP, m.gap);
             set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
@@ -632,6 +640,7 @@ impl Conn {
                 }
             }
         }
+        self.spare = Some(boxed);
         self.try_emit(ctx);
     }
 

@@ -363,6 +363,15 @@ impl Framer {
         }
         let input = &input[skip..];
         let old = self.head_buf.len();
+        if old == 0 {
+            // The common case: the whole head arrives in one piece. It is
+            // parsed where it lies, not copied into `head_buf` first.
+            let window = &input[..input.len().min(self.max_head)];
+            if let Some(end) = find_head_end(window, 0) {
+                self.start_body(parse_head(&window[..end], self.role)?);
+                return Ok(skip + end);
+            }
+        }
         // Only look at what could complete the blank line.
         let room = self.max_head.saturating_sub(old);
         let take = input.len().min(room);
@@ -372,18 +381,8 @@ impl Framer {
                 let from_input = end - old;
                 self.head_buf.truncate(end);
                 let head = parse_head(&self.head_buf, self.role)?;
-                self.state = match head.body {
-                    BodyKind::None | BodyKind::Tunnel => State::Done,
-                    BodyKind::Length(0) => State::Done,
-                    BodyKind::Length(n) => State::Length(n),
-                    BodyKind::Chunked => State::Chunk(Chunk::Size {
-                        value: 0,
-                        digits: 0,
-                    }),
-                    BodyKind::UntilClose => State::UntilClose,
-                };
-                self.head = Some(head);
                 self.head_buf.clear();
+                self.start_body(head);
                 Ok(skip + from_input)
             }
             None if self.head_buf.len() >= self.max_head => {
@@ -391,6 +390,21 @@ impl Framer {
             }
             None => Ok(skip + take),
         }
+    }
+
+    /// The head is complete: on to its body.
+    fn start_body(&mut self, head: Head) {
+        self.state = match head.body {
+            BodyKind::None | BodyKind::Tunnel => State::Done,
+            BodyKind::Length(0) => State::Done,
+            BodyKind::Length(n) => State::Length(n),
+            BodyKind::Chunked => State::Chunk(Chunk::Size {
+                value: 0,
+                digits: 0,
+            }),
+            BodyKind::UntilClose => State::UntilClose,
+        };
+        self.head = Some(head);
     }
 
     /// Advances the chunked state machine over `input`; returns bytes used.
@@ -938,6 +952,26 @@ mod tests {
             f.feed(&big).unwrap_err(),
             FramingError::HeadTooLarge { max: 64 }
         );
+        // At the bound exactly: the same in one piece (parsed in place) and
+        // byte by byte (gathered first); one byte over fails both ways.
+        let at = |n: usize| {
+            let mut h = b"GET / HTTP/1.1\r\nX: ".to_vec();
+            h.resize(n - 4, b'a');
+            h.extend_from_slice(b"\r\n\r\n");
+            h
+        };
+        let fits = at(64);
+        let whole = Framer::request().with_max_head(64).feed(&fits).unwrap();
+        assert_eq!((whole.consumed, whole.status), (64, Status::Complete));
+        let (n, f) = bytewise(Framer::request().with_max_head(64), &fits);
+        assert_eq!((n, f.head().unwrap().len), (64, 64));
+        let over = at(65);
+        assert!(Framer::request().with_max_head(64).feed(&over).is_err());
+        let mut f = Framer::request().with_max_head(64);
+        let err = over
+            .iter()
+            .find_map(|b| f.feed(std::slice::from_ref(b)).err());
+        assert_eq!(err, Some(FramingError::HeadTooLarge { max: 64 }));
     }
 
     #[test]
