@@ -139,6 +139,13 @@ tee_num() {
     echo "${v:-0}"
 }
 
+# cpu_times: "steal total" jiffies of all CPUs so far (/proc/stat). Steal is
+# CPU time the hypervisor gave to others: on a shared virtual machine,
+# stretches of it stall every process for milliseconds.
+cpu_times() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+# steal_pct BEFORE AFTER: steal as a percentage of all CPU time between them.
+steal_pct() { echo "$1 $2" | awk '{ t = $4 - $2; printf "%.1f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'; }
+
 ms_or_na() { if [ -n "$1" ]; then echo "$(fmt %.3f "$1 / 1000") ms"; else echo "not reported"; fi; }
 
 if [[ " $PHASES " == *" 1 "* ]]; then
@@ -199,6 +206,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     : >"$WORK/tee-delay99.txt"
     : >"$WORK/ratios.txt"
     pair_ratios=()
+    phase1_before=$(cpu_times)
     for ((r = 1; r <= ROUNDS; r++)); do
         start_nginx "base$r"
         log "base$r: wrk -t$THREADS -c$CONNS -d$DUR, nothing else running"
@@ -220,6 +228,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         fmt %.6f "$a / $b" >>"$WORK/ratios.txt"
         log "round $r: tee $a req/s, tcpdump $b req/s, ratio ${pair_ratios[-1]}"
     done
+    phase1_after=$(cpu_times)
     rps_base=$(median <"$WORK/base.rps")
     rps_td=$(median <"$WORK/tcpdump.rps")
     rps_tee=$(median <"$WORK/tee.rps")
@@ -256,6 +265,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     md_row "Requests tee captured / sent to the mirror" "$(thousands "$t_captured") / $(thousands "$t_sent")" "—" "—" "—"
     md_row "Kernel drops (packets) during the tee runs" "$t_kdrops" "—" "—" "—"
     md_row "Mirror delay p99 at full speed (median of $ROUNDS)" "$(ms_or_na "$delay99")" "—" "—" "—"
+    md_row "CPU steal over all rounds (time the hypervisor gave to other guests)" "$(steal_pct "$phase1_before" "$phase1_after")%" "—" "—" "—"
     md_row "Peak RSS of shadowtap tee (largest run)" "$(fmt %.1f "$t_rss_kb / 1024") MiB" "—" "—" "—"
 fi
 
@@ -270,8 +280,10 @@ if [[ " $PHASES " == *" 2 "* ]]; then
     start_tee paced "$prod_port"
     log "paced: shadowtap replay at 1x (1,000 requests/s for 10 s) to production, tee mirroring"
     rc=0
+    steal_before=$(cpu_times)
     "$SHADOWTAP" replay "$WORK/paced.stlog" --target "http://127.0.0.1:$prod_port" --speed 1x --seed 1 \
         --no-progress --report json --report-file "$WORK/paced-replay.json" 2>"$WORK/paced-replay.err" || rc=$?
+    steal_after=$(cpu_times)
     [ "$rc" = 0 ] || die "replay exited with $rc: $(tail -n 5 "$WORK/paced-replay.err")"
     stop_nginx
     stop_tee_and_mirror paced "$prod_port"
@@ -280,6 +292,7 @@ if [[ " $PHASES " == *" 2 "* ]]; then
     completed=$(tee_field paced completed)
     dropped=$(tee_field paced dropped_total)
     errors=$(tee_field paced errors_total)
+    prod_p99=$(json "$WORK/paced-replay.json" 'd["overall"]["latency_us"]["p99"]')
 
     if [[ " $PHASES " != *" 1 "* ]]; then
         md_title "Live tee" ""
@@ -288,6 +301,8 @@ if [[ " $PHASES " == *" 2 "* ]]; then
     md_row "Mirror delay p99 at 1,000 req/s (shadowtap replay 1x → nginx)" \
         "$(ms_or_na "$delay99")" "—" "—" \
         "≤ 5 ms: $([ -n "$delay99" ] && check "$delay99" '<=' 5000 || echo FAIL)"
+    md_row "Same run: production latency p99 seen by replay; CPU steal" "$(ms_or_na "$prod_p99"); steal $(steal_pct "$steal_before" "$steal_after")%" \
+        "—" "—" "—"
     md_row "Mirror received vs production served (1,000 req/s)" "$(thousands "$MIRROR_RECEIVED")" \
         "$(thousands "$served") (nginx)" "tee completed ${completed:-?}, dropped ${dropped:-?}, errors ${errors:-?}" "—"
 fi
