@@ -95,33 +95,35 @@ ensure_base_cmds() {
         /usr/include/pcap.h:libpcap-dev "$@"
 }
 
-# Sets SHADOWTAP to a release binary, building it once unless SHADOWTAP_BIN
-# is given.
-build_shadowtap() {
-    if [ -n "${SHADOWTAP_BIN:-}" ]; then
-        SHADOWTAP=$SHADOWTAP_BIN
+# release_binary VAR OVERRIDE WHAT PATH CARGO_ARGS...: sets VAR to the
+# release binary at PATH (under the workspace), built with CARGO_ARGS unless
+# BENCH_NO_BUILD=1, or to the path in the environment variable OVERRIDE.
+release_binary() {
+    local var=$1 override=$2 what=$3 path=$4 bin
+    shift 4
+    if [ -n "${!override:-}" ]; then
+        bin=${!override}
     else
         if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-            log "building shadowtap (release)"
-            (cd "$BENCH_ROOT" && cargo build --release --locked -p shadowtap >&2)
+            log "building $what (release)"
+            (cd "$BENCH_ROOT" && cargo build --release --locked "$@" >&2)
         fi
-        SHADOWTAP=$BENCH_ROOT/target/release/shadowtap
+        bin=$BENCH_ROOT/$path
     fi
-    [ -x "$SHADOWTAP" ] || die "no shadowtap binary at $SHADOWTAP"
+    [ -x "$bin" ] || die "no $what binary at $bin"
+    printf -v "$var" '%s' "$bin"
 }
 
-# Sets SYNTH to the synthetic log generator (replay/examples/synth.rs).
+# Sets SHADOWTAP (SHADOWTAP_BIN overrides).
+build_shadowtap() {
+    release_binary SHADOWTAP SHADOWTAP_BIN shadowtap target/release/shadowtap -p shadowtap
+}
+
+# Sets SYNTH to the synthetic log generator, replay/examples/synth.rs
+# (SYNTH_BIN overrides).
 build_synth() {
-    if [ -n "${SYNTH_BIN:-}" ]; then
-        SYNTH=$SYNTH_BIN
-    else
-        if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
-            log "building the synth example (release)"
-            (cd "$BENCH_ROOT" && cargo build --release --locked -p shadowtap-replay --example synth >&2)
-        fi
-        SYNTH=$BENCH_ROOT/target/release/examples/synth
-    fi
-    [ -x "$SYNTH" ] || die "no synth binary at $SYNTH"
+    release_binary SYNTH SYNTH_BIN "the synth example" target/release/examples/synth \
+        -p shadowtap-replay --example synth
 }
 
 # A TCP port free on 127.0.0.1 right now.
