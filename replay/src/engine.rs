@@ -344,6 +344,31 @@ pub struct Feed<E> {
     pending: VecDeque<Item>,
     started: bool,
     done: bool,
+    /// Live mirroring: see [`Saturation`].
+    saturation: Option<Saturation>,
+}
+
+/// Live mirroring without a rate limit or a request limit: when no target
+/// has a free slot, a request is dropped (counted for every target, as the
+/// scheduler would) before it is rewritten, so a saturated mirror does not
+/// spend CPU preparing requests it cannot send.
+struct Saturation {
+    permits: Arc<Vec<Arc<Semaphore>>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl Saturation {
+    /// True (and the drops counted) when every target is full.
+    fn drop_if_full(&self) -> bool {
+        if !self.permits.iter().all(|p| p.available_permits() == 0) {
+            return false;
+        }
+        let mut s = lock(&self.stats);
+        for target in 0..self.permits.len() {
+            s.record_drop(target, DropCause::Concurrency);
+        }
+        true
+    }
 }
 
 impl<E: Exchanges> Feed<E> {
@@ -361,6 +386,7 @@ impl<E: Exchanges> Feed<E> {
             pending: VecDeque::new(),
             started: false,
             done: false,
+            saturation: None,
         }
     }
 
@@ -432,6 +458,13 @@ impl<E: Exchanges> Feed<E> {
     fn convert(&mut self, (file, mut ex): (usize, Exchange)) -> Option<Item> {
         if !self.sampler.keep(file, &ex) {
             self.sampled_out += 1;
+            return None;
+        }
+        if self
+            .saturation
+            .as_ref()
+            .is_some_and(Saturation::drop_if_full)
+        {
             return None;
         }
         let ts_ns = ex.req_first_ns;
@@ -937,12 +970,20 @@ impl<X: Transports> Engine<X> {
 
     /// The feed over exchanges `src` for this configuration.
     pub fn feed<E: Exchanges>(&self, src: E) -> Feed<E> {
-        Feed::new(
+        let mut feed = Feed::new(
             src,
             self.config.sampler.clone(),
             Rewriter::new(self.config.host_mode, self.config.headers.clone()),
             self.config.loops,
-        )
+        );
+        let c = &self.config;
+        if c.live && c.rate.is_none() && c.limit.is_none() {
+            feed.saturation = Some(Saturation {
+                permits: self.monitor.permits.clone(),
+                stats: self.monitor.stats.clone(),
+            });
+        }
+        feed
     }
 
     /// Replays the items of `source` until its end (or `shutdown`).

@@ -349,6 +349,23 @@ async fn live_mode_drops_when_a_target_is_busy_and_measures_mirror_delay() {
     assert_eq!(t.dropped_of(DropCause::Concurrency), 18);
     assert_eq!(t.mirror_delay.as_ref().unwrap().len(), 2);
 
+    // Two targets, both full: each request beyond the slots is dropped for
+    // both, once (the feed drops it before rewriting it), and every request
+    // is accounted per target.
+    let mut c = config(2);
+    c.speed = Speed::Max;
+    c.concurrency = 2;
+    c.live = true;
+    let fake = Fake::new(Duration::from_secs(1));
+    let out = replay(c, &fake, burst.clone()).await;
+    for target in 0..2 {
+        let t = out.stats.target(target).unwrap();
+        assert_eq!(t.sent, 2, "target {target}");
+        assert_eq!(t.dropped_of(DropCause::Concurrency), 18, "target {target}");
+        assert_eq!(t.dropped_total(), 18, "target {target}");
+    }
+    assert_eq!(fake.sent().len(), 4);
+
     // The same burst without live mode waits for slots at max speed.
     let mut c = config(1);
     c.speed = Speed::Max;
