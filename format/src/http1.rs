@@ -363,6 +363,8 @@ impl Framer {
         }
         let input = &input[skip..];
         let old = self.head_buf.len();
+        // Where the blank line may still start: up to three bytes back.
+        let mut scan_from = old.saturating_sub(3);
         if old == 0 {
             // The common case: the whole head arrives in one piece. It is
             // parsed where it lies, not copied into `head_buf` first.
@@ -371,12 +373,14 @@ impl Framer {
                 self.start_body(parse_head(&window[..end], self.role)?);
                 return Ok(skip + end);
             }
+            // Not in this piece (the same bytes `head_buf` gathers next).
+            scan_from = window.len();
         }
         // Only look at what could complete the blank line.
         let room = self.max_head.saturating_sub(old);
         let take = input.len().min(room);
         self.head_buf.extend_from_slice(&input[..take]);
-        match find_head_end(&self.head_buf, old.saturating_sub(3)) {
+        match find_head_end(&self.head_buf, scan_from) {
             Some(end) => {
                 let from_input = end - old;
                 self.head_buf.truncate(end);
