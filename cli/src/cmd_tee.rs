@@ -21,7 +21,7 @@ use shadowtap_capture::{RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
 use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
-use shadowtap_replay::stats::{DropCause, ErrorKind, STATUS_CLASSES};
+use shadowtap_replay::stats::{DropCause, ErrorKind, TargetStats, STATUS_CLASSES};
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
@@ -446,50 +446,56 @@ fn exposition(monitor: &Monitor, c: &Counters) -> String {
         c.queued.load(Ordering::Relaxed),
     );
     monitor.with_stats(|s| {
-        // One counter family, a sample per target and label value.
-        let mut family = |name: &str, help: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
+        // One counter family: a sample per target and, with `label`, per
+        // value of it (`rows` gives each value and its count for a target).
+        type Rows<'a> = &'a dyn Fn(&TargetStats) -> Vec<(&'static str, u64)>;
+        let mut family = |name: &str, help: &str, label: &str, rows: Rows<'_>| {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
-            for (labels, v) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            for (target, t) in s.targets().iter().zip(s.per_target()) {
+                for (value, n) in rows(t) {
+                    let _ = if label.is_empty() {
+                        writeln!(out, "{name}{{target=\"{target}\"}} {n}")
+                    } else {
+                        writeln!(out, "{name}{{target=\"{target}\",{label}=\"{value}\"}} {n}")
+                    };
+                }
             }
         };
-        let targets = || s.targets().iter().zip(s.per_target());
         family(
             "shadowtap_tee_mirrored_total",
             "Requests sent to a target (completed or failed).",
-            &mut targets().map(|(name, t)| (format!("target=\"{name}\""), t.sent)),
+            "",
+            &|t| vec![("", t.sent)],
         );
         family(
             "shadowtap_tee_responses_total",
             "Mirror responses, by status class.",
-            &mut targets().flat_map(|(name, t)| {
-                STATUS_CLASSES.iter().enumerate().map(move |(i, class)| {
-                    (
-                        format!("target=\"{name}\",class=\"{class}\""),
-                        t.class_count(i),
-                    )
-                })
-            }),
+            "class",
+            &|t| {
+                let classes = STATUS_CLASSES.iter().enumerate();
+                classes
+                    .map(|(i, class)| (*class, t.class_count(i)))
+                    .collect()
+            },
         );
         family(
             "shadowtap_tee_errors_total",
             "Mirror requests that failed, by kind.",
-            &mut targets().flat_map(|(name, t)| {
-                ErrorKind::ALL.into_iter().map(move |kind| {
-                    let labels = format!("target=\"{name}\",kind=\"{}\"", kind.as_str());
-                    (labels, t.errors_of(kind))
-                })
-            }),
+            "kind",
+            &|t| {
+                ErrorKind::ALL
+                    .map(|k| (k.as_str(), t.errors_of(k)))
+                    .to_vec()
+            },
         );
         family(
             "shadowtap_tee_dropped_total",
             "Requests not mirrored to a target, by cause.",
-            &mut targets().flat_map(|(name, t)| {
-                DropCause::ALL.into_iter().map(move |cause| {
-                    let labels = format!("target=\"{name}\",cause=\"{}\"", cause.as_str());
-                    (labels, t.dropped_of(cause) + queued_drops(cause, c))
-                })
-            }),
+            "cause",
+            &|t| {
+                let count = |k| t.dropped_of(k) + queued_drops(k, c);
+                DropCause::ALL.map(|k| (k.as_str(), count(k))).to_vec()
+            },
         );
     });
     out
