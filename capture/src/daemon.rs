@@ -331,7 +331,82 @@ fn ts_ns(tv: &libc::timeval, nano: bool) -> u64 {
     secs.saturating_mul(1_000_000_000).saturating_add(frac_ns)
 }
 
-fn open_live(cfg: &CaptureConfig, iface: &str) -> Result<Capture<pcap::Active>, CaptureError> {
+/// The filter handed to the kernel for a live capture on `iface`.
+///
+/// On a loopback interface the kernel delivers every packet to a packet
+/// socket twice, once as sent and once as received, and libpcap throws the
+/// sent copy away only after it has been copied into the ring. Asking the
+/// kernel for inbound packets only selects the same packets at half the
+/// copying, on the producers' own CPU time (loopback delivery runs in the
+/// sender's context).
+fn kernel_filter(filter: &str, loopback: bool) -> String {
+    if loopback {
+        format!("inbound and ({filter})")
+    } else {
+        filter.to_string()
+    }
+}
+
+/// Whether libpcap lists `iface` as a loopback interface.
+fn is_loopback(iface: &str) -> bool {
+    pcap::Device::list()
+        .ok()
+        .and_then(|all| all.into_iter().find(|d| d.name == iface))
+        .is_some_and(|d| d.flags.is_loopback())
+}
+
+/// Replaces the kernel filter of a packet socket with `prog`; false when
+/// the kernel refused it (the socket keeps its previous filter).
+#[cfg(target_os = "linux")]
+fn attach_socket_filter(fd: std::os::fd::RawFd, prog: &pcap::BpfProgram) -> bool {
+    // libpcap's `struct bpf_insn` is the kernel's `struct sock_filter`; the
+    // pcap crate shows its fields only through Display ("code jt jf k").
+    let mut insns = Vec::new();
+    for insn in prog.get_instructions() {
+        let text = insn.to_string();
+        let mut f = text.split(' ').map(|x| x.parse::<u32>().ok());
+        let (Some(Some(code)), Some(Some(jt)), Some(Some(jf)), Some(Some(k))) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            return false;
+        };
+        let (Ok(code), Ok(jt), Ok(jf)) = (u16::try_from(code), u8::try_from(jt), u8::try_from(jf))
+        else {
+            return false;
+        };
+        insns.push(libc::sock_filter { code, jt, jf, k });
+    }
+    let Ok(len) = u16::try_from(insns.len()) else {
+        return false;
+    };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: insns.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points at `len` initialised instructions that outlive
+    // the call; the kernel copies and validates them.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::from_ref(&fprog).cast(),
+            libc::socklen_t::try_from(std::mem::size_of::<libc::sock_fprog>()).unwrap_or(0),
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn attach_socket_filter(_fd: std::os::fd::RawFd, _prog: &pcap::BpfProgram) -> bool {
+    false
+}
+
+/// Opens a live capture; also returns the filter the kernel applies.
+fn open_live(
+    cfg: &CaptureConfig,
+    iface: &str,
+) -> Result<(Capture<pcap::Active>, String), CaptureError> {
     let classify = |source: pcap::Error| {
         let msg = source.to_string();
         let lower = msg.to_ascii_lowercase();
@@ -368,11 +443,28 @@ fn open_live(cfg: &CaptureConfig, iface: &str) -> Result<Capture<pcap::Active>, 
     let mut cap = inactive.open().map_err(classify)?;
     let filter = cfg.filter();
     cap.filter(&filter, true)
-        .map_err(|source| CaptureError::Filter { filter, source })?;
+        .map_err(|source| CaptureError::Filter {
+            filter: filter.clone(),
+            source,
+        })?;
+    let mut applied = filter.clone();
+    if is_loopback(iface) {
+        // Attached to the socket directly, not through libpcap: after a
+        // filter change libpcap re-filters the packets already buffered in
+        // user space, where its interpreter cannot read a packet's
+        // direction and would reject them all. Its own (plain) filter stays
+        // in place for that, which selects the same packets there.
+        let inbound = kernel_filter(&filter, true);
+        if let Ok(prog) = cap.compile(&inbound, true) {
+            if attach_socket_filter(cap.as_raw_fd(), &prog) {
+                applied = inbound;
+            }
+        }
+    }
     // Non-blocking reads plus our own poll() with a timeout: libpcap's read
     // timeout is not honoured in immediate mode on every platform, and it
     // restarts its own poll() after a signal.
-    cap.setnonblock().map_err(classify)
+    Ok((cap.setnonblock().map_err(classify)?, applied))
 }
 
 fn block_timeout_ms(t: Duration) -> i32 {
@@ -398,11 +490,15 @@ pub fn run_with(
     stop: &AtomicBool,
     on_request: &mut dyn FnMut(&RequestEvent<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
-    let (mut src, desc) = match &cfg.source {
-        Source::Interface(i) => (Src::Live(open_live(cfg, i)?), (meta::INTERFACE, i.clone())),
+    let (mut src, desc, applied) = match &cfg.source {
+        Source::Interface(i) => {
+            let (cap, applied) = open_live(cfg, i)?;
+            (Src::Live(cap), (meta::INTERFACE, i.clone()), applied)
+        }
         Source::Pcap(p) => (
             Src::File(open_file(p)?),
             (meta::PCAP, p.display().to_string()),
+            String::new(),
         ),
     };
     let link = match &src {
@@ -444,7 +540,7 @@ pub fn run_with(
         return Err(e);
     }
     match &cfg.source {
-        Source::Interface(i) => say!("shadowtap: capturing on {i} (filter: {})", cfg.filter()),
+        Source::Interface(i) => say!("shadowtap: capturing on {i} (filter: {applied})"),
         Source::Pcap(p) => say!("shadowtap: importing {}", p.display()),
     }
     metrics.set_up(true);
@@ -885,6 +981,91 @@ mod tests {
         assert_eq!(utc_stamp(1_700_000_000_123_000_000), "20231114T221320.123Z");
         assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229T000000.000Z");
         assert!(utc_stamp(1_700_000_000_000_000_000) < utc_stamp(1_700_000_001_000_000_000));
+    }
+
+    #[test]
+    fn only_loopback_asks_the_kernel_for_one_direction() {
+        assert_eq!(kernel_filter("tcp", false), "tcp");
+        assert_eq!(
+            kernel_filter("tcp or udp", true),
+            "inbound and (tcp or udp)"
+        );
+    }
+
+    /// On loopback the kernel hands each packet over once, not once as
+    /// sent and again as received (libpcap's statistics count every copy
+    /// that passed the kernel filter), and nothing is lost on the way: the
+    /// connection's first packet, which lands in the buffer libpcap
+    /// re-filters in user space, included.
+    #[test]
+    fn loopback_capture_copies_each_packet_once() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping loopback_capture_copies_each_packet_once: live capture needs root (CAP_NET_RAW); CI runs as root");
+            return;
+        }
+        assert!(is_loopback("lo"));
+        for block_timeout in [None, Some(Duration::from_millis(1))] {
+            let (seen, received, first_flags) = one_loopback_connection(block_timeout);
+            // Handshake, request, response and both FINs, with their ACKs.
+            assert!(seen >= 7, "{block_timeout:?}: {seen} packets");
+            assert_eq!(received, seen, "{block_timeout:?}");
+            assert_eq!(
+                first_flags, 0x02,
+                "{block_timeout:?}: the first packet is the SYN"
+            );
+        }
+    }
+
+    /// Captures one short HTTP exchange on lo: packets read, packets the
+    /// kernel passed, TCP flags of the first packet.
+    fn one_loopback_connection(block_timeout: Option<Duration>) -> (u32, u32, u8) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut cfg = CaptureConfig::new(Source::Interface("lo".into()), PathBuf::new());
+        cfg.pipeline.ports = vec![addr.port()];
+        cfg.block_timeout = block_timeout;
+        let (mut cap, applied) = open_live(&cfg, "lo").unwrap();
+        assert_eq!(applied, format!("inbound and ({})", cfg.filter()));
+
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(server.read(&mut buf).unwrap() > 0);
+        server
+            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap();
+        assert!(client.read(&mut buf).unwrap() > 0);
+        drop(client);
+        drop(server);
+
+        // Read until the capture has been quiet for 300 ms (bounded).
+        let fd = cap.as_raw_fd();
+        let (mut seen, mut first_flags) = (0u32, None);
+        for _ in 0..1000 {
+            match cap.next_packet() {
+                Ok(p) => {
+                    seen += 1;
+                    // Ethernet (14) + IPv4 (20) + TCP flags at 13.
+                    first_flags.get_or_insert(p.data.get(47).copied().unwrap_or(0));
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    if !wait_readable(fd, 300) {
+                        break;
+                    }
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (
+            seen,
+            cap.stats().unwrap().received,
+            first_flags.unwrap_or(0),
+        )
     }
 
     #[test]

@@ -207,10 +207,11 @@ fn mirror_every_request_once(record: bool, n: usize) {
         &args,
     );
     let port = prod_addr.port();
+    // On loopback the kernel is asked for one copy of each packet.
     let filter = if record {
-        format!("(filter: tcp and (port {port}))")
+        format!("(filter: inbound and (tcp and (port {port})))")
     } else {
-        format!("(filter: tcp and (dst port {port} or ((src port {port}) and")
+        format!("(filter: inbound and (tcp and (dst port {port} or ((src port {port}) and")
     };
     assert!(started.contains(&filter), "{started}");
 
