@@ -2,12 +2,14 @@
 # Live tee cost and completeness (issue 5).
 #
 # Phase 1, full speed: BENCH_TEE_ROUNDS rounds in which wrk drives nginx
-# ("production") on loopback for BENCH_DURATION three times: with nothing
-# else running, with `tcpdump -w` running, and with `shadowtap tee
-# --interface lo --port P --target http://127.0.0.1:Q` mirroring to
-# `shadowtap serve --listen 127.0.0.1:0 --record M.stlog` (the tcpdump and tee
-# runs alternate their order from round to round). Reports the median wrk
-# req/s (tee vs tcpdump, target >= 1.0) and the accounting over all tee runs:
+# ("production") on loopback for BENCH_DURATION four times: with nothing
+# else running, with `tcpdump -w` running, with `shadowtap tee --interface lo
+# --port P --target http://127.0.0.1:Q` mirroring to `shadowtap serve --listen
+# 127.0.0.1:0 --record M.stlog`, and with the same tee capped at
+# BENCH_TEE_CAP (1000) requests/s (`--rate 1000/s --queue 1000`); the order
+# of the last three alternates from round to round. Reports the median of the
+# per-round wrk req/s ratios (tee vs tcpdump, target >= 1.0; a round counts
+# only with low CPU steal) and the accounting over all tee runs:
 # every request production served must reach the mirror or be counted by tee
 # (mirrored + dropped + errors + skipped == served).
 #
@@ -21,7 +23,11 @@
 # it assumes about tee's output. Knobs: BENCH_DURATION (10s),
 # BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
 # default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5),
-# BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal).
+# BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal),
+# BENCH_TEE_EXTRA (more tee options, e.g. "--rate 1000"),
+# BENCH_TEE_MAX_STEAL (2: a round counts only if CPU steal stayed at or below
+# this percentage during both its tcpdump and its tee run; other rounds are
+# reported but repeated), BENCH_TEE_MAX_ATTEMPTS (3 x rounds).
 BENCH_NAME="tee"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -39,6 +45,8 @@ THREADS=${BENCH_WRK_THREADS:-2}
 CONNS=${BENCH_WRK_CONNS:-32}
 PHASES=${BENCH_TEE_PHASES:-1 2}
 ROUNDS=${BENCH_TEE_ROUNDS:-5}
+MAX_STEAL=${BENCH_TEE_MAX_STEAL:-2}
+MAX_ATTEMPTS=${BENCH_TEE_MAX_ATTEMPTS:-$((3 * ROUNDS))}
 # The mirror target stands in for the new version's hosts, which a real
 # trial runs elsewhere; on this machine it shares the two CPUs with
 # production, so by default it runs in the idle class (chrt --idle 0) and its
@@ -47,6 +55,13 @@ ROUNDS=${BENCH_TEE_ROUNDS:-5}
 MIRROR_SCHED=${BENCH_TEE_MIRROR_SCHED:-idle}
 queue_args=()
 [ -n "${BENCH_TEE_QUEUE:-}" ] && queue_args=(--queue "$BENCH_TEE_QUEUE")
+# Extra tee options for every tee run, split on spaces.
+read -r -a extra_args <<<"${BENCH_TEE_EXTRA:-}"
+# The second tee configuration of each round: the mirror capped at CAP
+# requests/s, with a queue of one second of them (so that what it mirrors is
+# at most about a second old).
+CAP=${BENCH_TEE_CAP:-1000}
+cap_args=(--rate "$CAP/s" --queue "$CAP")
 
 # start_mirror NAME: `shadowtap serve --record` on a free port; sets
 # MIRROR_PORT and MIRROR_PID.
@@ -59,14 +74,17 @@ start_mirror() {
     MIRROR_PORT=$(sed -nE 's/^listening on .*:([0-9]+)$/\1/p' "$WORK/$1-serve.err" | head -n 1)
 }
 
-# start_tee NAME PROD_PORT: tee from lo:PROD_PORT to the mirror; sets TEE_PID.
+# start_tee NAME PROD_PORT [TEE_OPTION...]: tee from lo:PROD_PORT to the
+# mirror; sets TEE_PID.
 start_tee() {
-    start_bg "$1-tee" "$SHADOWTAP" tee --interface lo --port "$2" --target "http://127.0.0.1:$MIRROR_PORT" \
-        --buffer 64MiB "${queue_args[@]}" --no-progress --report json --report-file "$WORK/$1-tee.json"
+    local name=$1 port=$2
+    shift 2
+    start_bg "$name-tee" "$SHADOWTAP" tee --interface lo --port "$port" --target "http://127.0.0.1:$MIRROR_PORT" \
+        --buffer 64MiB "$@" "${extra_args[@]}" --no-progress --report json --report-file "$WORK/$name-tee.json"
     TEE_PID=$BG_PID
     # tee reuses the capture engine, which announces itself with "capturing
     # on IFACE"; accept a few other plausible wordings too.
-    wait_for_line "$WORK/$1-tee.err" 'capturing on|mirroring|listening on|started' "$TEE_PID" 30 ||
+    wait_for_line "$WORK/$name-tee.err" 'capturing on|mirroring|listening on|started' "$TEE_PID" 30 ||
         die "shadowtap tee did not start"
 }
 
@@ -146,13 +164,53 @@ cpu_times() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' 
 # steal_pct BEFORE AFTER: steal as a percentage of all CPU time between them.
 steal_pct() { echo "$1 $2" | awk '{ t = $4 - $2; printf "%.1f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'; }
 
+# task_ticks PID [capture|mirror]: CPU time (clock ticks, user + system) of
+# PID's threads so far; `capture` counts only tee's capture thread (normal
+# priority), `mirror` every other thread (tee's mirror, idle priority).
+task_ticks() {
+    local t comm sum=0 v
+    for t in /proc/"$1"/task/*; do
+        comm=$(cat "$t/comm" 2>/dev/null) || continue
+        case ${2:-all} in
+            capture) [[ $comm == shadowtap-captu* ]] || continue ;;
+            mirror) [[ $comm == shadowtap-captu* ]] && continue ;;
+        esac
+        v=$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null) || continue
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_pct TICKS SECONDS: CPU time as a percentage of one CPU.
+cpu_pct() { fmt %.1f "100 * $1 / $CLK_TCK / $2"; }
+
 ms_or_na() { if [ -n "$1" ]; then echo "$(fmt %.3f "$1 / 1000") ms"; else echo "not reported"; fi; }
 
 if [[ " $PHASES " == *" 1 "* ]]; then
+    # run_wrk NAME [PID:WHICH...]: wrk against production; records the CPU
+    # steal during the run in $WORK/NAME.steal and, for each PID:WHICH
+    # (see task_ticks), that process's CPU over the run as a percentage of
+    # one CPU in $WORK/NAME.cpu, one "WHICH PCT" line each.
     run_wrk() {
-        wrk -t"$THREADS" -c"$CONNS" -d"$DUR" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/$1.wrk" 2>&1 ||
-            die "wrk failed: $(cat "$WORK/$1.wrk")"
+        local name=$1 spec before after t0 t1 secs
+        shift
+        declare -A c0
+        for spec in "$@"; do c0[$spec]=$(task_ticks "${spec%%:*}" "${spec#*:}"); done
+        before=$(cpu_times)
+        t0=$(date +%s.%N)
+        wrk -t"$THREADS" -c"$CONNS" -d"$DUR" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/$name.wrk" 2>&1 ||
+            die "wrk failed: $(cat "$WORK/$name.wrk")"
+        t1=$(date +%s.%N)
+        after=$(cpu_times)
+        steal_pct "$before" "$after" >"$WORK/$name.steal"
+        secs=$(calc "$t1 - $t0")
+        : >"$WORK/$name.cpu"
+        for spec in "$@"; do
+            echo "${spec#*:} $(cpu_pct "$(($(task_ticks "${spec%%:*}" "${spec#*:}") - c0[$spec]))" "$secs")" >>"$WORK/$name.cpu"
+        done
     }
+    # cpu_of NAME WHICH: a percentage recorded by run_wrk.
+    cpu_of() { awk -v w="$2" '$1 == w { print $2 }' "$WORK/$1.cpu"; }
 
     run_tcpdump() {
         start_nginx "$1"
@@ -160,7 +218,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         local td=$BG_PID
         wait_for_line "$WORK/$1-tcpdump.err" 'listening on' "$td" 30 || die "tcpdump did not start"
         log "$1: wrk -t$THREADS -c$CONNS -d$DUR with tcpdump -w"
-        run_wrk "$1"
+        run_wrk "$1" "$td:all"
         stop_nginx
         stop_pid "$td" INT 30
         rm -f "$WORK/$1.pcap"
@@ -170,13 +228,17 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     t_served=0 t_received=0 t_captured=0 t_sent=0 t_completed=0 t_dropped=0 t_errors=0 t_skipped=0
     t_kdrops=0 t_rss_kb=0 causes_json="$WORK/tee-causes.txt"
     : >"$causes_json"
+    # run_tee NAME [TEE_OPTION...]
     run_tee() {
-        start_nginx "$1"
+        local name=$1
+        shift
+        start_nginx "$name"
         local prod_port=$NGINX_PORT
-        start_mirror "$1"
-        start_tee "$1" "$prod_port"
+        start_mirror "$name"
+        start_tee "$name" "$prod_port" "$@"
+        set -- "$name"
         log "$1: wrk -t$THREADS -c$CONNS -d$DUR with tee mirroring to port $MIRROR_PORT"
-        run_wrk "$1"
+        run_wrk "$1" "$TEE_PID:capture" "$TEE_PID:mirror" "$MIRROR_PID:serve"
         stop_nginx
         stop_tee_and_mirror "$1" "$prod_port"
         local served captured kd
@@ -194,65 +256,106 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         t_skipped=$((t_skipped + $(tee_num "$1" skipped)))
         ((TEE_RSS_KB > t_rss_kb)) && t_rss_kb=$TEE_RSS_KB
         json "$WORK/$1-tee.json" '"\n".join(f"{k} {v}" for k, v in d["overall"].get("dropped", {}).items())' >>"$causes_json"
-        tee_field "$1" mirror_delay_p99 >>"$WORK/tee-delay99.txt"
+        tee_field "$1" mirror_delay_p99 >>"$WORK/${1%%[0-9]*}-delay99.txt"
     }
 
-    # Rounds alternate the order (tcpdump first, then tee first) so that a
-    # drift of the machine over the run favours neither; each round is one
-    # pair, and medians over the rounds are compared.
-    : >"$WORK/base.rps"
-    : >"$WORK/tcpdump.rps"
-    : >"$WORK/tee.rps"
-    : >"$WORK/tee-delay99.txt"
-    : >"$WORK/ratios.txt"
-    pair_ratios=()
+    # Each round runs production alone, then with tcpdump, with tee (its
+    # defaults) and with tee whose mirror is capped (cap_args); the order of
+    # the last three is reversed every other round, so that a drift of the
+    # machine over the run favours none of them, and each tee run is
+    # compared with the tcpdump run of its own round. This machine is a
+    # shared virtual one: while the hypervisor steals CPU time, single runs
+    # lose up to half their throughput, which says nothing about the
+    # processes measured. A round in which any of those three runs saw more
+    # steal than MAX_STEAL is reported but does not count, and another is
+    # run in its place (at most MAX_ATTEMPTS in all).
+    for f in base.rps tcpdump.rps tee.rps cap.rps tee-delay99.txt cap-delay99.txt tee-ratios.txt cap-ratios.txt \
+        cpu-tcpdump.txt cpu-capture.txt cpu-mirror.txt cpu-serve.txt cpu-cap-capture.txt cpu-cap-mirror.txt; do
+        : >"$WORK/$f"
+    done
+    tee_ratios=()
+    cap_ratios=()
+    discarded=()
+    clean=0
     phase1_before=$(cpu_times)
-    for ((r = 1; r <= ROUNDS; r++)); do
+    for ((r = 1; r <= MAX_ATTEMPTS && clean < ROUNDS; r++)); do
         start_nginx "base$r"
         log "base$r: wrk -t$THREADS -c$CONNS -d$DUR, nothing else running"
         run_wrk "base$r"
         stop_nginx
-        wrk_rps "$WORK/base$r.wrk" >>"$WORK/base.rps"
         if ((r % 2)); then
             run_tcpdump "tcpdump$r"
-            run_tee "tee$r"
+            run_tee "tee$r" "${queue_args[@]}"
+            run_tee "cap$r" "${cap_args[@]}"
         else
-            run_tee "tee$r"
+            run_tee "cap$r" "${cap_args[@]}"
+            run_tee "tee$r" "${queue_args[@]}"
             run_tcpdump "tcpdump$r"
         fi
         a=$(wrk_rps "$WORK/tee$r.wrk")
+        c=$(wrk_rps "$WORK/cap$r.wrk")
         b=$(wrk_rps "$WORK/tcpdump$r.wrk")
+        sa=$(cat "$WORK/tee$r.steal")
+        sc=$(cat "$WORK/cap$r.steal")
+        sb=$(cat "$WORK/tcpdump$r.steal")
+        ra=$(fmt %.2f "$a / $b")
+        rc=$(fmt %.2f "$c / $b")
+        if awk -v a="$sa" -v b="$sb" -v c="$sc" -v m="$MAX_STEAL" 'BEGIN { exit !(a > m || b > m || c > m) }'; then
+            discarded+=("$ra/$rc (steal $sb%/$sa%/$sc%)")
+            log "round $r: ratios $ra (defaults) and $rc (capped); steal $sb%/$sa%/$sc% > $MAX_STEAL%: not counted"
+            continue
+        fi
+        clean=$((clean + 1))
+        wrk_rps "$WORK/base$r.wrk" >>"$WORK/base.rps"
         echo "$a" >>"$WORK/tee.rps"
+        echo "$c" >>"$WORK/cap.rps"
         echo "$b" >>"$WORK/tcpdump.rps"
-        pair_ratios+=("$(fmt %.2f "$a / $b")")
-        fmt %.6f "$a / $b" >>"$WORK/ratios.txt"
-        log "round $r: tee $a req/s, tcpdump $b req/s, ratio ${pair_ratios[-1]}"
+        tee_ratios+=("$ra")
+        cap_ratios+=("$rc")
+        echo "$(fmt %.6f "$a / $b")" >>"$WORK/tee-ratios.txt"
+        echo "$(fmt %.6f "$c / $b")" >>"$WORK/cap-ratios.txt"
+        cpu_of "tcpdump$r" all >>"$WORK/cpu-tcpdump.txt"
+        cpu_of "tee$r" capture >>"$WORK/cpu-capture.txt"
+        cpu_of "tee$r" mirror >>"$WORK/cpu-mirror.txt"
+        cpu_of "tee$r" serve >>"$WORK/cpu-serve.txt"
+        cpu_of "cap$r" capture >>"$WORK/cpu-cap-capture.txt"
+        cpu_of "cap$r" mirror >>"$WORK/cpu-cap-mirror.txt"
+        log "round $r: tee $a, capped $c, tcpdump $b req/s: ratios $ra and $rc (steal $sb%/$sa%/$sc%)"
     done
     phase1_after=$(cpu_times)
+    ((clean > 0)) || die "no round ran with CPU steal at or below $MAX_STEAL% in $MAX_ATTEMPTS attempts"
     rps_base=$(median <"$WORK/base.rps")
     rps_td=$(median <"$WORK/tcpdump.rps")
     rps_tee=$(median <"$WORK/tee.rps")
-    wins=0
-    for x in "${pair_ratios[@]}"; do
-        awk -v x="$x" 'BEGIN { exit !(x >= 1) }' && wins=$((wins + 1))
-    done
-    delay99=$(median <"$WORK/tee-delay99.txt")
-    # The headline is the median of the per-round ratios: the two runs of a
-    # round are adjacent (order alternating), so drift of the machine's
-    # speed across rounds, which moves both, cancels out of each ratio.
-    median_ratio=$(median <"$WORK/ratios.txt")
+    rps_cap=$(median <"$WORK/cap.rps")
+    # wins RATIO...: how many of them reach 1.
+    wins() { printf '%s\n' "$@" | awk '$1 >= 1 { n++ } END { print n + 0 }'; }
+    # The headline is the median of the per-round ratios: the runs of a
+    # round are adjacent, so drift of the machine's speed across rounds,
+    # which moves them all, cancels out of each ratio.
+    tee_ratio=$(median <"$WORK/tee-ratios.txt")
+    cap_ratio=$(median <"$WORK/cap-ratios.txt")
     accounted=$((t_completed + t_dropped + t_errors + t_skipped))
+    short=""
+    ((clean < ROUNDS)) && short=" (only $clean of $ROUNDS rounds ran with low steal)"
 
     md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
-        "$ROUNDS rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over the tee runs."
+        "$clean rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). A second tee run in each round caps the mirror at $CAP requests/s (\`${cap_args[*]}\`): with the mirror target on the same two CPUs, every mirrored request also costs production CPU time (see below). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. A round counts only if the hypervisor stole at most $MAX_STEAL% of the CPU time during both its tcpdump and its tee run (\`/proc/stat\`); other rounds are listed and replaced. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over all tee runs, counted or not."
     md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
-    md_row "wrk req/s on production with tee vs with tcpdump -w: median of the $ROUNDS per-round ratios" "—" "—" \
-        "$(fmt %.2f "$median_ratio")" "≥ 1.00: $(check "$median_ratio" '>=' 1)"
-    md_row "Per-round ratio tee / tcpdump (rounds where tee ≥ tcpdump)" "${pair_ratios[*]}" "—" "$wins of $ROUNDS" "—"
-    md_row "wrk req/s on production (median of $ROUNDS, each side on its own)" "$(thousands "$rps_tee")" "$(thousands "$rps_td") (tcpdump -w)" \
-        "$(fmt %.2f "$rps_tee / $rps_td")" "—"
-    md_row "wrk req/s, nothing else running (median of $ROUNDS)" "—" "$(thousands "$rps_base") (no capture)" \
-        "$(fmt %.2f "$rps_tee / $rps_base")" "—"
+    md_row "wrk req/s on production with tee, mirror capped at $CAP req/s (\`${cap_args[*]}\`), vs with tcpdump -w: median of the $clean per-round ratios$short" "—" "—" \
+        "$(fmt %.2f "$cap_ratio")" "≥ 1.00: $(check "$cap_ratio" '>=' 1)"
+    md_row "The same with tee's defaults (mirror not capped)" "—" "—" \
+        "$(fmt %.2f "$tee_ratio")" "≥ 1.00: $(check "$tee_ratio" '>=' 1)"
+    md_row "Per-round ratios, capped (rounds where tee ≥ tcpdump)" "${cap_ratios[*]}" "—" "$(wins "${cap_ratios[@]}") of $clean" "—"
+    md_row "Per-round ratios, defaults (rounds where tee ≥ tcpdump)" "${tee_ratios[*]}" "—" "$(wins "${tee_ratios[@]}") of $clean" "—"
+    md_row "Rounds not counted: ratios defaults/capped (steal in the tcpdump/defaults/capped runs)" "$( ((${#discarded[@]})) && printf '%s; ' "${discarded[@]}" | sed 's/; $//' || echo none)" "—" "—" "—"
+    md_row "wrk req/s on production (median of $clean, each run on its own)" "$(thousands "$rps_cap") capped, $(thousands "$rps_tee") defaults" "$(thousands "$rps_td") (tcpdump -w)" \
+        "$(fmt %.2f "$rps_cap / $rps_td"), $(fmt %.2f "$rps_tee / $rps_td")" "—"
+    md_row "wrk req/s, nothing else running (median of $clean)" "—" "$(thousands "$rps_base") (no capture)" \
+        "$(fmt %.2f "$rps_cap / $rps_base") capped, $(fmt %.2f "$rps_tee / $rps_base") defaults" "—"
+    md_row "CPU of the observer, % of one CPU (median over counted rounds)" \
+        "defaults: capture thread $(median <"$WORK/cpu-capture.txt")% (normal priority), mirror threads $(median <"$WORK/cpu-mirror.txt")% and serve $(median <"$WORK/cpu-serve.txt")% (idle priority); capped: capture thread $(median <"$WORK/cpu-cap-capture.txt")%, mirror threads $(median <"$WORK/cpu-cap-mirror.txt")%" \
+        "tcpdump $(median <"$WORK/cpu-tcpdump.txt")%" "—" "—"
     md_row "Requests the mirror received vs production served" "$(thousands "$t_received")" \
         "$(thousands "$t_served") (nginx)" "missing $(thousands "$((t_served - t_received))")" "—"
     md_row "Tee accounting: completed + dropped + errors + skipped vs served" \
@@ -264,7 +367,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     md_row "Requests served but never captured (served − captured)" "$(thousands "$((t_served - t_captured))")" "—" "—" "—"
     md_row "Requests tee captured / sent to the mirror" "$(thousands "$t_captured") / $(thousands "$t_sent")" "—" "—" "—"
     md_row "Kernel drops (packets) during the tee runs" "$t_kdrops" "—" "—" "—"
-    md_row "Mirror delay p99 at full speed (median of $ROUNDS)" "$(ms_or_na "$delay99")" "—" "—" "—"
+    md_row "Mirror delay p99 at full speed (median of all runs): capped; defaults" "$(ms_or_na "$(median <"$WORK/cap-delay99.txt")"); $(ms_or_na "$(median <"$WORK/tee-delay99.txt")")" "—" "—" "—"
     md_row "CPU steal over all rounds (time the hypervisor gave to other guests)" "$(steal_pct "$phase1_before" "$phase1_after")%" "—" "—" "—"
     md_row "Peak RSS of shadowtap tee (largest run)" "$(fmt %.1f "$t_rss_kb / 1024") MiB" "—" "—" "—"
 fi
@@ -277,7 +380,7 @@ if [[ " $PHASES " == *" 2 "* ]]; then
     start_nginx paced
     prod_port=$NGINX_PORT
     start_mirror paced
-    start_tee paced "$prod_port"
+    start_tee paced "$prod_port" "${queue_args[@]}"
     log "paced: shadowtap replay at 1x (1,000 requests/s for 10 s) to production, tee mirroring"
     rc=0
     steal_before=$(cpu_times)
