@@ -6,7 +6,7 @@
 # else running, with `tcpdump -w` running, with `shadowtap tee --interface lo
 # --port P --target http://127.0.0.1:Q` mirroring to `shadowtap serve --listen
 # 127.0.0.1:0 --record M.stlog`, and with the same tee capped at
-# BENCH_TEE_CAP (1000) requests/s (`--rate 1000/s --queue 1000`); the order
+# BENCH_TEE_CAP (1000) requests/s (`--rate 1000/s --rate-policy drop`); the order
 # of the last three alternates from round to round. Reports the median of the
 # per-round wrk req/s ratios (tee vs tcpdump, target >= 1.0; a round counts
 # only with low CPU steal) and the accounting over all tee runs:
@@ -58,10 +58,10 @@ queue_args=()
 # Extra tee options for every tee run, split on spaces.
 read -r -a extra_args <<<"${BENCH_TEE_EXTRA:-}"
 # The second tee configuration of each round: the mirror capped at CAP
-# requests/s, with a queue of one second of them (so that what it mirrors is
-# at most about a second old).
+# requests/s; what is over the cap is dropped and counted (rate_limit)
+# rather than queued, so what is mirrored stays fresh.
 CAP=${BENCH_TEE_CAP:-1000}
-cap_args=(--rate "$CAP/s" --queue "$CAP")
+cap_args=(--rate "$CAP/s" --rate-policy drop)
 
 # start_mirror NAME: `shadowtap serve --record` on a free port; sets
 # MIRROR_PORT and MIRROR_PID.
