@@ -447,20 +447,21 @@ fn open_live(
             filter: filter.clone(),
             source,
         })?;
-    let mut applied = filter.clone();
-    if is_loopback(iface) {
-        // Attached to the socket directly, not through libpcap: after a
-        // filter change libpcap re-filters the packets already buffered in
-        // user space, where its interpreter cannot read a packet's
-        // direction and would reject them all. Its own (plain) filter stays
-        // in place for that, which selects the same packets there.
-        let inbound = kernel_filter(&filter, true);
-        if let Ok(prog) = cap.compile(&inbound, true) {
-            if attach_socket_filter(cap.as_raw_fd(), &prog) {
-                applied = inbound;
-            }
-        }
-    }
+    // A narrower kernel filter is attached to the socket directly, not
+    // through libpcap: after a filter change libpcap re-filters the packets
+    // already buffered in user space, where its interpreter cannot read a
+    // packet's direction and would reject them all. Its own (plain) filter
+    // stays in place for that, which selects the same packets there.
+    let narrower = kernel_filter(&filter, is_loopback(iface));
+    let applied = if narrower != filter
+        && cap
+            .compile(&narrower, true)
+            .is_ok_and(|prog| attach_socket_filter(cap.as_raw_fd(), &prog))
+    {
+        narrower
+    } else {
+        filter
+    };
     // Non-blocking reads plus our own poll() with a timeout: libpcap's read
     // timeout is not honoured in immediate mode on every platform, and it
     // restarts its own poll() after a signal.
@@ -490,15 +491,16 @@ pub fn run_with(
     stop: &AtomicBool,
     on_request: &mut dyn FnMut(&RequestEvent<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
-    let (mut src, desc, applied) = match &cfg.source {
+    let (mut src, desc, announce) = match &cfg.source {
         Source::Interface(i) => {
             let (cap, applied) = open_live(cfg, i)?;
-            (Src::Live(cap), (meta::INTERFACE, i.clone()), applied)
+            let announce = format!("capturing on {i} (filter: {applied})");
+            (Src::Live(cap), (meta::INTERFACE, i.clone()), announce)
         }
         Source::Pcap(p) => (
             Src::File(open_file(p)?),
             (meta::PCAP, p.display().to_string()),
-            String::new(),
+            format!("importing {}", p.display()),
         ),
     };
     let link = match &src {
@@ -539,10 +541,7 @@ pub fn run_with(
     if let Some(e) = out.error.take() {
         return Err(e);
     }
-    match &cfg.source {
-        Source::Interface(i) => say!("shadowtap: capturing on {i} (filter: {applied})"),
-        Source::Pcap(p) => say!("shadowtap: importing {}", p.display()),
-    }
+    say!("shadowtap: {announce}");
     metrics.set_up(true);
 
     let started = Instant::now();

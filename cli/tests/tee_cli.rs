@@ -224,13 +224,14 @@ fn mirror_every_request_once(record: bool, n: usize) {
         "shadowtap_tee_responses_total{{target=\"http://{mirror_addr}\",class=\"2xx\"}} {n}\n"
     );
     let deadline = Instant::now() + WAIT;
-    let mut body = scrape(metrics_addr(&started));
+    let metrics = metrics_addr(&started);
+    let mut body = scrape(metrics);
     for _ in 0..200 {
         if body.contains(&answered) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
-        body = scrape(metrics_addr(&started));
+        body = scrape(metrics);
     }
     assert!(body.contains(&answered), "{body}");
     assert!(

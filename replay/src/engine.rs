@@ -363,10 +363,7 @@ impl Saturation {
         if !self.permits.iter().all(|p| p.available_permits() == 0) {
             return false;
         }
-        let mut s = lock(&self.stats);
-        for target in 0..self.permits.len() {
-            s.record_drop(target, DropCause::Concurrency);
-        }
+        lock(&self.stats).record_drop_all(DropCause::Concurrency);
         true
     }
 }
@@ -1306,11 +1303,7 @@ impl Scheduler {
                     None => return StopReason::Interrupted,
                     Some(true) => admitted = Some(start.elapsed()),
                     Some(false) => {
-                        let mut s = lock(&self.stats);
-                        for t in 0..self.queues.len() {
-                            s.record_drop(t, DropCause::RateLimit);
-                        }
-                        drop(s);
+                        lock(&self.stats).record_drop_all(DropCause::RateLimit);
                         if self.count_and_check_limit() {
                             return StopReason::Limit;
                         }

@@ -484,6 +484,13 @@ impl Stats {
         self.record_drops(target, cause, 1);
     }
 
+    /// Counts a request sent to no target at all, once for each of them.
+    pub fn record_drop_all(&mut self, cause: DropCause) {
+        for target in 0..self.per_target.len() {
+            self.record_drops(target, cause, 1);
+        }
+    }
+
     /// Counts `n` requests not sent to `target`, for a cause counted outside
     /// the engine (`tee`'s capture queue). An out-of-range target index is
     /// ignored.
