@@ -303,8 +303,8 @@ wrk_errors() {
 
 # calc EXPR: floating-point arithmetic (awk), printed with up to 6 decimals.
 calc() { awk "BEGIN { v = $1; printf \"%.6g\n\", v }"; }
-# fmt FORMAT EXPR: printf an awk expression.
-fmt() { awk "BEGIN { printf \"$1\", $2 }"; }
+# fmt FORMAT EXPR: printf an awk expression, as one line.
+fmt() { awk "BEGIN { printf \"$1\\n\", $2 }"; }
 # Integer with thousands separators.
 thousands() {
     awk -v v="$1" 'BEGIN {

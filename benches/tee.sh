@@ -24,10 +24,11 @@
 # BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
 # default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5),
 # BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal),
-# BENCH_TEE_EXTRA (more tee options, e.g. "--rate 1000"),
-# BENCH_TEE_MAX_STEAL (2: a round counts only if CPU steal stayed at or below
-# this percentage during both its tcpdump and its tee run; other rounds are
-# reported but repeated), BENCH_TEE_MAX_ATTEMPTS (3 x rounds).
+# BENCH_TEE_EXTRA (more options for every tee run),
+# BENCH_TEE_CAP (1000), BENCH_TEE_MAX_STEAL (2: a round counts only if CPU
+# steal stayed at or below this percentage during its tcpdump and both its
+# tee runs; other rounds are reported but replaced), BENCH_TEE_MAX_ATTEMPTS
+# (3 x rounds).
 BENCH_NAME="tee"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -236,27 +237,26 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         local prod_port=$NGINX_PORT
         start_mirror "$name"
         start_tee "$name" "$prod_port" "$@"
-        set -- "$name"
-        log "$1: wrk -t$THREADS -c$CONNS -d$DUR with tee mirroring to port $MIRROR_PORT"
-        run_wrk "$1" "$TEE_PID:capture" "$TEE_PID:mirror" "$MIRROR_PID:serve"
+        log "$name: wrk -t$THREADS -c$CONNS -d$DUR with tee mirroring to port $MIRROR_PORT"
+        run_wrk "$name" "$TEE_PID:capture" "$TEE_PID:mirror" "$MIRROR_PID:serve"
         stop_nginx
-        stop_tee_and_mirror "$1" "$prod_port"
+        stop_tee_and_mirror "$name" "$prod_port"
         local served captured kd
-        served=$(nginx_served "$1")
-        captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/$1-tee.err" | tail -n 1)
-        kd=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/$1-tee.err" | tail -n 1)
+        served=$(nginx_served "$name")
+        captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/$name-tee.err" | tail -n 1)
+        kd=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/$name-tee.err" | tail -n 1)
         t_served=$((t_served + served))
         t_received=$((t_received + MIRROR_RECEIVED))
         t_captured=$((t_captured + ${captured:-0}))
         t_kdrops=$((t_kdrops + ${kd:-0}))
-        t_sent=$((t_sent + $(tee_num "$1" sent)))
-        t_completed=$((t_completed + $(tee_num "$1" completed)))
-        t_dropped=$((t_dropped + $(tee_num "$1" dropped_total)))
-        t_errors=$((t_errors + $(tee_num "$1" errors_total)))
-        t_skipped=$((t_skipped + $(tee_num "$1" skipped)))
+        t_sent=$((t_sent + $(tee_num "$name" sent)))
+        t_completed=$((t_completed + $(tee_num "$name" completed)))
+        t_dropped=$((t_dropped + $(tee_num "$name" dropped_total)))
+        t_errors=$((t_errors + $(tee_num "$name" errors_total)))
+        t_skipped=$((t_skipped + $(tee_num "$name" skipped)))
         ((TEE_RSS_KB > t_rss_kb)) && t_rss_kb=$TEE_RSS_KB
-        json "$WORK/$1-tee.json" '"\n".join(f"{k} {v}" for k, v in d["overall"].get("dropped", {}).items())' >>"$causes_json"
-        tee_field "$1" mirror_delay_p99 >>"$WORK/${1%%[0-9]*}-delay99.txt"
+        json "$WORK/$name-tee.json" '"\n".join(f"{k} {v}" for k, v in d["overall"].get("dropped", {}).items())' >>"$causes_json"
+        tee_field "$name" mirror_delay_p99 >>"$WORK/${name%%[0-9]*}-delay99.txt"
     }
 
     # Each round runs production alone, then with tcpdump, with tee (its
@@ -269,8 +269,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     # processes measured. A round in which any of those three runs saw more
     # steal than MAX_STEAL is reported but does not count, and another is
     # run in its place (at most MAX_ATTEMPTS in all).
-    for f in base.rps tcpdump.rps tee.rps cap.rps tee-delay99.txt cap-delay99.txt tee-ratios.txt cap-ratios.txt \
-        cpu-tcpdump.txt cpu-capture.txt cpu-mirror.txt cpu-serve.txt cpu-cap-capture.txt cpu-cap-mirror.txt; do
+    for f in base.rps tcpdump.rps cpu-tcpdump.txt {tee,cap}{.rps,-delay99.txt,-ratios.txt} cpu-{tee,cap}-{capture,mirror,serve}.txt; do
         : >"$WORK/$f"
     done
     tee_ratios=()
@@ -307,19 +306,18 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         fi
         clean=$((clean + 1))
         wrk_rps "$WORK/base$r.wrk" >>"$WORK/base.rps"
-        echo "$a" >>"$WORK/tee.rps"
-        echo "$c" >>"$WORK/cap.rps"
         echo "$b" >>"$WORK/tcpdump.rps"
+        cpu_of "tcpdump$r" all >>"$WORK/cpu-tcpdump.txt"
         tee_ratios+=("$ra")
         cap_ratios+=("$rc")
-        echo "$(fmt %.6f "$a / $b")" >>"$WORK/tee-ratios.txt"
-        echo "$(fmt %.6f "$c / $b")" >>"$WORK/cap-ratios.txt"
-        cpu_of "tcpdump$r" all >>"$WORK/cpu-tcpdump.txt"
-        cpu_of "tee$r" capture >>"$WORK/cpu-capture.txt"
-        cpu_of "tee$r" mirror >>"$WORK/cpu-mirror.txt"
-        cpu_of "tee$r" serve >>"$WORK/cpu-serve.txt"
-        cpu_of "cap$r" capture >>"$WORK/cpu-cap-capture.txt"
-        cpu_of "cap$r" mirror >>"$WORK/cpu-cap-mirror.txt"
+        for k in tee cap; do
+            v=$(wrk_rps "$WORK/$k$r.wrk")
+            echo "$v" >>"$WORK/$k.rps"
+            fmt %.6f "$v / $b" >>"$WORK/$k-ratios.txt"
+            for which in capture mirror serve; do
+                cpu_of "$k$r" "$which" >>"$WORK/cpu-$k-$which.txt"
+            done
+        done
         log "round $r: tee $a, capped $c, tcpdump $b req/s: ratios $ra and $rc (steal $sb%/$sa%/$sc%)"
     done
     phase1_after=$(cpu_times)
@@ -354,7 +352,9 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     md_row "wrk req/s, nothing else running (median of $clean)" "—" "$(thousands "$rps_base") (no capture)" \
         "$(fmt %.2f "$rps_cap / $rps_base") capped, $(fmt %.2f "$rps_tee / $rps_base") defaults" "—"
     md_row "CPU of the observer, % of one CPU (median over counted rounds)" \
-        "defaults: capture thread $(median <"$WORK/cpu-capture.txt")% (normal priority), mirror threads $(median <"$WORK/cpu-mirror.txt")% and serve $(median <"$WORK/cpu-serve.txt")% (idle priority); capped: capture thread $(median <"$WORK/cpu-cap-capture.txt")%, mirror threads $(median <"$WORK/cpu-cap-mirror.txt")%" \
+        "$(for k in tee cap; do printf '%s: capture thread %s%% (normal priority), mirror threads %s%% and serve %s%% (idle priority); ' \
+            "$([ "$k" = tee ] && echo defaults || echo capped)" "$(median <"$WORK/cpu-$k-capture.txt")" \
+            "$(median <"$WORK/cpu-$k-mirror.txt")" "$(median <"$WORK/cpu-$k-serve.txt")"; done | sed 's/; $//')" \
         "tcpdump $(median <"$WORK/cpu-tcpdump.txt")%" "—" "—"
     md_row "Requests the mirror received vs production served" "$(thousands "$t_received")" \
         "$(thousands "$t_served") (nginx)" "missing $(thousands "$((t_served - t_received))")" "—"
