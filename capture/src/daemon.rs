@@ -106,6 +106,58 @@ pub struct CaptureConfig {
     pub writer_name: String,
     /// How the log is written (codec, zstd level, block size, sync).
     pub log: WriterOptions,
+    /// A consumer of the request hook that can fall behind (`tee`'s
+    /// mirror) reports it here, and the reader then wakes less often.
+    pub pacing: Option<Pacing>,
+}
+
+/// How long a paced reader waits, once the kernel buffer is empty, before
+/// it reads again (instead of waking for every block the kernel retires).
+pub const PACED_WAIT: Duration = Duration::from_millis(10);
+
+/// How long after the last report of [`Pacing::fell_behind`] the reader
+/// stays paced.
+pub const PACED_HOLD: Duration = Duration::from_secs(1);
+
+/// A signal from the consumer of [`RequestEvent`]s to the live reader.
+///
+/// `tee` calls [`Pacing::fell_behind`] when its mirror queue is full: the
+/// mirror threads (idle priority) got no CPU for as long as it took to fill
+/// the queue, so the host is busy, and requests already wait in the queue
+/// far longer than a block timeout. Waking for every block the kernel
+/// retires (every millisecond with `tee`'s default) would then cost the busy
+/// host CPU time and buy the mirror nothing. While the signal is recent
+/// (within [`PACED_HOLD`]), the reader empties the kernel buffer, then
+/// sleeps [`PACED_WAIT`] instead of waiting for the next block. This only
+/// applies in block mode with a block timeout under [`PACED_WAIT`]: a block
+/// buffer holds many such waits, an immediate-mode one only a few hundred
+/// packets.
+#[derive(Clone, Debug, Default)]
+pub struct Pacing {
+    behind: Arc<AtomicBool>,
+}
+
+impl Pacing {
+    /// The consumer could not take a request.
+    pub fn fell_behind(&self) {
+        if !self.behind.load(Ordering::Relaxed) {
+            self.behind.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a report is waiting for the reader to see it.
+    pub fn pending(&self) -> bool {
+        self.behind.load(Ordering::Relaxed)
+    }
+
+    /// Whether the reader should wait [`PACED_WAIT`] at `now`, given when
+    /// it last saw the signal (updated here).
+    fn paced(&self, now: Instant, seen: &mut Option<Instant>) -> bool {
+        if self.behind.swap(false, Ordering::Relaxed) {
+            *seen = Some(now);
+        }
+        seen.is_some_and(|t| now.saturating_duration_since(t) < PACED_HOLD)
+    }
 }
 
 impl CaptureConfig {
@@ -128,6 +180,7 @@ impl CaptureConfig {
             stats_every: Some(Duration::from_secs(5)),
             writer_name: format!("shadowtap-capture {}", env!("CARGO_PKG_VERSION")),
             log: WriterOptions::default(),
+            pacing: None,
         }
     }
 
@@ -269,6 +322,9 @@ pub struct CaptureSummary {
     pub warnings: Vec<String>,
     /// Why it stopped.
     pub stopped_by: StopReason,
+    /// Times the reader waited [`PACED_WAIT`] because the request consumer
+    /// had fallen behind ([`Pacing`]).
+    pub paced_waits: u64,
 }
 
 /// Runs one pcap/pcapng file through a pipeline into `sink`, without any
@@ -561,6 +617,13 @@ pub fn run_with(
     // idle read, not per packet.
     let mut since_clock: u32 = 0;
     let mut clock_due = true;
+    // Pacing saves wake-ups only where blocks retire sooner than its wait.
+    let pacing = cfg
+        .pacing
+        .as_ref()
+        .filter(|_| live && cfg.block_timeout.is_some_and(|t| t < PACED_WAIT));
+    let mut behind_seen = None;
+    let mut paced_waits: u64 = 0;
     let stopped_by = loop {
         if drain_until.is_none() && stop.load(Ordering::Relaxed) {
             if !live {
@@ -620,7 +683,12 @@ pub fn run_with(
                     } else {
                         READ_TIMEOUT_MS
                     };
-                    if !wait_readable(c.as_raw_fd(), wait) && drain_until.is_some() {
+                    if drain_until.is_none()
+                        && pacing.is_some_and(|p| p.paced(Instant::now(), &mut behind_seen))
+                    {
+                        paced_waits += 1;
+                        std::thread::sleep(PACED_WAIT);
+                    } else if !wait_readable(c.as_raw_fd(), wait) && drain_until.is_some() {
                         done = Some(StopReason::Signal);
                     }
                 }
@@ -690,6 +758,7 @@ pub fn run_with(
         files: out.files.clone(),
         warnings,
         stopped_by,
+        paced_waits,
     };
     if cfg.stats_every.is_some() {
         say!(
@@ -980,6 +1049,30 @@ mod tests {
         assert_eq!(utc_stamp(1_700_000_000_123_000_000), "20231114T221320.123Z");
         assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229T000000.000Z");
         assert!(utc_stamp(1_700_000_000_000_000_000) < utc_stamp(1_700_000_001_000_000_000));
+    }
+
+    #[test]
+    fn pacing_lasts_a_hold_after_the_last_report() {
+        let p = Pacing::default();
+        let mut seen = None;
+        let t0 = Instant::now();
+        assert!(!p.paced(t0, &mut seen), "not paced before any report");
+        p.fell_behind();
+        p.fell_behind();
+        assert!(p.pending());
+        assert!(p.paced(t0, &mut seen));
+        assert!(!p.pending(), "the reader took the report");
+        assert!(p.paced(t0 + PACED_HOLD - Duration::from_millis(1), &mut seen));
+        assert!(
+            !p.paced(t0 + PACED_HOLD, &mut seen),
+            "over once the hold passed"
+        );
+        // A new report starts a new hold from when the reader sees it.
+        p.fell_behind();
+        let t1 = t0 + 3 * PACED_HOLD;
+        assert!(p.paced(t1, &mut seen));
+        assert!(p.paced(t1 + PACED_HOLD / 2, &mut seen));
+        assert!(!p.paced(t1 + PACED_HOLD, &mut seen));
     }
 
     #[test]

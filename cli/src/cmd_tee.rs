@@ -16,8 +16,9 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shadowtap_capture::daemon::PACED_WAIT;
 use shadowtap_capture::metrics::ExtraMetrics;
-use shadowtap_capture::{RequestEvent, Source};
+use shadowtap_capture::{Pacing, RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
 use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
@@ -223,6 +224,9 @@ struct Tap {
     tx: Producer,
     next_id: u64,
     counters: Arc<Counters>,
+    /// Told when the queue is full, so the capture reads less often while
+    /// the mirror cannot keep up anyway.
+    pacing: Pacing,
 }
 
 impl Tap {
@@ -231,6 +235,7 @@ impl Tap {
         self.counters.captured.fetch_add(1, Ordering::Relaxed);
         if self.tx.is_full() {
             self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+            self.pacing.fell_behind();
             return;
         }
         let ex = Exchange {
@@ -256,6 +261,7 @@ impl Tap {
             Pushed::Full => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                 self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                self.pacing.fell_behind();
             }
         }
     }
@@ -323,10 +329,13 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         let targets = engine_targets(&monitor);
         let (tx, rx) = queue(args.queue);
         let counters = Arc::new(Counters::default());
+        let pacing = Pacing::default();
+        capture.pacing = Some(pacing.clone());
         let mut tap = Tap {
             tx,
             next_id: 0,
             counters: counters.clone(),
+            pacing,
         };
         let (m, c) = (monitor.clone(), counters.clone());
         capture.extra_metrics = Some(ExtraMetrics(Arc::new(move || exposition(&m, &c))));
@@ -383,10 +392,19 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         }
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
-             kernel drops {}{}",
+             kernel drops {}{}{}",
             counters.captured.load(Ordering::Relaxed),
             counters.queue_full.load(Ordering::Relaxed),
             summary.kernel_drops + summary.if_drops,
+            if summary.paced_waits == 0 {
+                String::new()
+            } else {
+                format!(
+                    "; the capture read in {} ms batches {} times while the mirror was behind",
+                    PACED_WAIT.as_millis(),
+                    summary.paced_waits
+                )
+            },
             if summary.files.is_empty() {
                 String::new()
             } else {
@@ -581,6 +599,37 @@ mod tests {
         assert_eq!(rx.pop().map(|e| e.id), Some(1));
         assert_eq!(rx.pop().map(|e| e.id), Some(2));
         assert!(rx.pop().is_none());
+    }
+
+    #[test]
+    fn a_full_queue_asks_the_capture_to_read_less_often() {
+        let (tx, mut rx) = queue(1);
+        let pacing = Pacing::default();
+        let counters = Arc::new(Counters::default());
+        let mut tap = Tap {
+            tx,
+            next_id: 0,
+            counters: counters.clone(),
+            pacing: pacing.clone(),
+        };
+        let req = ex(0);
+        let event = RequestEvent {
+            conn: req.conn,
+            index: 0,
+            client: req.client,
+            server: req.server,
+            first_ns: 0,
+            last_ns: 0,
+            flags: req.flags,
+            request: &req.request,
+            request_len: req.request_len,
+        };
+        tap.offer(&event);
+        assert!(!pacing.pending(), "a queued request is no report");
+        tap.offer(&event);
+        assert!(pacing.pending(), "a dropped one is");
+        assert_eq!(counters.queue_full.load(Ordering::Relaxed), 1);
+        assert_eq!(rx.pop().map(|e| e.id), Some(1));
     }
 
     #[test]

@@ -391,6 +391,120 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
     assert_eq!(slow["errors_total"], 0, "{slow}");
 }
 
+/// `n` GETs on one keep-alive connection, each answered before the next is
+/// sent; panics unless every answer is a 200.
+fn keepalive_gets(addr: SocketAddr, n: usize) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    for i in 0..n {
+        let req = format!("GET /burst/{i} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        // One response: a head, then Content-Length bytes of body.
+        let mut need = None;
+        for _ in 0..10_000 {
+            if need.is_none() {
+                if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                    assert!(head.starts_with("http/1.1 200"), "{head}");
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    need = Some(end + 4 + len);
+                }
+            }
+            if let Some(total) = need.filter(|&t| pending.len() >= t) {
+                pending.drain(..total);
+                break;
+            }
+            let got = s.read(&mut buf).unwrap();
+            assert!(got > 0, "production closed the connection");
+            pending.extend_from_slice(&buf[..got]);
+        }
+        assert!(
+            need.is_some() && pending.is_empty(),
+            "response {i} incomplete"
+        );
+    }
+}
+
+#[test]
+fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
+    if skip_unless_root("tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (prod, prod_addr, _prod_err) = serve(&[]);
+    let (mirror, mirror_addr, _mirror_err) = serve(&[]);
+    // One request per second to the mirror, waiting for its turn: the
+    // mirror's input stops taking requests once the engine's input buffer
+    // (1,024) is full, and the one-slot queue then overflows.
+    let (tee, report, started, tee_err) = start_tee(
+        prod_addr,
+        &[format!("http://{mirror_addr}")],
+        dir.path(),
+        &[
+            "--queue",
+            "1",
+            "--rate",
+            "1/s",
+            "--timeout",
+            "1s",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let metrics = metrics_addr(&started);
+    let n = 3000;
+    keepalive_gets(prod_addr, n);
+    // The capture reads every request (bounded wait).
+    let captured = format!("shadowtap_tee_captured_requests_total {n}\n");
+    let deadline = Instant::now() + WAIT;
+    let mut body = scrape(metrics);
+    for _ in 0..200 {
+        if body.contains(&captured) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(metrics);
+    }
+    assert!(body.contains(&captured), "{body}");
+    // At one request a second the mirror cannot drain within --timeout.
+    assert_eq!(interrupt(tee), 130);
+    drop((prod, mirror));
+
+    let lines: Vec<String> = tee_err.try_iter().collect();
+    let last = lines
+        .iter()
+        .find(|l| l.starts_with("shadowtap tee: captured "))
+        .unwrap_or_else(|| panic!("no summary in {lines:?}"));
+    assert!(
+        last.starts_with(&format!("shadowtap tee: captured {n} requests; ")),
+        "{last}"
+    );
+    assert!(last.contains("kernel drops 0"), "{last}");
+    let batches: u64 = last
+        .split("; the capture read in 10 ms batches ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("the capture never read in batches: {last}"));
+    assert!(batches > 0, "{last}");
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let t = &r["targets"][0];
+    let sent = t["sent"].as_u64().unwrap();
+    let dropped = t["dropped_total"].as_u64().unwrap();
+    assert_eq!(
+        sent + dropped,
+        n as u64,
+        "every request sent or counted: {t}"
+    );
+    assert!(t["dropped"]["queue"].as_u64().unwrap() > 0, "{t}");
+}
+
 #[test]
 fn tee_usage_errors_exit_2() {
     for args in [
