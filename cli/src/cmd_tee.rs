@@ -22,7 +22,7 @@ use shadowtap_capture::{Pacing, RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
 use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
-use shadowtap_replay::stats::{DropCause, ErrorKind, TargetStats, STATUS_CLASSES};
+use shadowtap_replay::stats::{DropCause, ErrorKind, Stats, TargetStats, STATUS_CLASSES};
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
@@ -390,6 +390,14 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         for t in 0..targets {
             outcome.stats.record_drops(t, DropCause::Queue, queue_full);
         }
+        // What the mirror still held when it stopped (the queue, the
+        // engine's input, requests in flight) was never answered: counted,
+        // so that every captured request is accounted for per target.
+        let captured = counters.captured.load(Ordering::Relaxed);
+        let unfinished = unfinished_per_target(&outcome.stats, captured);
+        for (t, &n) in unfinished.iter().enumerate() {
+            outcome.stats.record_drops(t, DropCause::Shutdown, n);
+        }
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
              kernel drops {}{}{}",
@@ -425,6 +433,17 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         }
         Ok(outcome)
     }))
+}
+
+/// Per target, the captured requests the stats do not account for: neither
+/// sent (with an answer or an error), dropped, sampled out nor skipped.
+fn unfinished_per_target(stats: &Stats, captured: u64) -> Vec<u64> {
+    let common = stats.sampled_out() + stats.skipped_total();
+    stats
+        .per_target()
+        .iter()
+        .map(|t| captured.saturating_sub(t.sent + t.dropped_total() + common))
+        .collect()
 }
 
 fn engine_targets(monitor: &Monitor) -> usize {

@@ -503,6 +503,8 @@ fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
         "every request sent or counted: {t}"
     );
     assert!(t["dropped"]["queue"].as_u64().unwrap() > 0, "{t}");
+    // What was still queued when --timeout ran out is counted too.
+    assert!(t["dropped"]["shutdown"].as_u64().unwrap() > 0, "{t}");
 }
 
 #[test]

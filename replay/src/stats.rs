@@ -112,14 +112,19 @@ pub enum DropCause {
     RateLimit,
     /// A bounded queue in front of the target was full.
     Queue,
+    /// Not done when the run stopped: still queued, or abandoned in flight
+    /// (`tee`, when the queue did not drain within `--timeout` after
+    /// SIGINT/SIGTERM).
+    Shutdown,
 }
 
 impl DropCause {
     /// Every cause, in report order.
-    pub const ALL: [DropCause; 3] = [
+    pub const ALL: [DropCause; 4] = [
         DropCause::Concurrency,
         DropCause::RateLimit,
         DropCause::Queue,
+        DropCause::Shutdown,
     ];
 
     /// The stable snake_case name used in reports.
@@ -128,6 +133,7 @@ impl DropCause {
             DropCause::Concurrency => "concurrency",
             DropCause::RateLimit => "rate_limit",
             DropCause::Queue => "queue",
+            DropCause::Shutdown => "shutdown",
         }
     }
 
@@ -136,6 +142,7 @@ impl DropCause {
             DropCause::Concurrency => 0,
             DropCause::RateLimit => 1,
             DropCause::Queue => 2,
+            DropCause::Shutdown => 3,
         }
     }
 }
@@ -263,7 +270,7 @@ pub struct TargetStats {
     /// Errors of kinds this version does not know (from a merged report).
     pub errors_other: BTreeMap<String, u64>,
     /// Drops by cause, indexed as [`DropCause::ALL`].
-    pub dropped: [u64; 3],
+    pub dropped: [u64; DropCause::ALL.len()],
     /// Drops of causes this version does not know (from a merged report).
     pub dropped_other: BTreeMap<String, u64>,
     /// Request bytes written.
@@ -301,7 +308,7 @@ impl TargetStats {
             completed: 0,
             errors: [0; 7],
             errors_other: BTreeMap::new(),
-            dropped: [0; 3],
+            dropped: [0; DropCause::ALL.len()],
             dropped_other: BTreeMap::new(),
             bytes_sent: 0,
             bytes_received: 0,
