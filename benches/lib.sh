@@ -220,7 +220,8 @@ NGINX_BODY='{"status":"ok","service":"shadowtap-bench","items":[1,2,3,4,5,6,7,8,
 # start_nginx NAME [WORKERS]: nginx on 127.0.0.1 at a free port, answering
 # every request with a fixed 200 (and /ready for the readiness probe). Its
 # access log is $WORK/NAME/access.log, buffered; stop it with stop_nginx to
-# have the log complete. Sets NGINX_PORT and NGINX_PID.
+# have the log complete. Sets NGINX_PORT and NGINX_PID. NGINX_LISTEN_OPTS
+# is appended to the listen directive (e.g. reuseport).
 start_nginx() {
     local name=$1 workers=${2:-${BENCH_NGINX_WORKERS:-2}} dir attempt
     dir=$WORK/$name
@@ -244,7 +245,7 @@ http {
     keepalive_requests 100000;
     keepalive_timeout 60s;
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT${NGINX_LISTEN_OPTS:+ $NGINX_LISTEN_OPTS};
         location = /ready { access_log off; return 204; }
         location / {
             default_type application/json;

@@ -25,7 +25,7 @@
 # default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5),
 # BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal),
 # BENCH_TEE_EXTRA (more options for every tee run),
-# BENCH_TEE_CAP (1000), BENCH_TEE_MAX_STEAL (2: a round counts only if CPU
+# BENCH_TEE_CAP (1000), BENCH_NGINX_LISTEN_OPTS (reuseport), BENCH_TEE_MAX_STEAL (2: a round counts only if CPU
 # steal stayed at or below this percentage during its tcpdump and both its
 # tee runs; other rounds are reported but replaced), BENCH_TEE_MAX_ATTEMPTS
 # (3 x rounds).
@@ -54,6 +54,13 @@ MAX_ATTEMPTS=${BENCH_TEE_MAX_ATTEMPTS:-$((3 * ROUNDS))}
 # own CPU time does not count against production. "normal" runs it at the
 # same priority as nginx.
 MIRROR_SCHED=${BENCH_TEE_MIRROR_SCHED:-idle}
+# Each nginx worker gets its own listening socket (reuseport) and the kernel
+# spreads wrk's connections over them by hash. With one shared socket the
+# worker that wakes first takes the connections, and how they split varies
+# from run to run: here, wrk alone ranged from 107k to 169k req/s over six
+# runs that way, and from 112k to 134k over eight with reuseport.
+# BENCH_NGINX_LISTEN_OPTS= (empty) turns it off.
+NGINX_LISTEN_OPTS=${BENCH_NGINX_LISTEN_OPTS-reuseport}
 queue_args=()
 [ -n "${BENCH_TEE_QUEUE:-}" ] && queue_args=(--queue "$BENCH_TEE_QUEUE")
 # Extra tee options for every tee run, split on spaces.
@@ -338,7 +345,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     ((clean < ROUNDS)) && short=" (only $clean of $ROUNDS rounds ran with low steal)"
 
     md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
-        "$clean rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). A second tee run in each round caps the mirror at $CAP requests/s (\`${cap_args[*]}\`): with the mirror target on the same two CPUs, every mirrored request also costs production CPU time (see below). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. A round counts only if the hypervisor stole at most $MAX_STEAL% of the CPU time during both its tcpdump and its tee run (\`/proc/stat\`); other rounds are listed and replaced. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over all tee runs, counted or not."
+        "$clean rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers$([ -n "$NGINX_LISTEN_OPTS" ] && echo ", \`listen ... $NGINX_LISTEN_OPTS\`")) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). A second tee run in each round caps the mirror at $CAP requests/s (\`${cap_args[*]}\`): with the mirror target on the same two CPUs, every mirrored request also costs production CPU time (see below). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. A round counts only if the hypervisor stole at most $MAX_STEAL% of the CPU time during both its tcpdump and its tee run (\`/proc/stat\`); other rounds are listed and replaced. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over all tee runs, counted or not."
     md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
     md_row "wrk req/s on production with tee, mirror capped at $CAP req/s (\`${cap_args[*]}\`), vs with tcpdump -w: median of the $clean per-round ratios$short" "—" "—" \
         "$(fmt %.2f "$cap_ratio")" "≥ 1.00: $(check "$cap_ratio" '>=' 1)"
