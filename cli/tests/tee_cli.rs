@@ -163,6 +163,22 @@ fn scrape(addr: SocketAddr) -> String {
     text
 }
 
+/// Scrapes until the exposition contains `needle` (at most WAIT, in 50 ms
+/// steps); panics with the last scrape otherwise.
+fn scrape_until(addr: SocketAddr, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut body = scrape(addr);
+    for _ in 0..200 {
+        if body.contains(needle) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(addr);
+    }
+    assert!(body.contains(needle), "no {needle:?} in {body}");
+    body
+}
+
 #[test]
 fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
     if skip_unless_root("tee_mirrors_every_request_once_byte_identical_but_the_host") {
@@ -223,17 +239,7 @@ fn mirror_every_request_once(record: bool, n: usize) {
     let answered = format!(
         "shadowtap_tee_responses_total{{target=\"http://{mirror_addr}\",class=\"2xx\"}} {n}\n"
     );
-    let deadline = Instant::now() + WAIT;
-    let metrics = metrics_addr(&started);
-    let mut body = scrape(metrics);
-    for _ in 0..200 {
-        if body.contains(&answered) || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        body = scrape(metrics);
-    }
-    assert!(body.contains(&answered), "{body}");
+    let body = scrape_until(metrics_addr(&started), &answered);
     assert!(
         body.contains("shadowtap_tee_mirrored_total{target=\"http://"),
         "{body}"
@@ -345,16 +351,16 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
             "production answers every request"
         );
     }
-    let body = scrape(metrics_addr);
+    // The capture hands over the last requests within a block timeout.
+    let body = scrape_until(
+        metrics_addr,
+        &format!("shadowtap_tee_captured_requests_total {n}\n"),
+    );
     // The dead target never answered.
     assert!(
         body.contains(&format!(
             "shadowtap_tee_responses_total{{target=\"http://{dead_addr}\",class=\"2xx\"}} 0\n"
         )),
-        "{body}"
-    );
-    assert!(
-        body.contains(&format!("shadowtap_tee_captured_requests_total {n}")),
         "{body}"
     );
     assert!(
@@ -461,16 +467,7 @@ fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
     keepalive_gets(prod_addr, n);
     // The capture reads every request (bounded wait).
     let captured = format!("shadowtap_tee_captured_requests_total {n}\n");
-    let deadline = Instant::now() + WAIT;
-    let mut body = scrape(metrics);
-    for _ in 0..200 {
-        if body.contains(&captured) || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        body = scrape(metrics);
-    }
-    assert!(body.contains(&captured), "{body}");
+    scrape_until(metrics, &captured);
     // At one request a second the mirror cannot drain within --timeout.
     assert_eq!(interrupt(tee), 130);
     drop((prod, mirror));
