@@ -115,9 +115,16 @@ pub struct CaptureConfig {
 /// it reads again (instead of waking for every block the kernel retires).
 pub const PACED_WAIT: Duration = Duration::from_millis(10);
 
-/// How long after the last report of [`Pacing::fell_behind`] the reader
-/// stays paced.
+/// How long the reader stays paced after it last saw a report of
+/// [`Pacing::fell_behind`] (it looks whenever the kernel buffer is empty).
 pub const PACED_HOLD: Duration = Duration::from_secs(1);
+
+/// Size of libpcap's TPACKET_V3 blocks on Linux: its largest snap length
+/// (256 KiB), whatever the snap length asked for.
+const LIBPCAP_V3_BLOCK: u32 = 256 << 10;
+
+/// libpcap's kernel buffer when none is asked for.
+const LIBPCAP_DEFAULT_BUFFER: u32 = 2 << 20;
 
 /// A signal from the consumer of [`RequestEvent`]s to the live reader.
 ///
@@ -128,10 +135,13 @@ pub const PACED_HOLD: Duration = Duration::from_secs(1);
 /// retires (every millisecond with `tee`'s default) would then cost the busy
 /// host CPU time and buy the mirror nothing. While the signal is recent
 /// (within [`PACED_HOLD`]), the reader empties the kernel buffer, then
-/// sleeps [`PACED_WAIT`] instead of waiting for the next block. This only
-/// applies in block mode with a block timeout under [`PACED_WAIT`]: a block
-/// buffer holds many such waits, an immediate-mode one only a few hundred
-/// packets.
+/// sleeps up to [`PACED_WAIT`] instead of waiting for the next block.
+///
+/// The kernel retires a block that holds any packet every block timeout, so
+/// a sleep uses up to one block per timeout: the wait is cut to what a
+/// quarter of the ring holds, and there is no pacing when that is no longer
+/// than the block timeout itself (a small `buffer_size`), nor in immediate
+/// mode, whose ring holds only a few hundred packets.
 #[derive(Clone, Debug, Default)]
 pub struct Pacing {
     behind: Arc<AtomicBool>,
@@ -150,7 +160,7 @@ impl Pacing {
         self.behind.load(Ordering::Relaxed)
     }
 
-    /// Whether the reader should wait [`PACED_WAIT`] at `now`, given when
+    /// Whether the reader should pause at `now`, given when
     /// it last saw the signal (updated here).
     fn paced(&self, now: Instant, seen: &mut Option<Instant>) -> bool {
         if self.behind.swap(false, Ordering::Relaxed) {
@@ -322,9 +332,12 @@ pub struct CaptureSummary {
     pub warnings: Vec<String>,
     /// Why it stopped.
     pub stopped_by: StopReason,
-    /// Times the reader waited [`PACED_WAIT`] because the request consumer
-    /// had fallen behind ([`Pacing`]).
+    /// Times the reader paused because the request consumer had fallen
+    /// behind ([`Pacing`]); each pause is [`CaptureSummary::paced_wait`].
     pub paced_waits: u64,
+    /// How long a paced pause lasts with this configuration (`None`: it
+    /// never paces; see [`Pacing`]).
+    pub paced_wait: Option<Duration>,
 }
 
 /// Runs one pcap/pcapng file through a pipeline into `sink`, without any
@@ -617,11 +630,8 @@ pub fn run_with(
     // idle read, not per packet.
     let mut since_clock: u32 = 0;
     let mut clock_due = true;
-    // Pacing saves wake-ups only where blocks retire sooner than its wait.
-    let pacing = cfg
-        .pacing
-        .as_ref()
-        .filter(|_| live && cfg.block_timeout.is_some_and(|t| t < PACED_WAIT));
+    let paced_wait = paced_wait(cfg).filter(|_| live);
+    let pacing = cfg.pacing.as_ref().zip(paced_wait);
     let mut behind_seen = None;
     let mut paced_waits: u64 = 0;
     let stopped_by = loop {
@@ -683,11 +693,12 @@ pub fn run_with(
                     } else {
                         READ_TIMEOUT_MS
                     };
-                    if drain_until.is_none()
-                        && pacing.is_some_and(|p| p.paced(Instant::now(), &mut behind_seen))
-                    {
+                    let pause = pacing
+                        .filter(|_| drain_until.is_none())
+                        .filter(|(p, _)| p.paced(Instant::now(), &mut behind_seen));
+                    if let Some((_, pause)) = pause {
                         paced_waits += 1;
-                        std::thread::sleep(PACED_WAIT);
+                        std::thread::sleep(pause);
                     } else if !wait_readable(c.as_raw_fd(), wait) && drain_until.is_some() {
                         done = Some(StopReason::Signal);
                     }
@@ -759,6 +770,7 @@ pub fn run_with(
         warnings,
         stopped_by,
         paced_waits,
+        paced_wait,
     };
     if cfg.stats_every.is_some() {
         say!(
@@ -788,6 +800,17 @@ pub fn stats_line(s: &Stats, drops: u64, exchanges_written: u64, bytes_written: 
         s.buffered_bytes,
         bytes_written,
     )
+}
+
+/// How long a paced live reader pauses (see [`Pacing`]): [`PACED_WAIT`],
+/// cut to what a quarter of the kernel ring holds at one block per block
+/// timeout; `None` in immediate mode or when that is no longer than the
+/// block timeout.
+fn paced_wait(cfg: &CaptureConfig) -> Option<Duration> {
+    let timeout = Duration::from_millis(u64::try_from(block_timeout_ms(cfg.block_timeout?)).ok()?);
+    let blocks = cfg.buffer_size.unwrap_or(LIBPCAP_DEFAULT_BUFFER) / LIBPCAP_V3_BLOCK;
+    let wait = PACED_WAIT.min(timeout.saturating_mul(blocks / 4));
+    (wait > timeout).then_some(wait)
 }
 
 /// Waits until `fd` is readable, a signal arrives, or `timeout_ms` passes.
@@ -1073,6 +1096,35 @@ mod tests {
         assert!(p.paced(t1, &mut seen));
         assert!(p.paced(t1 + PACED_HOLD / 2, &mut seen));
         assert!(!p.paced(t1 + PACED_HOLD, &mut seen));
+    }
+
+    #[test]
+    fn a_paced_pause_fits_the_kernel_ring() {
+        let mut cfg = CaptureConfig::new(Source::Interface("lo".into()), "x.stlog".into());
+        let ms = Duration::from_millis;
+        cfg.block_timeout = Some(ms(1));
+        // 32 MiB: 128 blocks, a quarter of them last 32 ms.
+        assert_eq!(paced_wait(&cfg), Some(PACED_WAIT));
+        // 4 MiB: 16 blocks, a quarter last 4 ms.
+        cfg.buffer_size = Some(4 << 20);
+        assert_eq!(paced_wait(&cfg), Some(ms(4)));
+        // 1 MiB: 4 blocks, a quarter is one block timeout: no pacing.
+        cfg.buffer_size = Some(1 << 20);
+        assert_eq!(paced_wait(&cfg), None);
+        cfg.buffer_size = Some(6000);
+        assert_eq!(paced_wait(&cfg), None);
+        // libpcap's default buffer (2 MiB, 8 blocks).
+        cfg.buffer_size = None;
+        assert_eq!(paced_wait(&cfg), Some(ms(2)));
+        // Blocks that retire as slowly as the pause: nothing to save.
+        cfg.buffer_size = Some(DEFAULT_BUFFER);
+        cfg.block_timeout = Some(PACED_WAIT);
+        assert_eq!(paced_wait(&cfg), None);
+        cfg.block_timeout = Some(ms(5));
+        assert_eq!(paced_wait(&cfg), Some(PACED_WAIT));
+        // Immediate mode never pauses.
+        cfg.block_timeout = None;
+        assert_eq!(paced_wait(&cfg), None);
     }
 
     #[test]

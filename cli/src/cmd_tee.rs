@@ -16,7 +16,6 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use shadowtap_capture::daemon::PACED_WAIT;
 use shadowtap_capture::metrics::ExtraMetrics;
 use shadowtap_capture::{Pacing, RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
@@ -110,7 +109,8 @@ enum Pushed {
     Queued,
     /// The ring is full: dropped.
     Full,
-    /// The mirror has stopped: dropped, not counted.
+    /// The mirror has stopped: dropped here, counted at the end with what
+    /// the mirror still held (`shutdown`).
     Closed,
 }
 
@@ -254,7 +254,8 @@ impl Tap {
         self.counters.queued.fetch_add(1, Ordering::Relaxed);
         match self.tx.push(ex) {
             Pushed::Queued => {}
-            // The mirror stopped (interrupted): nothing more to do.
+            // The mirror stopped (interrupted): counted at the end, as
+            // captured but never sent (`shutdown`).
             Pushed::Closed => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
             }
@@ -404,14 +405,13 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             counters.captured.load(Ordering::Relaxed),
             counters.queue_full.load(Ordering::Relaxed),
             summary.kernel_drops + summary.if_drops,
-            if summary.paced_waits == 0 {
-                String::new()
-            } else {
-                format!(
-                    "; the capture read in {} ms batches {} times while the mirror was behind",
-                    PACED_WAIT.as_millis(),
-                    summary.paced_waits
-                )
+            match summary.paced_wait {
+                Some(wait) if summary.paced_waits > 0 => format!(
+                    "; the capture paused its reads {} times ({} ms each) while the mirror was behind",
+                    summary.paced_waits,
+                    wait.as_millis()
+                ),
+                _ => String::new(),
             },
             if summary.files.is_empty() {
                 String::new()
@@ -531,7 +531,13 @@ fn exposition(monitor: &Monitor, c: &Counters) -> String {
             "cause",
             &|t| {
                 let count = |k| t.dropped_of(k) + queued_drops(k, c);
-                DropCause::ALL.map(|k| (k.as_str(), count(k))).to_vec()
+                // Shutdown drops are known only once the mirror stopped,
+                // after the last scrape: they are in the report alone.
+                DropCause::ALL
+                    .iter()
+                    .filter(|&&k| k != DropCause::Shutdown)
+                    .map(|&k| (k.as_str(), count(k)))
+                    .collect()
             },
         );
     });
@@ -656,6 +662,37 @@ mod tests {
         let (mut tx, rx) = queue(2);
         drop(rx);
         assert_eq!(tx.push(ex(1)), Pushed::Closed);
+    }
+
+    #[test]
+    fn what_no_counter_holds_is_unfinished_per_target() {
+        use shadowtap_replay::stats::{Outcome, SkipReason};
+        let mut stats = Stats::new(&["a".into(), "b".into()]);
+        let sent = |target, result| Outcome {
+            target,
+            intended: Duration::ZERO,
+            sent: Duration::ZERO,
+            done: Duration::ZERO,
+            result,
+            bytes_sent: 1,
+            bytes_received: 1,
+        };
+        // 20 captured: 3 sampled out and 1 skipped for both targets, 2 over
+        // the rate for both; then target a: 5 answered, 1 error, 4 full;
+        // target b: 2 answered.
+        stats.record_left_out(3, &[(SkipReason::Incomplete, 1)]);
+        stats.record_drop_all(DropCause::RateLimit);
+        stats.record_drop_all(DropCause::RateLimit);
+        for _ in 0..5 {
+            stats.record(&sent(0, Ok(200)));
+        }
+        stats.record(&sent(0, Err(ErrorKind::Refused)));
+        stats.record_drops(0, DropCause::Concurrency, 4);
+        stats.record(&sent(1, Ok(204)));
+        stats.record(&sent(1, Ok(500)));
+        assert_eq!(unfinished_per_target(&stats, 20), vec![20 - 16, 20 - 8]);
+        // Never negative, whatever the counters say.
+        assert_eq!(unfinished_per_target(&stats, 5), vec![0, 0]);
     }
 
     #[test]

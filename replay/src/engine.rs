@@ -330,7 +330,8 @@ impl Exchanges for Memory {
 /// Exchanges → [`Item`]s: sampling, rewriting, loops. A plain iterator, run
 /// on the input thread (or inline in tests). Counters of what was left out
 /// ([`Item::Tally`]) go out just before the next request and at the end, so
-/// the scheduler counts exactly what it got to.
+/// the scheduler counts exactly what it got to; when mirroring live they are
+/// counted at once instead (see `left_out`).
 pub struct Feed<E> {
     src: E,
     sampler: Sampler,
@@ -346,6 +347,10 @@ pub struct Feed<E> {
     done: bool,
     /// Live mirroring: see [`Saturation`].
     saturation: Option<Saturation>,
+    /// Live mirroring: what is left out is counted here at once, not handed
+    /// to the scheduler, so a run stopped with requests still queued has
+    /// counted every request the feed has seen.
+    left_out: Option<Arc<Mutex<Stats>>>,
 }
 
 /// Live mirroring without a rate limit or a request limit: when no target
@@ -384,11 +389,17 @@ impl<E: Exchanges> Feed<E> {
             started: false,
             done: false,
             saturation: None,
+            left_out: None,
         }
     }
 
     fn push_tally(&mut self) {
         if self.sampled_out == 0 && self.skipped.is_empty() {
+            return;
+        }
+        if let Some(stats) = &self.left_out {
+            lock(stats).record_left_out(std::mem::take(&mut self.sampled_out), &self.skipped);
+            self.skipped.clear();
             return;
         }
         self.pending.push_back(Item::Tally {
@@ -436,10 +447,14 @@ impl<E: Exchanges> Feed<E> {
                 }
                 continue;
             };
-            if let Some(item) = self.convert(n) {
-                self.produced += 1;
-                self.push_tally();
-                self.pending.push_back(item);
+            match self.convert(n) {
+                Some(item) => {
+                    self.produced += 1;
+                    self.push_tally();
+                    self.pending.push_back(item);
+                }
+                None if self.left_out.is_some() => self.push_tally(),
+                None => {}
             }
         }
     }
@@ -974,6 +989,9 @@ impl<X: Transports> Engine<X> {
             self.config.loops,
         );
         let c = &self.config;
+        if c.live {
+            feed.left_out = Some(self.monitor.stats.clone());
+        }
         if c.live && c.rate.is_none() && c.limit.is_none() {
             feed.saturation = Some(Saturation {
                 permits: self.monitor.permits.clone(),
@@ -1239,13 +1257,7 @@ impl Scheduler {
                     sampled_out,
                     skipped,
                 } => {
-                    let mut s = lock(&self.stats);
-                    s.record_sampled_out(sampled_out);
-                    for (reason, n) in skipped {
-                        for _ in 0..n {
-                            s.record_skipped(reason);
-                        }
-                    }
+                    lock(&self.stats).record_left_out(sampled_out, &skipped);
                     continue;
                 }
                 Item::Warning(w) => {

@@ -719,16 +719,25 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
             human_us(t.schedule_lag_us.p99)
         );
     }
-    if t.dropped_total > 0 {
+    let at_stop = t
+        .dropped
+        .get(DropCause::Shutdown.as_str())
+        .copied()
+        .unwrap_or(0);
+    let plural = |n: u64| if n == 1 { " was" } else { "s were" };
+    let kept_up = t.dropped_total - at_stop.min(t.dropped_total);
+    if kept_up > 0 {
         let _ = writeln!(
             out,
-            "  warning: {} request{} dropped: the target or the limits could not keep up",
-            t.dropped_total,
-            if t.dropped_total == 1 {
-                " was"
-            } else {
-                "s were"
-            }
+            "  warning: {kept_up} request{} dropped: the target or the limits could not keep up",
+            plural(kept_up)
+        );
+    }
+    if at_stop > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {at_stop} request{} still waiting when the mirror stopped (dropped)",
+            plural(at_stop)
         );
     }
 }

@@ -112,9 +112,10 @@ pub enum DropCause {
     RateLimit,
     /// A bounded queue in front of the target was full.
     Queue,
-    /// Not done when the run stopped: still queued, or abandoned in flight
-    /// (`tee`, when the queue did not drain within `--timeout` after
-    /// SIGINT/SIGTERM).
+    /// `tee` only: captured, but not done when the mirror stopped (the queue
+    /// did not drain within `--timeout` after SIGINT/SIGTERM): still in the
+    /// queue or the engine's input, abandoned in flight, or captured after
+    /// the mirror had stopped.
     Shutdown,
 }
 
@@ -515,6 +516,15 @@ impl Stats {
     /// Counts one exchange of the input that could not be replayed at all.
     pub fn record_skipped(&mut self, reason: SkipReason) {
         self.skipped[reason.index()] += 1;
+    }
+
+    /// Counts exchanges left out of the replay: sampled out, and skipped
+    /// (`n` of each reason).
+    pub fn record_left_out(&mut self, sampled_out: u64, skipped: &[(SkipReason, u64)]) {
+        self.record_sampled_out(sampled_out);
+        for &(reason, n) in skipped {
+            self.skipped[reason.index()] = self.skipped[reason.index()].saturating_add(n);
+        }
     }
 
     /// Adds `other` into `self`. Targets are matched by index; targets of

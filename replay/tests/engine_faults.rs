@@ -238,3 +238,53 @@ async fn replays_log_files_through_the_input_thread() {
     let engine = Engine::new(c).await.unwrap();
     assert!(engine.run_files(std::future::pending()).await.is_err());
 }
+
+/// Exchanges handed over one by one through a channel; blocks while none is
+/// there, like tee's queue.
+struct Channel(std::sync::mpsc::Receiver<shadowtap_format::Exchange>);
+
+impl shadowtap_replay::engine::Exchanges for Channel {
+    fn start_pass(&mut self, _pass: u32) -> Result<(), shadowtap_replay::input::InputError> {
+        Ok(())
+    }
+    fn next_exchange(
+        &mut self,
+    ) -> Result<Option<(usize, shadowtap_format::Exchange)>, shadowtap_replay::input::InputError>
+    {
+        Ok(self.0.recv().ok().map(|ex| (0, ex)))
+    }
+    fn take_warnings(&mut self) -> Vec<shadowtap_replay::input::InputWarning> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_live_feed_counts_what_it_leaves_out_at_once() {
+    let mut c = config(1);
+    c.live = true;
+    c.sampler = shadowtap_replay::sample::Sampler::new(
+        "0".parse().unwrap(),
+        shadowtap_replay::sample::SampleBy::Request,
+        1,
+    );
+    let engine = Engine::with_transports(c, Fake::new(Duration::ZERO)).unwrap();
+    let monitor = engine.monitor();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let feed = engine.feed(Channel(rx));
+    let input = std::thread::spawn(move || feed.count());
+    for id in 0..5 {
+        tx.send(get(id, 1, id * 1_000)).unwrap();
+    }
+    // Counted while the feed waits for more: a run stopped now has every
+    // request the feed has seen in its counters (a file replay's feed hands
+    // its count over with the next request it keeps).
+    let sampled_out = || monitor.with_stats(|s| s.sampled_out());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sampled_out() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(sampled_out(), 5);
+    drop(tx);
+    assert_eq!(input.join().unwrap(), 0, "nothing left for the scheduler");
+    assert_eq!(sampled_out(), 5);
+}
