@@ -402,8 +402,8 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
              kernel drops {}{}{}",
-            counters.captured.load(Ordering::Relaxed),
-            counters.queue_full.load(Ordering::Relaxed),
+            captured,
+            queue_full,
             summary.kernel_drops + summary.if_drops,
             match summary.paced_wait {
                 Some(wait) if summary.paced_waits > 0 => format!(

@@ -145,6 +145,11 @@ fn lines_after_exit(rx: &mpsc::Receiver<String>) -> Vec<String> {
     std::iter::from_fn(|| rx.recv_timeout(WAIT).ok()).collect()
 }
 
+/// A JSON report written by a finished run.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// The scrape address from tee's startup lines.
 fn metrics_addr(started: &str) -> SocketAddr {
     let line = started
@@ -294,7 +299,7 @@ fn mirror_every_request_once(record: bool, n: usize) {
     assert_eq!(got.len(), n, "each request arrives at the mirror once");
     assert_eq!(got, want);
 
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_json(&report);
     assert_eq!(r["overall"]["sent"], n);
     assert_eq!(r["overall"]["errors_total"], 0);
     assert_eq!(r["overall"]["dropped_total"], 0);
@@ -382,7 +387,7 @@ fn dead_and_slow_mirrors_cost_counters_not_production() {
     assert_eq!(code, 0);
     drop((prod, slow));
 
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_json(&report);
     let targets = r["targets"].as_array().unwrap();
     let dead = &targets[0];
     let slow = &targets[1];
@@ -501,7 +506,7 @@ fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
         .unwrap_or_else(|| panic!("the capture never paused: {last}"));
     assert!(batches > 0, "{last}");
 
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r = read_json(&report);
     let t = &r["targets"][0];
     let sent = t["sent"].as_u64().unwrap();
     let dropped = t["dropped_total"].as_u64().unwrap();
@@ -586,8 +591,7 @@ fn ci_recipe_passes_then_fails_on_a_slow_service() {
         drop(svc);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(want), "delay {delay}: {stderr}");
-        let r: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let r = read_json(&report);
         // Real time: past --concurrency a slow service's requests are
         // dropped and counted, never queued.
         let sent = r["overall"]["sent"].as_u64().unwrap();

@@ -331,7 +331,7 @@ impl Exchanges for Memory {
 /// on the input thread (or inline in tests). Counters of what was left out
 /// ([`Item::Tally`]) go out just before the next request and at the end, so
 /// the scheduler counts exactly what it got to; when mirroring live they are
-/// counted at once instead (see `left_out`).
+/// counted at once instead (see `Live`).
 pub struct Feed<E> {
     src: E,
     sampler: Sampler,
@@ -345,27 +345,31 @@ pub struct Feed<E> {
     pending: VecDeque<Item>,
     started: bool,
     done: bool,
-    /// Live mirroring: see [`Saturation`].
-    saturation: Option<Saturation>,
-    /// Live mirroring: what is left out is counted here at once, not handed
-    /// to the scheduler, so a run stopped with requests still queued has
-    /// counted every request the feed has seen.
-    left_out: Option<Arc<Mutex<Stats>>>,
+    /// Live mirroring (`tee`).
+    live: Option<Live>,
 }
 
-/// Live mirroring without a rate limit or a request limit: when no target
-/// has a free slot, a request is dropped (counted for every target, as the
-/// scheduler would) before it is rewritten, so a saturated mirror does not
-/// spend CPU preparing requests it cannot send.
-struct Saturation {
-    permits: Arc<Vec<Arc<Semaphore>>>,
+/// What a feed does differently when mirroring live.
+struct Live {
+    /// The run's counters. What is left out (sampled out, skipped) is
+    /// counted here at once, not handed to the scheduler, so a run stopped
+    /// with requests still queued has counted every request the feed saw.
     stats: Arc<Mutex<Stats>>,
+    /// Each target's free slots, when there is no rate limit and no
+    /// request limit: when no target has one, a request is dropped (counted
+    /// for every target, as the scheduler would) before it is rewritten, so
+    /// a saturated mirror does not spend CPU preparing requests it cannot
+    /// send.
+    permits: Option<Arc<Vec<Arc<Semaphore>>>>,
 }
 
-impl Saturation {
+impl Live {
     /// True (and the drops counted) when every target is full.
     fn drop_if_full(&self) -> bool {
-        if !self.permits.iter().all(|p| p.available_permits() == 0) {
+        let Some(permits) = &self.permits else {
+            return false;
+        };
+        if !permits.iter().all(|p| p.available_permits() == 0) {
             return false;
         }
         lock(&self.stats).record_drop_all(DropCause::Concurrency);
@@ -388,8 +392,7 @@ impl<E: Exchanges> Feed<E> {
             pending: VecDeque::new(),
             started: false,
             done: false,
-            saturation: None,
-            left_out: None,
+            live: None,
         }
     }
 
@@ -397,8 +400,8 @@ impl<E: Exchanges> Feed<E> {
         if self.sampled_out == 0 && self.skipped.is_empty() {
             return;
         }
-        if let Some(stats) = &self.left_out {
-            lock(stats).record_left_out(std::mem::take(&mut self.sampled_out), &self.skipped);
+        if let Some(live) = &self.live {
+            lock(&live.stats).record_left_out(std::mem::take(&mut self.sampled_out), &self.skipped);
             self.skipped.clear();
             return;
         }
@@ -453,7 +456,7 @@ impl<E: Exchanges> Feed<E> {
                     self.push_tally();
                     self.pending.push_back(item);
                 }
-                None if self.left_out.is_some() => self.push_tally(),
+                None if self.live.is_some() => self.push_tally(),
                 None => {}
             }
         }
@@ -472,11 +475,7 @@ impl<E: Exchanges> Feed<E> {
             self.sampled_out += 1;
             return None;
         }
-        if self
-            .saturation
-            .as_ref()
-            .is_some_and(Saturation::drop_if_full)
-        {
+        if self.live.as_ref().is_some_and(Live::drop_if_full) {
             return None;
         }
         let ts_ns = ex.req_first_ns;
@@ -990,12 +989,10 @@ impl<X: Transports> Engine<X> {
         );
         let c = &self.config;
         if c.live {
-            feed.left_out = Some(self.monitor.stats.clone());
-        }
-        if c.live && c.rate.is_none() && c.limit.is_none() {
-            feed.saturation = Some(Saturation {
-                permits: self.monitor.permits.clone(),
+            feed.live = Some(Live {
                 stats: self.monitor.stats.clone(),
+                permits: (c.rate.is_none() && c.limit.is_none())
+                    .then(|| self.monitor.permits.clone()),
             });
         }
         feed

@@ -725,7 +725,7 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
         .copied()
         .unwrap_or(0);
     let plural = |n: u64| if n == 1 { " was" } else { "s were" };
-    let kept_up = t.dropped_total - at_stop.min(t.dropped_total);
+    let kept_up = t.dropped_total.saturating_sub(at_stop);
     if kept_up > 0 {
         let _ = writeln!(
             out,

@@ -9,10 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use engine_common::*;
-use shadowtap_format::{FileHeader, Writer, WriterOptions};
+use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 use shadowtap_replay::client::Target;
-use shadowtap_replay::engine::{Config, Engine, Inline, Memory, RunOutcome, StopReason};
+use shadowtap_replay::engine::{Config, Engine, Exchanges, Inline, Memory, RunOutcome, StopReason};
 use shadowtap_replay::host::{ExtraHeader, HostMode};
+use shadowtap_replay::input::{InputError, InputWarning};
+use shadowtap_replay::sample::{SampleBy, Sampler};
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::stats::{DropCause, ErrorKind};
 
@@ -241,19 +243,16 @@ async fn replays_log_files_through_the_input_thread() {
 
 /// Exchanges handed over one by one through a channel; blocks while none is
 /// there, like tee's queue.
-struct Channel(std::sync::mpsc::Receiver<shadowtap_format::Exchange>);
+struct Channel(std::sync::mpsc::Receiver<Exchange>);
 
-impl shadowtap_replay::engine::Exchanges for Channel {
-    fn start_pass(&mut self, _pass: u32) -> Result<(), shadowtap_replay::input::InputError> {
+impl Exchanges for Channel {
+    fn start_pass(&mut self, _pass: u32) -> Result<(), InputError> {
         Ok(())
     }
-    fn next_exchange(
-        &mut self,
-    ) -> Result<Option<(usize, shadowtap_format::Exchange)>, shadowtap_replay::input::InputError>
-    {
+    fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError> {
         Ok(self.0.recv().ok().map(|ex| (0, ex)))
     }
-    fn take_warnings(&mut self) -> Vec<shadowtap_replay::input::InputWarning> {
+    fn take_warnings(&mut self) -> Vec<InputWarning> {
         Vec::new()
     }
 }
@@ -262,11 +261,7 @@ impl shadowtap_replay::engine::Exchanges for Channel {
 fn a_live_feed_counts_what_it_leaves_out_at_once() {
     let mut c = config(1);
     c.live = true;
-    c.sampler = shadowtap_replay::sample::Sampler::new(
-        "0".parse().unwrap(),
-        shadowtap_replay::sample::SampleBy::Request,
-        1,
-    );
+    c.sampler = Sampler::new("0".parse().unwrap(), SampleBy::Request, 1);
     let engine = Engine::with_transports(c, Fake::new(Duration::ZERO)).unwrap();
     let monitor = engine.monitor();
     let (tx, rx) = std::sync::mpsc::channel();
