@@ -51,7 +51,8 @@ pub const MAX_RECORD_BODY_CAP: usize = 32 << 20;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Size of each socket read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Responses up to this size are prepared once and written with one call.
+/// Responses whose body is at most this size go out in one write (head and
+/// body copied into one buffer); larger bodies are written pattern by pattern.
 const PREPARED_MAX: u64 = 64 * 1024;
 /// Exchanges waiting for the recorder.
 const RECORD_QUEUE: usize = 1024;
@@ -405,7 +406,10 @@ impl Server {
 
 /// Responses prepared once.
 struct Responses {
-    /// Body pattern, up to [`READ_CHUNK`] bytes, repeated for larger bodies.
+    /// Body pattern, up to [`READ_CHUNK`] bytes. A body is this pattern
+    /// repeated until it has the configured size ([`Responses::body_into`]),
+    /// whatever the size: the pattern's length is a write size, not a bound
+    /// on the body.
     pattern: Vec<u8>,
 }
 
@@ -415,6 +419,19 @@ impl Responses {
         let unit = b"shadowtap serve body\n";
         let pattern = unit.iter().copied().cycle().take(n).collect();
         Responses { pattern }
+    }
+
+    /// Appends the first `len` bytes of the body to `out`.
+    fn body_into(&self, out: &mut Vec<u8>, len: usize) {
+        if self.pattern.is_empty() {
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(self.pattern.len());
+            out.extend_from_slice(&self.pattern[..n]);
+            left -= n;
+        }
     }
 }
 
@@ -692,21 +709,20 @@ impl Conn {
     }
 
     fn body_prefix(&self, n: usize) -> Vec<u8> {
-        let p = &self.shared.responses.pattern;
-        if p.is_empty() {
-            return Vec::new();
-        }
-        p.iter().copied().cycle().take(n).collect()
+        let mut body = Vec::with_capacity(n);
+        self.shared.responses.body_into(&mut body, n);
+        body
     }
 
     async fn write_response(&self, sock: &mut TcpStream, head: &[u8], body_len: u64) -> bool {
         let pattern = &self.shared.responses.pattern;
         let ok = if body_len <= PREPARED_MAX {
-            let mut out = Vec::with_capacity(head.len() + body_len as usize);
+            // Head and whole body in one write (the pattern may be shorter
+            // than the body: it is repeated).
+            let len = body_len as usize;
+            let mut out = Vec::with_capacity(head.len() + len);
             out.extend_from_slice(head);
-            out.extend_from_slice(
-                &pattern[..usize::try_from(body_len).unwrap_or(0).min(pattern.len())],
-            );
+            self.shared.responses.body_into(&mut out, len);
             sock.write_all(&out).await.is_ok()
         } else {
             let mut ok = sock.write_all(head).await.is_ok();
