@@ -526,13 +526,16 @@ impl Session {
     }
 
     /// Sends one request (the concatenation of `parts`) and reads its
-    /// response; `method` frames the response (HEAD has no body).
+    /// response; `method` frames the response (HEAD has no body). With
+    /// `keep_alive` false (an HTTP/1.0 request that did not ask for a
+    /// persistent connection) the connection is closed after the response,
+    /// whatever the response says.
     ///
     /// The deadline (`--timeout` from now) is kept by one timer per session
     /// that is not moved for every request: it is re-armed to the current
     /// deadline only when it fires before it. Deadlines only move later, so
     /// the timer never fires late; it costs nothing per request.
-    pub async fn send(&mut self, parts: [&[u8]; 3], method: &str) -> Reply {
+    pub async fn send(&mut self, parts: [&[u8]; 3], method: &str, keep_alive: bool) -> Reply {
         let started = Instant::now();
         self.wbuf.clear();
         for p in parts {
@@ -548,7 +551,7 @@ impl Session {
             Some(t) if t.deadline() <= deadline => t,
             _ => Box::pin(tokio::time::sleep_until(deadline)),
         };
-        let result = until_deadline(&mut timer, deadline, self.attempt(method)).await;
+        let result = until_deadline(&mut timer, deadline, self.attempt(method, keep_alive)).await;
         self.timer = Some(timer);
         let result = result.unwrap_or_else(|| {
             self.stream = None;
@@ -563,7 +566,7 @@ impl Session {
         }
     }
 
-    async fn attempt(&mut self, method: &str) -> Result<u16, ErrorKind> {
+    async fn attempt(&mut self, method: &str, keep_alive: bool) -> Result<u16, ErrorKind> {
         let mut retried = false;
         loop {
             let reused = self.stream.is_some();
@@ -583,7 +586,7 @@ impl Session {
             .await;
             match r {
                 Ok((status, keep)) => {
-                    if keep {
+                    if keep && keep_alive {
                         self.stream = Some(stream);
                     }
                     return Ok(status);

@@ -60,7 +60,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target};
-use crate::host::{ExtraHeader, HostError, HostMode, Prepared, Rewriter, Unsendable};
+use crate::host::{ExtraHeader, HostError, HostLine, HostMode, Prepared, Rewriter, Unsendable};
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::sample::Sampler;
 use crate::schedule::{wait_precisely, Alarm, Pacer, RateLimit, Speed, Timeline, SPIN_MARGIN};
@@ -673,13 +673,25 @@ impl Source for Threaded {
 /// Sends one prepared request and reads its response: [`Session`] over the
 /// network, or a fake in tests.
 pub trait Transport: Send + 'static {
-    /// Sends the concatenation of `parts`; `method` frames the response.
-    fn send(&mut self, parts: [&[u8]; 3], method: &str) -> impl Future<Output = Reply> + Send;
+    /// Sends the concatenation of `parts`; `method` frames the response;
+    /// `keep_alive` false: the request does not let its connection carry
+    /// another one ([`Prepared::keep_alive`]).
+    fn send(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+    ) -> impl Future<Output = Reply> + Send;
 }
 
 impl Transport for Session {
-    fn send(&mut self, parts: [&[u8]; 3], method: &str) -> impl Future<Output = Reply> + Send {
-        Session::send(self, parts, method)
+    fn send(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+    ) -> impl Future<Output = Reply> + Send {
+        Session::send(self, parts, method, keep_alive)
     }
 }
 
@@ -891,7 +903,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Engine<X = Network> {
     config: Config,
     transports: X,
-    host_lines: Arc<Vec<Option<Vec<u8>>>>,
+    host_lines: Arc<Vec<Option<HostLine>>>,
     monitor: Monitor,
 }
 
@@ -1120,7 +1132,7 @@ impl<X: Transports> Engine<X> {
 fn spawn_workers<X: Transports>(
     config: &Config,
     transports: &X,
-    host_lines: &Arc<Vec<Option<Vec<u8>>>>,
+    host_lines: &Arc<Vec<Option<HostLine>>>,
     monitor: &Monitor,
 ) -> (Vec<JoinHandle<()>>, Vec<Arc<JobQueue<Job>>>) {
     let mut handles = Vec::new();
@@ -1162,7 +1174,7 @@ struct Worker<T> {
     id: usize,
     target: usize,
     transport: T,
-    host_lines: Arc<Vec<Option<Vec<u8>>>>,
+    host_lines: Arc<Vec<Option<HostLine>>>,
     stats: Arc<Mutex<Stats>>,
     queue: Arc<JobQueue<Job>>,
     /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
@@ -1173,10 +1185,14 @@ struct Worker<T> {
 impl<T: Transport> Worker<T> {
     async fn run(mut self) {
         while let Some(job) = self.queue.pop(self.id).await {
-            let host_line = self.host_lines.get(self.target).and_then(|l| l.as_deref());
+            let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
             let reply = self
                 .transport
-                .send(job.req.parts(host_line), job.req.method())
+                .send(
+                    job.req.parts(host_line),
+                    job.req.method(),
+                    job.req.keep_alive(),
+                )
                 .await;
             let outcome = Outcome {
                 target: self.target,

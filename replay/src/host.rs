@@ -29,7 +29,10 @@
 //! [`Rewriter::prepare`] turns captured request bytes into a [`Prepared`]
 //! request. Everything is kept byte for byte (request line, header order,
 //! case, duplicates, line endings, body with its chunked
-//! framing) except:
+//! framing) except the lines below. A line that replaces a captured line
+//! ends as that line did; a line added where there was none ends as the
+//! request line does, so a request whose lines end in a bare `\n` is sent
+//! with bare `\n`s only.
 //! - **Host**: the first Host line is replaced (or, when the request has
 //!   none, a Host line is inserted right after the request line). Further
 //!   Host lines are dropped when the Host is replaced.
@@ -38,10 +41,13 @@
 //!   `Upgrade`, and `Proxy-Authorization` (credentials for the captured
 //!   client's proxy hop, never meant for an origin). `Transfer-Encoding`,
 //!   `Content-Length` and `Host` are never dropped through `Connection`, so
-//!   framing stays intact. The mirror's connection is the replayer's own: an
+//!   framing stays intact. No header the client did not send is added: an
 //!   HTTP/1.1 request relies on persistence by default; an HTTP/1.0 request
-//!   gets `Connection: keep-alive` appended so the pool can reuse the
-//!   connection.
+//!   keeps `Connection: keep-alive` (in place of its `Connection` line) only
+//!   when the client asked for it. Otherwise it is sent as captured and the
+//!   target closes the connection after the response, so
+//!   [`Prepared::keep_alive`] tells the client to use that connection for
+//!   this request only.
 //! - **`--header`**: a header of the same name (case-insensitive) has its
 //!   first line replaced in place by the given line and its later lines
 //!   dropped; a new name is appended after the last header, in the order
@@ -51,8 +57,17 @@
 //! [`Unsendable::Skip`] and counted in the report's `skipped` map by
 //! [`SkipReason`]: `incomplete` (flagged incomplete, with a gap or cut by the
 //! snap length, or fewer bytes stored than were on the wire), `body_capped`,
-//! `upgrade` (CONNECT: a tunnel, nothing to mirror) and `unparsable`. A
-//! truncated body is never sent.
+//! `upgrade` and `unparsable`. A truncated body is never sent.
+//!
+//! An upgrade request is told by its head, not by the capture's flags: a
+//! CONNECT, or an `Upgrade` header with `upgrade` in `Connection` (a
+//! WebSocket handshake, `h2c`). After it the connection would carry another
+//! protocol, which a replay cannot speak, and with the hop-by-hop headers
+//! removed it would go out as a plain request that still carries the
+//! protocol's own headers (`Sec-WebSocket-Key`). The capture's
+//! [`Flags::UPGRADE`] also makes a request skipped, but the capture clears it
+//! when the server declined the upgrade, and a live feed (`tee`) sees the
+//! request before its response: the head alone decides.
 
 use shadowtap_format::http1::{self, BodyKind};
 use shadowtap_format::{Exchange, Flags};
@@ -137,6 +152,63 @@ fn split_port(host: &[u8]) -> Result<(&[u8], &[u8]), HostError> {
     })
 }
 
+/// How the lines of a request head end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\r\n`, as RFC 9112 asks.
+    #[default]
+    CrLf,
+    /// A bare `\n`, which servers accept (RFC 9112 §2.2).
+    Lf,
+}
+
+impl LineEnding {
+    /// The ending of the line `line` (which ends in `\n`).
+    fn of(line: &[u8]) -> LineEnding {
+        if line.ends_with(b"\r\n") {
+            LineEnding::CrLf
+        } else {
+            LineEnding::Lf
+        }
+    }
+
+    /// The bytes that end a line.
+    pub fn as_bytes(self) -> &'static [u8] {
+        match self {
+            LineEnding::CrLf => b"\r\n",
+            LineEnding::Lf => b"\n",
+        }
+    }
+}
+
+/// The Host line a target gets ([`HostMode::target_host_line`]), in both
+/// line endings: each request takes the one its own lines use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostLine {
+    crlf: Vec<u8>,
+    lf: Vec<u8>,
+}
+
+impl HostLine {
+    /// `Host: VALUE` with each ending.
+    pub fn new(value: &[u8]) -> HostLine {
+        let mut lf = b"Host: ".to_vec();
+        lf.extend_from_slice(value);
+        let mut crlf = lf.clone();
+        crlf.extend_from_slice(b"\r\n");
+        lf.push(b'\n');
+        HostLine { crlf, lf }
+    }
+
+    /// The line with `ending`.
+    pub fn bytes(&self, ending: LineEnding) -> &[u8] {
+        match ending {
+            LineEnding::CrLf => &self.crlf,
+            LineEnding::Lf => &self.lf,
+        }
+    }
+}
+
 /// Where the Host of a mirrored request comes from and whether it gets the
 /// `-shadow` suffix.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -150,24 +222,23 @@ pub struct HostMode {
 }
 
 impl HostMode {
-    /// The Host line (`Host: VALUE\r\n`) for a target authority, when the
+    /// The Host line (`Host: VALUE`) for a target authority, when the
     /// Host comes from the target. `None` when the Host comes from the
     /// captured request.
-    pub fn target_host_line(&self, authority: &str) -> Result<Option<Vec<u8>>, HostError> {
+    pub fn target_host_line(&self, authority: &str) -> Result<Option<HostLine>, HostError> {
         if self.keep_captured {
             return Ok(None);
         }
-        let mut line = b"Host: ".to_vec();
+        let mut value = Vec::new();
         if self.no_suffix {
             if authority.is_empty() {
                 return Err(HostError::Empty);
             }
-            line.extend_from_slice(authority.as_bytes());
+            value.extend_from_slice(authority.as_bytes());
         } else {
-            shadow_host_into(authority.as_bytes(), &mut line)?;
+            shadow_host_into(authority.as_bytes(), &mut value)?;
         }
-        line.extend_from_slice(b"\r\n");
-        Ok(Some(line))
+        Ok(Some(HostLine::new(&value)))
     }
 }
 
@@ -175,7 +246,7 @@ impl HostMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtraHeader {
     name: String,
-    /// The whole line as sent: `Name: value\r\n`.
+    /// The line as sent, without its ending (the request's): `Name: value`.
     line: Vec<u8>,
 }
 
@@ -216,7 +287,7 @@ impl ExtraHeader {
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(HeaderArgError::InvalidValue { arg: arg.into() });
         }
-        let line = format!("{name}: {value}\r\n").into_bytes();
+        let line = format!("{name}: {value}").into_bytes();
         Ok(ExtraHeader {
             name: name.to_owned(),
             line,
@@ -256,7 +327,10 @@ const INCOMPLETE: Flags = Flags(Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0 | Fla
 pub struct Prepared {
     bytes: Vec<u8>,
     host_at: Option<usize>,
+    /// How the per-target Host line ends.
+    host_ending: LineEnding,
     method_len: usize,
+    keep_alive: bool,
 }
 
 impl Prepared {
@@ -269,15 +343,27 @@ impl Prepared {
     /// The bytes to send to a target whose Host line (from
     /// [`HostMode::target_host_line`]) is `host_line`, as up to three
     /// slices to write in order.
-    pub fn parts<'a>(&'a self, host_line: Option<&'a [u8]>) -> [&'a [u8]; 3] {
+    pub fn parts<'a>(&'a self, host_line: Option<&'a HostLine>) -> [&'a [u8]; 3] {
         match (self.host_at, host_line) {
-            (Some(at), Some(line)) => [&self.bytes[..at], line, &self.bytes[at..]],
+            (Some(at), Some(line)) => [
+                &self.bytes[..at],
+                line.bytes(self.host_ending),
+                &self.bytes[at..],
+            ],
             _ => [&self.bytes[..], &[], &[]],
         }
     }
 
+    /// Whether the connection can carry another request after this one's
+    /// response: false for an HTTP/1.0 request that did not ask for
+    /// keep-alive (or a `--header 'Connection: close'`), which the target
+    /// answers and then closes.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
     /// Total length when sent with `host_line`.
-    pub fn len_with(&self, host_line: Option<&[u8]>) -> usize {
+    pub fn len_with(&self, host_line: Option<&HostLine>) -> usize {
         self.parts(host_line).iter().map(|p| p.len()).sum()
     }
 
@@ -348,6 +434,9 @@ impl Rewriter {
         if ex.flags.0 & INCOMPLETE.0 != 0 || (ex.request.len() as u64) < ex.request_len {
             return Err(Unsendable::Skip(SkipReason::Incomplete));
         }
+        if ex.flags.contains(Flags::UPGRADE) {
+            return Err(Unsendable::Skip(SkipReason::Upgrade));
+        }
         let prepared = self.rewrite(&ex.request)?;
         // Keep the consumed request's buffer as the next scratch space.
         std::mem::swap(&mut self.scratch, &mut ex.request);
@@ -360,8 +449,9 @@ impl Rewriter {
         let Some(head) = http1::parse_request_head(raw) else {
             return Err(Unsendable::Skip(SkipReason::Unparsable));
         };
-        let method = head.method.as_deref().unwrap_or("");
-        if method.eq_ignore_ascii_case("CONNECT") {
+        // CONNECT, or Upgrade with `Connection: upgrade` (see the module
+        // docs).
+        if head.upgrade {
             return Err(Unsendable::Skip(SkipReason::Upgrade));
         }
         let head_len = head.len.min(raw.len());
@@ -380,9 +470,10 @@ impl Rewriter {
             // The capture stored the message; chunked framing is kept as is.
             BodyKind::Chunked | BodyKind::UntilClose | BodyKind::Tunnel => raw.len(),
         };
-        let http10 = head.minor_version == 0;
+        // An HTTP/1.0 request persists only when it asked to.
+        let http10_keep_alive = (head.minor_version == 0).then_some(head.keep_alive);
         let method_len = raw.iter().position(|&b| b == b' ').unwrap_or(0);
-        self.rewrite_head(raw, head_len, msg_end, http10, method_len)
+        self.rewrite_head(raw, head_len, msg_end, http10_keep_alive, method_len)
     }
 
     fn rewrite_head(
@@ -390,7 +481,7 @@ impl Rewriter {
         raw: &[u8],
         head_len: usize,
         msg_end: usize,
-        http10: bool,
+        http10_keep_alive: Option<bool>,
         method_len: usize,
     ) -> Result<Prepared, Unsendable> {
         let h = &raw[..head_len];
@@ -415,19 +506,28 @@ impl Rewriter {
             pos = line.end;
         }
 
+        // Added lines end as the request line does.
+        let ending = LineEnding::of(&h[..req_line_end]);
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len()).sum::<usize>());
+        out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len() + 2).sum::<usize>());
         out.extend_from_slice(&h[..req_line_end]);
         self.extra_done.iter_mut().for_each(|d| *d = false);
+        let extra_connection = self
+            .extra
+            .iter()
+            .any(|e| e.name.eq_ignore_ascii_case("connection"));
+        let mut connection_kept = false;
 
         let untouched = self.mode.keep_captured && self.mode.no_suffix;
         let replace_host = !untouched && !self.extra_host;
         let mut host_seen = false;
         let mut host_at = None;
+        let mut host_ending = ending;
         let mut pos = req_line_end;
         while let Some(line) = next_line(h, pos, blank_start) {
             pos = line.end;
+            let line_ending = LineEnding::of(&h[line.start..line.end]);
             if let Some(i) = self
                 .extra
                 .iter()
@@ -436,6 +536,7 @@ impl Rewriter {
                 if !self.extra_done[i] {
                     self.extra_done[i] = true;
                     out.extend_from_slice(&self.extra[i].line);
+                    out.extend_from_slice(line_ending.as_bytes());
                 }
                 continue;
             }
@@ -443,16 +544,30 @@ impl Rewriter {
                 if !replace_host {
                     out.extend_from_slice(&h[line.start..line.end]);
                 } else if !host_seen {
+                    host_ending = line_ending;
                     if let Err(e) = self.emit_host(
                         &mut out,
                         &mut host_at,
                         Some(trim_ows(&h[line.value_start..line.value_end])),
+                        line_ending,
                     ) {
                         self.scratch = out;
                         return Err(e);
                     }
                 }
                 host_seen = true;
+                continue;
+            }
+            if name_is(h, &line, "connection")
+                && http10_keep_alive == Some(true)
+                && !extra_connection
+                && !connection_kept
+            {
+                // The HTTP/1.0 client asked for a persistent connection: that
+                // much of its Connection header is kept, in place.
+                connection_kept = true;
+                out.extend_from_slice(b"Connection: keep-alive");
+                out.extend_from_slice(line_ending.as_bytes());
                 continue;
             }
             if self.is_hop_by_hop(h, &line) {
@@ -463,7 +578,7 @@ impl Rewriter {
         if replace_host && !host_seen {
             // No Host line: insert one right after the request line.
             let mut host_line = Vec::new();
-            if let Err(e) = self.emit_host(&mut host_line, &mut host_at, None) {
+            if let Err(e) = self.emit_host(&mut host_line, &mut host_at, None, ending) {
                 self.scratch = out;
                 return Err(e);
             }
@@ -476,22 +591,37 @@ impl Rewriter {
         for (i, e) in self.extra.iter().enumerate() {
             if !self.extra_done[i] {
                 out.extend_from_slice(&e.line);
+                out.extend_from_slice(ending.as_bytes());
             }
         }
-        if http10
-            && !self
-                .extra
-                .iter()
-                .any(|e| e.name.eq_ignore_ascii_case("connection"))
+        let keep_alive = match self
+            .extra
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case("connection"))
         {
-            out.extend_from_slice(b"Connection: keep-alive\r\n");
-        }
+            // `--header 'Connection: ...'` decides, as the target reads it.
+            Some(e) => {
+                let value = &e.line[e.name.len() + 1..];
+                let has = |token: &str| {
+                    value
+                        .split(|&b| b == b',')
+                        .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+                };
+                match http10_keep_alive {
+                    Some(_) => has("keep-alive"),
+                    None => !has("close"),
+                }
+            }
+            None => http10_keep_alive.unwrap_or(true),
+        };
         out.extend_from_slice(&raw[blank_start..msg_end]);
         self.scratch = Vec::new();
         Ok(Prepared {
             bytes: out,
             host_at,
+            host_ending,
             method_len,
+            keep_alive,
         })
     }
 
@@ -502,6 +632,7 @@ impl Rewriter {
         out: &mut Vec<u8>,
         host_at: &mut Option<usize>,
         captured: Option<&[u8]>,
+        ending: LineEnding,
     ) -> Result<(), Unsendable> {
         if !self.mode.keep_captured {
             *host_at = Some(out.len());
@@ -512,7 +643,7 @@ impl Rewriter {
         let value = captured.unwrap_or(&[]);
         let mut line = b"Host: ".to_vec();
         shadow_host_into(value, &mut line).map_err(Unsendable::Host)?;
-        line.extend_from_slice(b"\r\n");
+        line.extend_from_slice(ending.as_bytes());
         out.extend_from_slice(&line);
         Ok(())
     }
@@ -684,9 +815,15 @@ mod tests {
         ];
         for (authority, shadowed) in table {
             let line = on.target_host_line(authority).unwrap().unwrap();
-            assert_eq!(line, format!("Host: {shadowed}\r\n").into_bytes());
+            let want = format!("Host: {shadowed}\r\n").into_bytes();
+            assert_eq!(line.bytes(LineEnding::CrLf), want);
+            assert_eq!(
+                line.bytes(LineEnding::Lf),
+                format!("Host: {shadowed}\n").as_bytes()
+            );
             let line = off.target_host_line(authority).unwrap().unwrap();
-            assert_eq!(line, format!("Host: {authority}\r\n").into_bytes());
+            let want = format!("Host: {authority}\r\n").into_bytes();
+            assert_eq!(line.bytes(LineEnding::CrLf), want);
         }
         let keep = HostMode {
             keep_captured: true,
@@ -698,7 +835,7 @@ mod tests {
     #[test]
     fn extra_header_parsing() {
         let h = ExtraHeader::parse("X-Mirror:  yes ").unwrap();
-        assert_eq!(h.line, b"X-Mirror: yes\r\n");
+        assert_eq!(h.line, b"X-Mirror: yes");
         assert_eq!(h.name(), "X-Mirror");
         assert!(matches!(
             ExtraHeader::parse("nocolon"),
@@ -745,8 +882,13 @@ mod tests {
     }
 
     /// The bytes a target with Host line `line` receives.
-    fn sent(p: &Prepared, line: Option<&[u8]>) -> Vec<u8> {
+    fn sent(p: &Prepared, line: Option<&HostLine>) -> Vec<u8> {
         p.parts(line).concat()
+    }
+
+    /// The target Host line `Host: VALUE`.
+    fn host_line(value: &str) -> HostLine {
+        HostLine::new(value.as_bytes())
     }
 
     #[test]
@@ -834,7 +976,7 @@ mod tests {
         // Target Host: a slot where the first Host was, duplicates dropped.
         let p = target_mode().rewrite(raw).unwrap();
         assert_eq!(
-            sent(&p, Some(b"Host: t\r\n")),
+            sent(&p, Some(&host_line("t"))),
             b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\n\r\n"
         );
     }
@@ -868,25 +1010,40 @@ mod tests {
             .rewrite(b"GET / HTTP/1.1\r\nA: 1\r\n\r\n")
             .unwrap();
         assert_eq!(
-            sent(&p, Some(b"Host: t\r\n")),
+            sent(&p, Some(&host_line("t"))),
             b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\n\r\n"
         );
     }
 
     #[test]
-    fn http10_asks_for_keep_alive() {
+    fn http10_keeps_alive_only_when_it_asked() {
         let p = keep(false)
-            .rewrite(b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+            .rewrite(
+                b"GET / HTTP/1.0\r\nConnection: Keep-Alive, X-Hop\r\nX-Hop: 1\r\nHost: a\r\n\r\n",
+            )
             .unwrap();
         assert_eq!(
             p.bytes(),
-            b"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n"
         );
+        assert!(p.keep_alive());
+        // Nothing added: the target closes the connection after answering.
         let p = keep(false).rewrite(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        assert_eq!(
-            p.bytes(),
-            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        assert_eq!(p.bytes(), b"GET / HTTP/1.0\r\n\r\n");
+        assert!(!p.keep_alive());
+        // HTTP/1.1 persists unless a --header says otherwise.
+        let p = keep(false)
+            .rewrite(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        assert!(p.keep_alive());
+        let mut r = Rewriter::new(
+            HostMode {
+                keep_captured: true,
+                no_suffix: true,
+            },
+            vec![ExtraHeader::parse("Connection: close").unwrap()],
         );
+        assert!(!r.rewrite(b"GET / HTTP/1.1\r\n\r\n").unwrap().keep_alive());
     }
 
     #[test]
@@ -1012,7 +1169,7 @@ mod tests {
                 let want = head.replacen("Host: captured\r\n", "Host: t-shadow\r\n", 1);
                 let mut want = want.into_bytes();
                 want.extend_from_slice(&body);
-                prop_assert_eq!(sent(&p, Some(b"Host: t-shadow\r\n")), want);
+                prop_assert_eq!(sent(&p, Some(&host_line("t-shadow"))), want);
             }
         }
     }

@@ -2,13 +2,23 @@
 //! the bug it pins (ripgrep's `tests/regression.rs` habit). Each test failed
 //! before its fix.
 
+mod engine_common;
+
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shadowtap_format::Reader;
+use engine_common::{config, replay, with_request, Behaviour, Fake};
+use shadowtap_format::{Flags, Reader};
+use shadowtap_replay::client::Target;
+use shadowtap_replay::engine::{Config, Engine, Inline, Memory};
+use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::serve::{ServeOptions, Server};
+use shadowtap_replay::stats::SkipReason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Every wait in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -143,4 +153,240 @@ async fn serve_body_size_between_16k_and_64k_sends_a_short_body() {
             assert_eq!(resp.body, first[..kept], "recorded body, size {size}");
         }
     }
+}
+
+/// A captured WebSocket handshake went out as a plain `GET /ws` (Upgrade
+/// and Connection removed as hop-by-hop, Sec-WebSocket-Key kept) and
+/// `skipped.upgrade` stayed 0: the rewriter only refused CONNECT, and looked
+/// neither at the head's Upgrade nor at the capture's flag. A request with
+/// `Upgrade` and `Connection: upgrade` is skipped and counted whatever the
+/// capture flagged.
+#[tokio::test(start_paused = true)]
+async fn upgrade_requests_are_replayed_as_plain_gets() {
+    let ws = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let h2c = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    let plain = b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut flagged = with_request(2, 2, 2_000, ws.to_vec());
+    flagged.flags = Flags::UPGRADE;
+    let exchanges = vec![
+        // As the capture leaves it when the server declined, and as tee
+        // sees it (before any response): not flagged.
+        (0, with_request(1, 1, 1_000, ws.to_vec())),
+        (0, flagged),
+        (0, with_request(3, 3, 3_000, h2c.to_vec())),
+        (0, with_request(4, 4, 4_000, plain.to_vec())),
+    ];
+    let fake = Fake::new(Duration::ZERO);
+    let out = replay(config(1), &fake, exchanges).await;
+    assert_eq!(out.stats.skipped(SkipReason::Upgrade), 3);
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1, "only the plain request is sent");
+    assert!(sent[0].bytes.starts_with(b"GET /plain "));
+    let t = out.stats.target(0).unwrap();
+    assert_eq!(t.sent, 1);
+}
+
+/// A request whose lines end in a bare `\n` was sent with its rewritten
+/// Host line ending in `\r\n`. Every line the rewriter writes (the target's
+/// Host, the captured Host with `-shadow`, a Host added where there was
+/// none, `--header`s replacing a line or appended) ends as the request's
+/// own lines do.
+#[tokio::test(start_paused = true)]
+async fn bare_lf_requests_get_mixed_line_endings() {
+    let lf = b"GET /a HTTP/1.1\nHost: captured:80\nX-Tenant: a\nAccept: */*\n\n".to_vec();
+    let no_host = b"GET /b HTTP/1.1\nAccept: */*\n\n".to_vec();
+    // Through the engine, with the target's Host (the default).
+    let fake = Fake::new(Duration::ZERO);
+    let exchanges = vec![
+        (0, with_request(1, 1, 1_000, lf.clone())),
+        (0, with_request(2, 2, 2_000, no_host.clone())),
+    ];
+    replay(config(1), &fake, exchanges).await;
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].bytes,
+        b"GET /a HTTP/1.1\nHost: 127.0.0.1-shadow:9000\nX-Tenant: a\nAccept: */*\n\n"
+    );
+    assert_eq!(
+        sent[1].bytes,
+        b"GET /b HTTP/1.1\nHost: 127.0.0.1-shadow:9000\nAccept: */*\n\n"
+    );
+    // The captured Host with the suffix, and --headers in place and added.
+    let extra = vec![
+        ExtraHeader::parse("X-Tenant: mirror").unwrap(),
+        ExtraHeader::parse("X-Shadow: 1").unwrap(),
+    ];
+    let mut r = Rewriter::new(
+        HostMode {
+            keep_captured: true,
+            no_suffix: false,
+        },
+        extra,
+    );
+    let p = r.rewrite(&lf).unwrap();
+    assert_eq!(
+        p.bytes(),
+        b"GET /a HTTP/1.1\nHost: captured-shadow:80\nX-Tenant: mirror\nAccept: */*\nX-Shadow: 1\n\n"
+    );
+    // CRLF requests are unchanged by this: the same lines end in CRLF.
+    let crlf = b"GET /a HTTP/1.1\r\nHost: captured:80\r\nX-Tenant: a\r\nAccept: */*\r\n\r\n";
+    let p = r.rewrite(crlf).unwrap();
+    assert_eq!(
+        p.bytes(),
+        b"GET /a HTTP/1.1\r\nHost: captured-shadow:80\r\nX-Tenant: mirror\r\nAccept: */*\r\nX-Shadow: 1\r\n\r\n"
+    );
+    let p = Rewriter::new(HostMode::default(), Vec::new())
+        .rewrite(crlf)
+        .unwrap();
+    assert_eq!(
+        p.parts(Some(&HostLine::new(b"t"))).concat(),
+        b"GET /a HTTP/1.1\r\nHost: t\r\nX-Tenant: a\r\nAccept: */*\r\n\r\n"
+    );
+}
+
+/// A small HTTP/1.0-minded server: records each request head and counts
+/// connections. A request that asks for keep-alive gets a Content-Length
+/// response on a persistent connection; any other gets an HTTP/1.0
+/// response delimited by the close of the connection, as a 1.0 server
+/// answers.
+struct Http10Server {
+    url: String,
+    heads: Arc<Mutex<Vec<Vec<u8>>>>,
+    connections: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Http10Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Http10Server {
+    async fn start() -> Http10Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (h, c) = (heads.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(Self::serve(sock, h.clone()));
+            }
+        });
+        Http10Server {
+            url,
+            heads,
+            connections,
+            task,
+        }
+    }
+
+    async fn serve(mut sock: TcpStream, heads: Arc<Mutex<Vec<Vec<u8>>>>) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Bounded: a test connection carries at most this many requests.
+        for _ in 0..1_000 {
+            let end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                if buf.len() > 64 * 1024 {
+                    return;
+                }
+            };
+            let head: Vec<u8> = buf.drain(..end).collect();
+            let keep = String::from_utf8_lossy(&head)
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: keep-alive\r\n");
+            heads.lock().unwrap().push(head);
+            if keep {
+                let reply = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok";
+                if sock.write_all(reply).await.is_err() {
+                    return;
+                }
+            } else {
+                let _ = sock
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close")
+                    .await;
+                let _ = sock.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+fn real_config(url: &str) -> Config {
+    let mut c = Config::new(Vec::new(), vec![Target::parse(url).unwrap()]);
+    c.speed = Speed::Max;
+    c.concurrency = 1;
+    c.client.timeout = Duration::from_secs(5);
+    c.host_mode = HostMode {
+        keep_captured: true,
+        no_suffix: true,
+    };
+    c
+}
+
+async fn run_real(config: Config, exchanges: Vec<(usize, shadowtap_format::Exchange)>) -> shadowtap_replay::engine::RunOutcome {
+    let engine = Engine::new(config).await.unwrap();
+    let feed = engine.feed(Memory::new(exchanges));
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        engine.run(Inline(feed), std::future::pending()),
+    )
+    .await
+    .expect("the replay finishes")
+}
+
+/// An HTTP/1.0 request without a Connection header was sent with
+/// `Connection: keep-alive` added. Now nothing the client did not send is
+/// added: it goes out as captured, the target answers and closes (a
+/// close-delimited response), and the next request gets a fresh
+/// connection. A 1.0 request that asked for keep-alive keeps it, and its
+/// connection is reused.
+#[tokio::test]
+async fn http10_requests_gain_connection_keep_alive() {
+    let bare = b"GET /old HTTP/1.0\r\nHost: a\r\nUser-Agent: w3m\r\n\r\n".to_vec();
+    let asked = b"GET /ka HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n".to_vec();
+
+    let server = Http10Server::start().await;
+    let exchanges = (0..3)
+        .map(|i| (0, with_request(i, i, 1_000 + i, bare.clone())))
+        .collect();
+    let out = run_real(real_config(&server.url), exchanges).await;
+    let t = out.stats.target(0).unwrap();
+    assert_eq!((t.sent, t.completed, t.errors_total()), (3, 3, 0));
+    assert_eq!(t.status.get(&200), Some(&3));
+    let heads = server.heads.lock().unwrap().clone();
+    assert_eq!(heads, vec![bare.clone(); 3], "sent as captured");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+
+    let server = Http10Server::start().await;
+    let exchanges = (0..3)
+        .map(|i| (0, with_request(i, i, 1_000 + i, asked.clone())))
+        .collect();
+    let out = run_real(real_config(&server.url), exchanges).await;
+    let t = out.stats.target(0).unwrap();
+    assert_eq!((t.sent, t.completed, t.errors_total()), (3, 3, 0));
+    assert_eq!(server.heads.lock().unwrap().clone(), vec![asked.clone(); 3]);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1, "reused");
+
+    // A server that keeps every connection open (and says nothing of it)
+    // still gets one connection per non-persistent HTTP/1.0 request: the
+    // client does not reuse what the request did not ask to keep.
+    let server = engine_common::Server::start(Behaviour::Ok).await;
+    let exchanges = (0..3)
+        .map(|i| (0, with_request(i, i, 1_000 + i, bare.clone())))
+        .collect();
+    let out = run_real(real_config(&server.url), exchanges).await;
+    assert_eq!(out.stats.target(0).unwrap().completed, 3);
+    assert_eq!(server.received(), vec![bare; 3]);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
 }

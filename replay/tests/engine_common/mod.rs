@@ -93,7 +93,7 @@ pub struct FakeConn {
 }
 
 impl Transport for FakeConn {
-    async fn send(&mut self, parts: [&[u8]; 3], _method: &str) -> Reply {
+    async fn send(&mut self, parts: [&[u8]; 3], _method: &str, _keep_alive: bool) -> Reply {
         let started = Instant::now();
         let bytes = parts.concat();
         let n = bytes.len() as u64;
