@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use shadowtap_replay::client::Target;
-use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome, StopReason};
+use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
 use shadowtap_replay::host::{ExtraHeader, HostMode};
 use shadowtap_replay::report::{Report, RunInfo};
@@ -309,6 +309,9 @@ impl Plan {
         });
         config.concurrency = args.mirror.concurrency;
         config.client.timeout = args.mirror.timeout;
+        // After SIGINT/SIGTERM, requests in flight get at most their own
+        // deadline; a second signal ends the run at once.
+        config.interrupt_grace = args.mirror.timeout;
         config.client.insecure = args.mirror.insecure;
         config.host_mode = host_mode;
         config.headers = headers;
@@ -350,16 +353,31 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
-    execute(plan, |engine| async {
+    let signals = interrupts();
+    let grace = plan.config.interrupt_grace;
+    let told = {
+        let signals = signals.clone();
+        tokio::spawn(async move {
+            nth_interrupt(signals, 1).await;
+            say!(
+                "shadowtap replay: interrupted: requests in flight get at most {} \
+                 (interrupt again to stop at once)",
+                humantime::format_duration(grace)
+            );
+        })
+    };
+    let result = execute(plan, |engine| async {
         engine
-            .run_files(shutdown_signal())
+            .run_files_until(nth_interrupt(signals.clone(), 1), nth_interrupt(signals, 2))
             .await
             .map_err(|e| match e {
                 e @ EngineError::Input(_) => anyhow::Error::new(e).context("cannot read the input"),
                 e => e.into(),
             })
     })
-    .await
+    .await;
+    told.abort();
+    result
 }
 
 /// Runs a planned replay whose engine is fed by `run` (log files for
@@ -418,7 +436,7 @@ where
     for w in &outcome.warnings {
         say!("shadowtap: warning: {w}");
     }
-    let interrupted = outcome.stop == StopReason::Interrupted;
+    let interrupted = outcome.interrupted;
     let mut report = Report::from_stats(
         &outcome.stats,
         &RunInfo {
@@ -478,27 +496,39 @@ where
     })
 }
 
-/// SIGINT or SIGTERM. When a handler cannot be installed the replay simply
-/// runs to its end.
-pub(crate) async fn shutdown_signal() {
+/// Counts SIGINT and SIGTERM from now on (installed at once, so a signal
+/// that comes early is not lost). When a handler cannot be installed the
+/// replay simply runs to its end.
+pub(crate) fn interrupts() -> tokio::sync::watch::Receiver<u32> {
     use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    let mut int = signal(SignalKind::interrupt()).ok();
     let mut term = signal(SignalKind::terminate()).ok();
-    let sigterm = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
+    tokio::spawn(async move {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            let got = match s.as_mut() {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !got {
+                std::future::pending::<()>().await;
             }
-            None => std::future::pending::<()>().await,
         }
-    };
-    let sigint = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+        loop {
+            tokio::select! {
+                _ = next(&mut int) => {}
+                _ = next(&mut term) => {}
+            }
+            tx.send_modify(|n| *n = n.saturating_add(1));
         }
-    };
-    tokio::select! {
-        _ = sigint => {}
-        _ = sigterm => {}
+    });
+    rx
+}
+
+/// Resolves once `n` signals have come (never, when none can).
+pub(crate) async fn nth_interrupt(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
+    if signals.wait_for(|&count| count >= n).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -296,6 +296,9 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     })?;
     plan.config.live = true;
     let drain = plan.config.client.timeout;
+    // The shutdown future below already waits --timeout after the signal:
+    // what is still in flight then is abandoned at once (unanswered).
+    plan.config.interrupt_grace = Duration::ZERO;
     if let Some(obj) = plan.shown.as_object_mut() {
         obj.remove("files");
         obj.remove("speed");
@@ -391,9 +394,11 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         for t in 0..targets {
             outcome.stats.record_drops(t, DropCause::Queue, queue_full);
         }
-        // What the mirror still held when it stopped (the queue, the
-        // engine's input, requests in flight) was never answered: counted,
-        // so that every captured request is accounted for per target.
+        // What the mirror still held unsent when it stopped (the queue, the
+        // engine's input) is counted as dropped, so that every captured
+        // request is accounted for per target: sampled out, skipped,
+        // dropped, or sent (completed, an error, or unanswered: in flight
+        // when the drain ended).
         let captured = counters.captured.load(Ordering::Relaxed);
         let unfinished = unfinished_per_target(&outcome.stats, captured);
         for (t, &n) in unfinished.iter().enumerate() {
@@ -436,7 +441,8 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
 }
 
 /// Per target, the captured requests the stats do not account for: neither
-/// sent (with an answer or an error), dropped, sampled out nor skipped.
+/// sent (answered, an error or unanswered), dropped, sampled out nor
+/// skipped.
 fn unfinished_per_target(stats: &Stats, captured: u64) -> Vec<u64> {
     let common = stats.sampled_out() + stats.skipped_total();
     stats
@@ -691,6 +697,11 @@ mod tests {
         stats.record(&sent(1, Ok(204)));
         stats.record(&sent(1, Ok(500)));
         assert_eq!(unfinished_per_target(&stats, 20), vec![20 - 16, 20 - 8]);
+        // In flight when the mirror stopped: sent, unanswered, not unfinished.
+        stats.record_unanswered(1, Duration::ZERO, Duration::ZERO);
+        assert_eq!(unfinished_per_target(&stats, 20), vec![20 - 16, 20 - 9]);
+        let b = stats.target(1).unwrap();
+        assert_eq!(b.sent, b.completed + b.errors_total() + b.unanswered);
         // Never negative, whatever the counters say.
         assert_eq!(unfinished_per_target(&stats, 5), vec![0, 0]);
     }

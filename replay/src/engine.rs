@@ -39,12 +39,18 @@
 //! offsets from that start. Everything runs on tokio's clock, so tests drive
 //! it with a paused clock.
 //!
-//! **Stop.** The replay ends at the end of the input, after `--limit`
+//! **Stop.** Scheduling ends at the end of the input, after `--limit`
 //! requests, when the next request would be due past `--duration` (with
 //! `--speed max`: once `--duration` has passed), on an input error, or when
 //! the shutdown future completes (SIGINT). The in-flight requests then
-//! finish or time out; after a shutdown they get [`INTERRUPT_GRACE`], then
-//! are abandoned (counted in [`RunOutcome::abandoned`]).
+//! finish or time out. The shutdown future is watched until the last of
+//! them is done, also after scheduling ended by itself: once it completes,
+//! whenever that is, the requests in flight get [`Config::interrupt_grace`]
+//! at most, or until the abort future completes (a second signal), and are
+//! then abandoned. An abandoned request already handed to a worker is
+//! `unanswered` (sent, no answer); one still queued for a worker is dropped
+//! ([`DropCause::Shutdown`]). So every request dispatched is counted once:
+//! sent (completed, an error or unanswered) or dropped.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -66,7 +72,8 @@ use crate::sample::Sampler;
 use crate::schedule::{wait_precisely, Alarm, Pacer, RateLimit, Speed, Timeline, SPIN_MARGIN};
 use crate::stats::{DropCause, ErrorKind, Outcome, SkipReason, Stats};
 
-/// How long in-flight requests may still finish after a shutdown.
+/// How long in-flight requests may still finish after a shutdown, unless
+/// the configuration says otherwise ([`Config::interrupt_grace`]).
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
 /// Items buffered between the input thread and the scheduler.
@@ -116,6 +123,11 @@ pub struct Config {
     /// (millisecond) timer and waits with a precise one instead
     /// ([`SPIN_MARGIN`]; zero in paused-clock tests: tokio's timer alone).
     pub spin: Duration,
+    /// After the shutdown future completed, how long requests in flight may
+    /// still finish before they are abandoned ([`INTERRUPT_GRACE`] by
+    /// default; `replay` gives them `--timeout`, `tee`, whose shutdown
+    /// future already includes its drain, none).
+    pub interrupt_grace: Duration,
 }
 
 impl Config {
@@ -139,6 +151,7 @@ impl Config {
             headers: Vec::new(),
             live: false,
             spin: SPIN_MARGIN,
+            interrupt_grace: INTERRUPT_GRACE,
         }
     }
 }
@@ -198,13 +211,19 @@ pub struct RunOutcome {
     pub elapsed: Duration,
     /// Why scheduling stopped.
     pub stop: StopReason,
+    /// The shutdown future completed before the run ended: while scheduling
+    /// (then `stop` is [`StopReason::Interrupted`]) or while the last
+    /// requests were in flight.
+    pub interrupted: bool,
     /// The error that stopped the input, if any.
     pub input_error: Option<InputError>,
     /// Warnings about the input (torn tails).
     pub warnings: Vec<InputWarning>,
     /// Requests dispatched (to every target) before scheduling stopped.
     pub scheduled: u64,
-    /// In-flight requests abandoned after a shutdown's grace period.
+    /// Requests in flight abandoned after a shutdown's grace period (or an
+    /// abort): counted as unanswered, or dropped (`shutdown`) when a worker
+    /// had not taken them yet.
     pub abandoned: u64,
 }
 
@@ -784,6 +803,12 @@ impl<T> JobQueue<T> {
         Ok(())
     }
 
+    /// Drops every job still queued; returns how many there were.
+    fn clear(&self) -> u64 {
+        let jobs = std::mem::take(&mut lock(&self.state).jobs);
+        jobs.len() as u64
+    }
+
     /// No more jobs: waiting workers are woken to exit.
     fn close(&self) {
         let mut s = lock(&self.state);
@@ -927,6 +952,16 @@ impl Engine<Network> {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunOutcome, EngineError> {
+        self.run_files_until(shutdown, std::future::pending()).await
+    }
+
+    /// [`Engine::run_files`], where `abort` (a second signal) ends the
+    /// grace period after `shutdown` at once.
+    pub async fn run_files_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+        abort: impl Future<Output = ()> + Send,
+    ) -> Result<RunOutcome, EngineError> {
         if self.config.inputs.is_empty() {
             return Err(EngineError::NoInput);
         }
@@ -938,7 +973,7 @@ impl Engine<Network> {
                 source: e.into(),
             })
         })?;
-        Ok(self.run(source, shutdown).await)
+        Ok(self.run_until(source, shutdown, abort).await)
     }
 }
 
@@ -1018,8 +1053,21 @@ impl<X: Transports> Engine<X> {
     /// scheduler are wakeups inside the runtime.
     pub async fn run<S: Source + 'static>(
         self,
+        source: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> RunOutcome {
+        self.run_until(source, shutdown, std::future::pending())
+            .await
+    }
+
+    /// [`Engine::run`], where `abort` ends the grace period after
+    /// `shutdown` at once (a second signal). `abort` is only looked at
+    /// after `shutdown` completed.
+    pub async fn run_until<S: Source + 'static>(
+        self,
         mut source: S,
         shutdown: impl Future<Output = ()> + Send,
+        abort: impl Future<Output = ()> + Send,
     ) -> RunOutcome {
         let Engine {
             config,
@@ -1027,6 +1075,7 @@ impl<X: Transports> Engine<X> {
             host_lines,
             monitor,
         } = self;
+        let grace = config.interrupt_grace;
         let config = Arc::new(config);
         let (workers, queues) = spawn_workers(&config, &transports, &host_lines, &monitor);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -1061,15 +1110,16 @@ impl<X: Transports> Engine<X> {
             drop(source);
             (sched, reason)
         });
-        let joined = {
-            let shutdown = std::pin::pin!(shutdown);
-            tokio::select! {
-                biased;
-                r = &mut scheduling => r,
-                _ = shutdown => {
-                    let _ = stop_tx.send(());
-                    scheduling.await
-                }
+        let mut shutdown = std::pin::pin!(shutdown);
+        // Set once `shutdown` completed (it is not polled again).
+        let mut interrupted = false;
+        let joined = tokio::select! {
+            biased;
+            r = &mut scheduling => r,
+            _ = shutdown.as_mut() => {
+                interrupted = true;
+                let _ = stop_tx.send(());
+                scheduling.await
             }
         };
         let (sched, stop) = match joined {
@@ -1085,6 +1135,7 @@ impl<X: Transports> Engine<X> {
                         stats: lock(&monitor.stats).clone(),
                         elapsed: Duration::ZERO,
                         stop: StopReason::Interrupted,
+                        interrupted: true,
                         input_error: None,
                         warnings: Vec::new(),
                         scheduled: 0,
@@ -1098,20 +1149,43 @@ impl<X: Transports> Engine<X> {
             scheduled,
             warnings,
             input_error,
+            queues,
             ..
         } = sched;
-        let mut abandoned = 0;
-        if stop == StopReason::Interrupted {
-            let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
-            let all = join_all(workers);
-            if tokio::time::timeout(INTERRUPT_GRACE, all).await.is_err() {
-                abandoned = monitor.progress().in_flight;
-                for a in aborts {
-                    a.abort();
-                }
+        // The last requests finish; a shutdown meanwhile (or before) gives
+        // them the grace period, an abort not even that.
+        let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
+        let mut all = std::pin::pin!(join_all(workers));
+        let mut finished = false;
+        if !interrupted {
+            tokio::select! {
+                biased;
+                _ = all.as_mut() => finished = true,
+                _ = shutdown.as_mut() => interrupted = true,
             }
-        } else {
-            join_all(workers).await;
+        }
+        let mut abandoned = 0;
+        if !finished {
+            let abort = std::pin::pin!(abort);
+            tokio::select! {
+                biased;
+                _ = all.as_mut() => finished = true,
+                _ = abort => {}
+                _ = tokio::time::sleep(grace) => {}
+            }
+        }
+        if !finished {
+            abandoned = monitor.progress().in_flight;
+            for a in &aborts {
+                a.abort();
+            }
+            // Aborted workers end at once; each drops the request it held,
+            // which counts it as unanswered.
+            all.await;
+            let mut stats = lock(&monitor.stats);
+            for (target, q) in queues.iter().enumerate() {
+                stats.record_drops(target, DropCause::Shutdown, q.clear());
+            }
         }
         let end = Instant::now();
         let stats = lock(&monitor.stats).clone();
@@ -1119,6 +1193,7 @@ impl<X: Transports> Engine<X> {
             stats,
             elapsed: start.map_or(Duration::ZERO, |s| end.saturating_duration_since(s)),
             stop,
+            interrupted,
             input_error,
             warnings,
             scheduled,
@@ -1182,9 +1257,35 @@ struct Worker<T> {
     wall_anchor: Option<(Instant, u64)>,
 }
 
+/// Counts a request as unanswered when it is dropped armed: its worker was
+/// aborted (the grace period after a shutdown ended) while the request was
+/// with the transport.
+struct InFlight<'a> {
+    stats: &'a Mutex<Stats>,
+    target: usize,
+    intended: Duration,
+    sent: Duration,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(self.stats).record_unanswered(self.target, self.intended, self.sent);
+        }
+    }
+}
+
 impl<T: Transport> Worker<T> {
     async fn run(mut self) {
         while let Some(job) = self.queue.pop(self.id).await {
+            let mut in_flight = InFlight {
+                stats: &self.stats,
+                target: self.target,
+                intended: job.intended,
+                sent: Instant::now().saturating_duration_since(job.start),
+                armed: true,
+            };
             let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
             let reply = self
                 .transport
@@ -1194,6 +1295,8 @@ impl<T: Transport> Worker<T> {
                     job.req.keep_alive(),
                 )
                 .await;
+            in_flight.armed = false;
+            drop(in_flight);
             let outcome = Outcome {
                 target: self.target,
                 intended: job.intended,

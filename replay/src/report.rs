@@ -12,7 +12,10 @@
 //! ## Definitions
 //!
 //! - `sent`: requests handed to the transport (attempted), per target:
-//!   `completed` + `errors_total`. Requests never attempted are in `dropped`.
+//!   `completed` + `errors_total` + `unanswered`. Requests never attempted
+//!   are in `dropped`.
+//! - `unanswered`: sent, but neither answered nor failed when the run was
+//!   stopped (an interrupt whose grace period ended). Not in `error_rate`.
 //! - `completed`: responses fully read.
 //! - `error_rate`: (transport errors + 5xx responses) / `sent`. 4xx responses
 //!   are not errors: captured traffic legitimately contains them.
@@ -200,6 +203,10 @@ pub struct TargetReport {
     pub sent: u64,
     /// Responses fully read.
     pub completed: u64,
+    /// Sent, and neither answered nor failed when the run was stopped.
+    /// (Absent from reports of versions before it was counted: 0.)
+    #[serde(default)]
+    pub unanswered: u64,
     /// Transport errors, all kinds.
     pub errors_total: u64,
     /// Transport errors by kind (every known kind, zeros included).
@@ -369,6 +376,7 @@ impl TargetReport {
             target: name.to_owned(),
             sent: t.sent,
             completed: t.completed,
+            unanswered: t.unanswered,
             errors_total,
             errors,
             dropped_total,
@@ -410,6 +418,7 @@ impl TargetReport {
         let mut t = TargetStats::new();
         t.sent = self.sent;
         t.completed = self.completed;
+        t.unanswered = self.unanswered;
         for (k, v) in &self.errors {
             match ErrorKind::ALL.iter().position(|e| e.as_str() == k) {
                 Some(i) => t.errors[i] += v,
@@ -684,9 +693,16 @@ fn write_summary_line(out: &mut String, label: &str, s: &Summary) {
 
 fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
     let _ = writeln!(out, "{}", t.target);
+    // Shown when there are some: then sent = completed + errors +
+    // unanswered on this line too.
+    let unanswered = if t.unanswered > 0 {
+        format!("  unanswered {}", t.unanswered)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  sent {}  completed {}  errors {}{}  dropped {}{}  rate {:.1}/s",
+        "  sent {}  completed {}  errors {}{}{unanswered}  dropped {}{}  rate {:.1}/s",
         t.sent,
         t.completed,
         t.errors_total,
@@ -736,8 +752,16 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
     if at_stop > 0 {
         let _ = writeln!(
             out,
-            "  warning: {at_stop} request{} still waiting when the mirror stopped (dropped)",
+            "  warning: {at_stop} request{} still waiting to be sent when the run stopped (dropped)",
             plural(at_stop)
+        );
+    }
+    if t.unanswered > 0 {
+        let _ = writeln!(
+            out,
+            "  warning: {} request{} sent but still unanswered when the run stopped",
+            t.unanswered,
+            plural(t.unanswered)
         );
     }
 }

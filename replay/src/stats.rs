@@ -11,8 +11,10 @@
 //! - **schedule lag**: `sent − intended`, how late the send was (0 when early);
 //! - latency per status class (1xx to 5xx);
 //! - counters: sent (attempted), completed (a response was read), errors by
-//!   [`ErrorKind`], drops by [`DropCause`], bytes each way, status code →
-//!   count.
+//!   [`ErrorKind`], unanswered (still waiting for its answer when the run
+//!   was stopped), drops by [`DropCause`], bytes each way, status code →
+//!   count. Every request sent is completed, an error or unanswered:
+//!   `sent = completed + errors + unanswered`.
 //!
 //! Latency and service time are recorded only for outcomes that carry a
 //! status code: an error has no meaningful latency (a refused connection is
@@ -112,10 +114,11 @@ pub enum DropCause {
     RateLimit,
     /// A bounded queue in front of the target was full.
     Queue,
-    /// `tee` only: captured, but not done when the mirror stopped (the queue
-    /// did not drain within `--timeout` after SIGINT/SIGTERM): still in the
-    /// queue or the engine's input, abandoned in flight, or captured after
-    /// the mirror had stopped.
+    /// Not sent when the run was stopped (SIGINT/SIGTERM, and the grace
+    /// period ended): handed to a target's workers but not yet written,
+    /// and for `tee` also still in its queue or the engine's input, or
+    /// captured after the mirror had stopped. Requests already written are
+    /// not drops but `unanswered` ([`TargetStats::unanswered`]).
     Shutdown,
 }
 
@@ -262,10 +265,14 @@ fn us(d: Duration) -> u64 {
 /// The measurements of one target (or of several, added).
 #[derive(Clone, Debug)]
 pub struct TargetStats {
-    /// Requests attempted (handed to the transport): `completed` plus errors.
+    /// Requests attempted (handed to the transport): `completed` plus errors
+    /// plus `unanswered`.
     pub sent: u64,
     /// Requests whose response was fully read.
     pub completed: u64,
+    /// Requests handed to the transport that had neither an answer nor an
+    /// error when the run was stopped (an interrupt's grace period ended).
+    pub unanswered: u64,
     /// Errors by kind, indexed as [`ErrorKind::ALL`].
     pub errors: [u64; 7],
     /// Errors of kinds this version does not know (from a merged report).
@@ -307,6 +314,7 @@ impl TargetStats {
         TargetStats {
             sent: 0,
             completed: 0,
+            unanswered: 0,
             errors: [0; 7],
             errors_other: BTreeMap::new(),
             dropped: [0; DropCause::ALL.len()],
@@ -358,6 +366,16 @@ impl TargetStats {
         }
     }
 
+    /// Counts a request handed to the transport and still unanswered when
+    /// the run stopped: sent, neither completed nor an error. Its schedule
+    /// lag is recorded, as for every attempt.
+    pub fn record_unanswered(&mut self, intended: Duration, sent: Duration) {
+        self.sent += 1;
+        self.unanswered += 1;
+        self.schedule_lag
+            .saturating_record(us(sent.saturating_sub(intended)));
+    }
+
     /// Total errors, all kinds.
     pub fn errors_total(&self) -> u64 {
         self.errors.iter().sum::<u64>() + self.errors_other.values().sum::<u64>()
@@ -391,6 +409,7 @@ impl TargetStats {
     pub fn merge(&mut self, other: &TargetStats) {
         self.sent += other.sent;
         self.completed += other.completed;
+        self.unanswered += other.unanswered;
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a += b;
         }
@@ -476,6 +495,15 @@ impl Stats {
                 .map_or(outcome.intended, |f| f.min(outcome.intended)),
         );
         self.last_done = Some(self.last_done.map_or(outcome.done, |l| l.max(outcome.done)));
+    }
+
+    /// Counts a request to `target` that was sent and still had no answer
+    /// when the run stopped (see [`TargetStats::record_unanswered`]). An
+    /// out-of-range target index is ignored.
+    pub fn record_unanswered(&mut self, target: usize, intended: Duration, sent: Duration) {
+        if let Some(t) = self.per_target.get_mut(target) {
+            t.record_unanswered(intended, sent);
+        }
     }
 
     /// Records a mirror delay for `target`. An out-of-range target index is
@@ -600,6 +628,11 @@ impl Stats {
     /// Responses read, all targets.
     pub fn completed(&self) -> u64 {
         self.per_target.iter().map(|t| t.completed).sum()
+    }
+
+    /// Requests sent and unanswered at the stop, all targets.
+    pub fn unanswered(&self) -> u64 {
+        self.per_target.iter().map(|t| t.unanswered).sum()
     }
 
     /// Errors, all targets and kinds.

@@ -9,16 +9,20 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine_common::{config, replay, with_request, Behaviour, Fake};
+use engine_common::{config, evenly, replay, with_request, Behaviour, Fake};
 use shadowtap_format::{Flags, Reader};
-use shadowtap_replay::client::Target;
-use shadowtap_replay::engine::{Config, Engine, Inline, Memory};
+use shadowtap_replay::client::{Reply, Target};
+use shadowtap_replay::engine::{
+    Config, Engine, Inline, Memory, RunOutcome, StopReason, Transport, Transports,
+};
 use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::report::{Report, RunInfo};
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::serve::{ServeOptions, Server};
-use shadowtap_replay::stats::SkipReason;
+use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason, Stats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 /// Every wait in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -78,11 +82,7 @@ impl Client {
         self.buf.drain(..head_end);
         while self.buf.len() < len {
             let n = self.fill().await;
-            assert!(
-                n > 0,
-                "closed after {} of {len} body bytes",
-                self.buf.len()
-            );
+            assert!(n > 0, "closed after {} of {len} body bytes", self.buf.len());
         }
         self.buf.drain(..len).collect()
     }
@@ -145,7 +145,10 @@ async fn serve_body_size_between_16k_and_64k_sends_a_short_body() {
 
         let mut reader = Reader::open(&path).unwrap();
         for _ in 0..2 {
-            let ex = reader.next_exchange().unwrap().expect("a recorded exchange");
+            let ex = reader
+                .next_exchange()
+                .unwrap()
+                .expect("a recorded exchange");
             let resp = ex.response.expect("a response");
             assert_eq!(resp.body_len, size);
             // The record keeps the body up to its cap (1 MiB by default).
@@ -307,7 +310,8 @@ impl Http10Server {
                 .contains("\r\nconnection: keep-alive\r\n");
             heads.lock().unwrap().push(head);
             if keep {
-                let reply = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok";
+                let reply =
+                    b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok";
                 if sock.write_all(reply).await.is_err() {
                     return;
                 }
@@ -334,7 +338,10 @@ fn real_config(url: &str) -> Config {
     c
 }
 
-async fn run_real(config: Config, exchanges: Vec<(usize, shadowtap_format::Exchange)>) -> shadowtap_replay::engine::RunOutcome {
+async fn run_real(
+    config: Config,
+    exchanges: Vec<(usize, shadowtap_format::Exchange)>,
+) -> shadowtap_replay::engine::RunOutcome {
     let engine = Engine::new(config).await.unwrap();
     let feed = engine.feed(Memory::new(exchanges));
     tokio::time::timeout(
@@ -389,4 +396,226 @@ async fn http10_requests_gain_connection_keep_alive() {
     assert_eq!(out.stats.target(0).unwrap().completed, 3);
     assert_eq!(server.received(), vec![bare; 3]);
     assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+}
+
+/// Per target: every request sent is completed, an error or unanswered, and
+/// every request dispatched to it is sent or dropped.
+fn assert_adds_up(stats: &Stats, dispatched: u64) {
+    for (i, t) in stats.per_target().iter().enumerate() {
+        assert_eq!(
+            t.sent,
+            t.completed + t.errors_total() + t.unanswered,
+            "target {i}: sent = completed + errors + unanswered ({t:?})"
+        );
+        assert_eq!(
+            t.sent + t.dropped_total(),
+            dispatched,
+            "target {i}: sent + dropped = dispatched"
+        );
+    }
+}
+
+/// A transport that answers by request number (the `/r/ID` of
+/// [`engine_common::get`]): ID % 3 == 0 a 200 after 10 ms, 1 a reset after
+/// 10 ms, 2 never.
+#[derive(Clone)]
+struct Mixed;
+
+struct MixedConn;
+
+impl Transport for MixedConn {
+    async fn send(&mut self, parts: [&[u8]; 3], _method: &str, _keep_alive: bool) -> Reply {
+        let started = Instant::now();
+        let bytes = parts.concat();
+        let text = String::from_utf8_lossy(&bytes);
+        let id: u64 = text
+            .split("/r/")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a numbered request");
+        let result = match id % 3 {
+            0 => Ok(200),
+            1 => Err(ErrorKind::Reset),
+            _ => std::future::pending().await,
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Reply {
+            result,
+            bytes_sent: bytes.len() as u64,
+            bytes_received: 10,
+            started,
+            done: Instant::now(),
+        }
+    }
+}
+
+impl Transports for Mixed {
+    type T = MixedConn;
+    fn make(&self, _target: usize) -> MixedConn {
+        MixedConn
+    }
+}
+
+async fn run_mixed(
+    config: Config,
+    exchanges: Vec<(usize, shadowtap_format::Exchange)>,
+    shutdown_at: Duration,
+) -> RunOutcome {
+    let engine = Engine::with_transports(config, Mixed).unwrap();
+    let feed = engine.feed(Memory::new(exchanges));
+    engine
+        .run(Inline(feed), tokio::time::sleep(shutdown_at))
+        .await
+}
+
+/// Ctrl-C was ignored once every request had been sent: the engine watched
+/// the shutdown future only while scheduling, then waited for the requests
+/// in flight until their own timeout, and the run was not marked
+/// interrupted. Now a shutdown at any time before the end gives them the
+/// grace period at most, and an abort (a second signal) ends it at once.
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_is_ignored_once_every_request_has_been_sent() {
+    // Ten requests, all sent at once to a target that never answers within
+    // the 15 s timeout; SIGINT at 1 s, a 4 s grace.
+    let fake = Fake::new(Duration::from_secs(3_600));
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.limit = Some(10);
+    c.client.timeout = Duration::from_secs(15);
+    c.interrupt_grace = Duration::from_secs(4);
+    let started = Instant::now();
+    let engine = Engine::with_transports(c.clone(), fake.clone()).unwrap();
+    let feed = engine.feed(Memory::new(evenly(100, 1)));
+    let out = engine
+        .run(Inline(feed), tokio::time::sleep(Duration::from_secs(1)))
+        .await;
+    assert_eq!(fake.sent().len(), 10);
+    assert_eq!(
+        out.stop,
+        StopReason::Limit,
+        "scheduling had ended by itself"
+    );
+    assert!(out.interrupted, "the report is marked interrupted");
+    assert_eq!(Instant::now() - started, Duration::from_secs(5));
+    assert_eq!(out.abandoned, 10);
+    let t = out.stats.target(0).unwrap();
+    assert_eq!((t.sent, t.unanswered), (10, 10));
+    assert_adds_up(&out.stats, 10);
+
+    // A second signal ends the grace at once.
+    c.interrupt_grace = Duration::from_secs(60);
+    let fake = Fake::new(Duration::from_secs(3_600));
+    let started = Instant::now();
+    let engine = Engine::with_transports(c, fake.clone()).unwrap();
+    let feed = engine.feed(Memory::new(evenly(100, 1)));
+    let out = engine
+        .run_until(
+            Inline(feed),
+            tokio::time::sleep(Duration::from_secs(1)),
+            tokio::time::sleep(Duration::from_secs(2)),
+        )
+        .await;
+    assert!(out.interrupted);
+    assert_eq!(Instant::now() - started, Duration::from_secs(2));
+    assert_eq!(out.stats.target(0).unwrap().unanswered, 10);
+
+    // Without a signal nothing changes: the requests end by themselves.
+    let fake = Fake::new(Duration::from_secs(3));
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.limit = Some(10);
+    let out = replay(c, &fake, evenly(100, 1)).await;
+    assert!(!out.interrupted);
+    assert_eq!(out.stats.target(0).unwrap().completed, 10);
+}
+
+/// Requests in flight at an interrupt vanished from the report (64
+/// written, `sent 0, errors 0`): aborted workers recorded nothing. Every
+/// request handed to the transport is now sent, and those without an answer
+/// at the stop are `unanswered`, so sent = completed + errors + unanswered,
+/// in the JSON report and the text summary too.
+#[tokio::test(start_paused = true)]
+async fn requests_in_flight_at_an_interrupt_vanish_from_the_report() {
+    // --loop 0 to a target that never answers, SIGINT at 1 s.
+    let fake = Fake::new(Duration::from_secs(3_600));
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.loops = 0;
+    c.concurrency = 64;
+    c.interrupt_grace = Duration::from_secs(1);
+    let out = engine_common::replay_until(
+        c,
+        &fake,
+        evenly(10, 1),
+        tokio::time::sleep(Duration::from_secs(1)),
+    )
+    .await;
+    assert_eq!(out.stop, StopReason::Interrupted);
+    assert_eq!(fake.sent().len(), 64);
+    let t = out.stats.target(0).unwrap();
+    assert_eq!((t.sent, t.completed, t.errors_total()), (64, 0, 0));
+    assert_eq!(t.unanswered, 64);
+    assert_adds_up(&out.stats, 64);
+
+    let report = Report::from_stats(
+        &out.stats,
+        &RunInfo {
+            config: serde_json::json!({}),
+            seed: None,
+            elapsed: out.elapsed,
+            interrupted: out.interrupted,
+        },
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["targets"][0]["unanswered"], 64);
+    assert_eq!(json["overall"]["unanswered"], 64);
+    assert_eq!(json["targets"][0]["sent"], 64);
+    let text = report.summary_text();
+    assert!(
+        text.contains("sent 64  completed 0  errors 0  unanswered 64"),
+        "{text}"
+    );
+    // Merging keeps the count.
+    let merged = Report::merge(&[report.clone(), report]).unwrap();
+    assert_eq!(merged.overall.unanswered, 128);
+
+    // Answers, errors and silence mixed, closed loop: the counts add up.
+    let mut c = config(2);
+    c.speed = Speed::Max;
+    c.concurrency = 4;
+    c.interrupt_grace = Duration::from_millis(500);
+    let out = run_mixed(c, evenly(30, 1), Duration::from_secs(1)).await;
+    let dispatched = out.scheduled;
+    assert!(out.interrupted);
+    let t = out.stats.target(0).unwrap();
+    assert_eq!(
+        t.unanswered, 4,
+        "every slot ends up held by a silent request"
+    );
+    assert!(t.completed > 0 && t.errors_total() > 0);
+    assert_adds_up(&out.stats, dispatched);
+
+    // Real time, where a full target drops: still adds up.
+    let mut c = config(1);
+    c.concurrency = 2;
+    c.interrupt_grace = Duration::from_millis(500);
+    let out = run_mixed(c, evenly(30, 5), Duration::from_millis(100)).await;
+    let t = out.stats.target(0).unwrap();
+    assert!(t.dropped_of(DropCause::Concurrency) > 0, "{t:?}");
+    assert_eq!(t.unanswered, 2);
+    assert_adds_up(&out.stats, out.scheduled);
+
+    // Live mode (tee), 30 requests arriving at once for 3 slots: one of
+    // each kind is sent, the rest dropped.
+    let mut c = config(1);
+    c.speed = Speed::Max;
+    c.live = true;
+    c.concurrency = 3;
+    c.interrupt_grace = Duration::ZERO;
+    let out = run_mixed(c, evenly(30, 0), Duration::from_millis(100)).await;
+    let t = out.stats.target(0).unwrap();
+    assert_eq!((t.sent, t.completed, t.unanswered), (3, 1, 1));
+    assert_eq!(t.sent, t.completed + t.errors_total() + t.unanswered);
+    assert_eq!(t.sent + t.dropped_total(), 30);
 }
