@@ -101,7 +101,10 @@ pub struct MirrorArgs {
     /// (counted); `--speed max` waits.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub concurrency: usize,
-    /// Deadline of one request: connect, TLS, write and response.
+    /// Deadline of one request: connect, TLS, write and response. After
+    /// SIGINT/SIGTERM, also the most that requests still in flight (and
+    /// tee's queue) get before the run ends (replay: a second signal ends
+    /// it at once).
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "10s")]
     pub timeout: Duration,
     /// Accept any TLS certificate (self-signed test targets).
