@@ -624,6 +624,19 @@ pub fn parse_request_head(raw: &[u8]) -> Option<Head> {
     parse_head(&raw[..end], Role::Request).ok()
 }
 
+/// Parses a request head found at the start of `raw` as a lenient
+/// [`Framer`] does: a head httparse rejects is read by the lenient scan
+/// (see [`Framer::lenient`]) and comes out with [`Head::malformed`] set.
+/// For reading what a recorded request holds; a sender should use the
+/// strict [`parse_request_head`].
+pub fn parse_request_head_lenient(raw: &[u8]) -> Option<Head> {
+    let end = find_head_end(raw, 0)?;
+    let head = &raw[..end];
+    parse_head(head, Role::Request)
+        .ok()
+        .or_else(|| parse_lax(head, Role::Request))
+}
+
 /// Parses a response head found at the start of `raw` (as an answer to a GET).
 pub fn parse_response_head(raw: &[u8]) -> Option<Head> {
     let end = find_head_end(raw, 0)?;
