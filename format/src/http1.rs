@@ -1306,20 +1306,124 @@ mod tests {
         assert!(parse_request_head(b"GET / HTTP/1.1\r\n").is_none());
     }
 
-    #[test]
-    fn random_bytes_never_panic() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..2000 {
-            let mut buf = Vec::new();
-            for _ in 0..(seed % 200) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let alphabet = b"GET / HTTP/1.1\r\n:0123456789abcdefTransfer-Encoding: chunked";
-                buf.push(alphabet[seed as usize % alphabet.len()]);
+    /// What a framer says about one input, fed whole or in two pieces.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Done {
+            consumed: usize,
+            status: Status,
+            head: Option<Head>,
+            data: u64,
+            capped_at: Option<u64>,
+        },
+        Failed(FramingError),
+    }
+
+    /// Feeds `pieces` in order and checks the framer's contract on the way:
+    /// nothing consumed beyond what was fed, `Complete` only with a head,
+    /// spans inside the head, data within the body, the error latched.
+    fn run_checked(mut f: Framer, pieces: &[&[u8]]) -> Outcome {
+        let mut total = 0;
+        let mut status = Status::Partial;
+        for piece in pieces {
+            match f.feed(piece) {
+                Ok(p) => {
+                    assert!(p.consumed <= piece.len(), "consumed more than fed");
+                    total += p.consumed;
+                    status = p.status;
+                    if p.status == Status::Complete {
+                        break;
+                    }
+                    assert_eq!(p.consumed, piece.len(), "a partial message takes all");
+                }
+                Err(e) => {
+                    assert_eq!(f.feed(b"more").unwrap_err(), e, "the error is latched");
+                    assert!(f.consumed() as usize <= pieces.iter().map(|p| p.len()).sum());
+                    return Outcome::Failed(e);
+                }
             }
-            let _ = Framer::request().feed(&buf);
-            let _ = Framer::response("GET").feed(&buf);
         }
+        assert_eq!(f.consumed(), total as u64);
+        assert_eq!(status == Status::Complete, f.is_complete());
+        if let Some(h) = f.head() {
+            assert!(
+                h.len + f.leading_skipped() <= total,
+                "head beyond the bytes consumed"
+            );
+            for span in [&h.uri, &h.host].into_iter().flatten() {
+                assert!(
+                    span.start <= span.end && span.end <= h.len,
+                    "span {span:?} outside the head"
+                );
+            }
+            let body = f.body_consumed();
+            assert_eq!(body, (total - h.len - f.leading_skipped()) as u64);
+            assert!(f.body_data() <= body);
+        } else {
+            assert_eq!(status, Status::Partial, "complete without a head");
+            assert_eq!(f.body_consumed(), 0);
+        }
+        if let Some(at) = f.capped_at() {
+            assert!(at < total as u64, "capped beyond the bytes consumed");
+            assert!(f.body_data() > 4);
+        } else {
+            assert!(f.body_data() <= 4);
+        }
+        Outcome::Done {
+            consumed: total,
+            status,
+            head: f.take_head(),
+            data: f.body_data(),
+            capped_at: f.capped_at(),
+        }
+    }
+
+    #[test]
+    fn random_bytes_keep_the_framing_contract() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"GET / HTTP/1.1\r\n:0123456789abcdefTransfer-Encoding: chunked\x1b\t Content-Length: 3\r\n\r\n";
+        let (mut completes, mut errors) = (0, 0);
+        for _ in 0..2000 {
+            let len = next() % 200;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| alphabet[next() as usize % alphabet.len()])
+                .collect();
+            let split = next() as usize % (buf.len() + 1);
+            let makers: [fn() -> Framer; 4] = [
+                Framer::request,
+                || Framer::response("GET"),
+                || Framer::request().lenient(),
+                || Framer::response("HEAD").lenient(),
+            ];
+            for make in makers {
+                let whole = run_checked(make().with_body_cap(4), &[&buf]);
+                let pieces = run_checked(make().with_body_cap(4), &[&buf[..split], &buf[split..]]);
+                match &whole {
+                    Outcome::Done {
+                        status: Status::Complete,
+                        ..
+                    } => completes += 1,
+                    Outcome::Failed(_) => errors += 1,
+                    _ => {}
+                }
+                // A message split anywhere frames the same.
+                assert_eq!(
+                    whole,
+                    pieces,
+                    "{:?} split at {split}",
+                    String::from_utf8_lossy(&buf)
+                );
+            }
+        }
+        assert!(
+            completes > 0 && errors > 0,
+            "{completes} complete, {errors} errors"
+        );
     }
 }
