@@ -63,8 +63,9 @@ pub struct HttpStats {
     /// Messages whose bytes did not frame as HTTP/1.x (a head over the
     /// bound, an unreadable start line, broken chunked framing).
     pub framing_errors: u64,
-    /// Messages recorded flagged `req_malformed` or `resp_malformed`: not
-    /// strict HTTP/1.x, kept raw as far as they were read.
+    /// Messages recorded flagged `req_malformed` or `resp_malformed` (an
+    /// exchange with both counts twice): not strict HTTP/1.x, kept raw as
+    /// far as they were read.
     pub malformed: u64,
     /// Bytes of tracked connections kept in no exchange: skipped while
     /// looking for a message start, after a framing error, or a head that
@@ -591,9 +592,6 @@ impl Conn {
             ctx.stats.capped_bodies += 1;
         }
         let head = m.framer.take_head();
-        if head.as_ref().is_some_and(|h| h.malformed) {
-            ctx.stats.malformed += 1;
-        }
         if self.is_client(d) {
             let responses = ctx.cfg.responses;
             let (conn, addrs, client) = (self.id, self.addrs, self.client.unwrap_or(d));
@@ -718,9 +716,6 @@ impl Conn {
                     }
                 },
             };
-            if malformed {
-                ctx.stats.malformed += 1;
-            }
             let Some(e) = self.entry_mut(seq) else { return };
             e.request = m.bytes;
             e.request_len = m.wire;
@@ -749,9 +744,6 @@ impl Conn {
                 ctx.stats.orphan_responses += 1;
                 return;
             };
-            if malformed {
-                ctx.stats.malformed += 1;
-            }
             let redact_names = &ctx.cfg.redact;
             let Some(e) = self.entry_mut(seq) else { return };
             match &head {
@@ -885,6 +877,9 @@ impl Conn {
             response: e.response,
         };
         ctx.stats.exchanges += 1;
+        for f in [Flags::REQ_MALFORMED, Flags::RESP_MALFORMED] {
+            ctx.stats.malformed += u64::from(ex.flags.contains(f));
+        }
         let missing = Flags::REQ_INCOMPLETE.0
             | Flags::REQ_GAP.0
             | Flags::RESP_INCOMPLETE.0
