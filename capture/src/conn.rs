@@ -31,10 +31,10 @@ use crate::{ExchangeSink, RequestEvent};
 /// Largest amount of client bytes held while an upgrade request waits.
 const MAX_PAUSED: usize = 64 * 1024;
 
-/// Chunked framing stored with a body, beyond the body cap itself: a body
-/// is kept up to its head, `max_body` data bytes and at most
-/// `max_body + MIN_FRAMING_ROOM` bytes of framing (whichever is reached
-/// first), so 1-byte chunks with long extensions stay bounded too.
+/// Room for chunked framing in what is stored of a body: at most
+/// `max_body + max(max_body, MIN_FRAMING_ROOM)` bytes of a body are stored,
+/// data and framing together, so 1-byte chunks with long extensions stay
+/// bounded too (a body with more framing than that room is capped).
 const MIN_FRAMING_ROOM: u64 = 64 * 1024;
 
 /// HTTP extraction settings shared by every connection.

@@ -347,3 +347,28 @@ fn stored_until_cap(body: &[u8], max: u64) -> usize {
         i = start + size + 2;
     }
 }
+
+/// The framing stored with a body is bounded too: 1-byte chunks with long
+/// extensions, few data bytes, much framing.
+#[test]
+fn chunked_framing_stored_with_a_body_is_bounded() {
+    let max = 1000u64;
+    let mut body = Vec::new();
+    for _ in 0..max {
+        body.extend_from_slice(format!("1;{}\r\nd\r\n", "e".repeat(100)).as_bytes());
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    let head = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let req = [&head[..], &body].concat();
+    let (ex, _) = conversation(&[(&req, OK), (GET_NEXT, NOT_FOUND)], cap(max));
+    assert_eq!(ex.len(), 2);
+    assert!(
+        ex[0].flags.contains(Flags::REQ_BODY_CAPPED),
+        "{:?}",
+        ex[0].flags
+    );
+    let bound = head.len() + max as usize + 64 * 1024;
+    assert_eq!(ex[0].request, &req[..bound]);
+    assert_eq!(ex[0].request_len, req.len() as u64);
+    assert_eq!(ex[1].request, GET_NEXT);
+}
