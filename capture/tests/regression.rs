@@ -372,3 +372,92 @@ fn chunked_framing_stored_with_a_body_is_bounded() {
     assert_eq!(ex[0].request_len, req.len() as u64);
     assert_eq!(ex[1].request, GET_NEXT);
 }
+
+type Segments = Vec<Vec<u8>>;
+
+/// The rule behind issue 12 item 7, checked byte for byte: every byte the
+/// capture saw on a tracked connection is in an exchange (counted at its
+/// wire length) or in `skipped_bytes`.
+#[test]
+fn every_byte_is_in_an_exchange_or_counted() {
+    let big_head = {
+        let mut h = b"GET /big HTTP/1.1\r\nX: ".to_vec();
+        h.resize(70 * 1024, b'a');
+        h
+    };
+    // (name, client segments, server segments)
+    let cases: Vec<(&str, Segments, Segments)> = vec![
+        (
+            "control bytes, obs-fold",
+            vec![
+                b"GET /esc\x1b[31mRED HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+                b"GET /f HTTP/1.1\r\nX: one\r\n  two\r\n\r\n".to_vec(),
+            ],
+            vec![OK.to_vec(), NOT_FOUND.to_vec()],
+        ),
+        (
+            "junk after a request",
+            vec![GET_NEXT.to_vec(), b"\x16\x03\x01\x00\x05hello".to_vec()],
+            vec![OK.to_vec()],
+        ),
+        (
+            "broken chunked framing",
+            vec![
+                b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n".to_vec(),
+                b"zz\r\nmore bytes\r\n".to_vec(),
+            ],
+            vec![OK.to_vec()],
+        ),
+        (
+            "head over the bound",
+            big_head.chunks(8 * 1024).map(<[u8]>::to_vec).collect(),
+            vec![],
+        ),
+        (
+            "unreadable length",
+            vec![
+                b"POST /cl HTTP/1.1\r\nContent-Length: x\r\n\r\nab".to_vec(),
+                GET_NEXT.to_vec(),
+            ],
+            vec![OK.to_vec()],
+        ),
+        (
+            "response head cut short",
+            vec![GET_NEXT.to_vec()],
+            vec![b"HTTP/1.1 200 OK\r\nContent-Le".to_vec()],
+        ),
+        (
+            "http/0.9",
+            vec![b"GET /nine\r\n".to_vec()],
+            vec![b"<html>nine</html>".to_vec()],
+        ),
+    ];
+    for (name, client, server) in cases {
+        let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+        c.handshake();
+        for piece in &client {
+            c.c(piece);
+        }
+        for piece in &server {
+            c.s(piece);
+        }
+        c.close();
+        let (ex, stats) = import(&c, port80());
+        let sent: u64 = client.iter().chain(&server).map(|p| p.len() as u64).sum();
+        let kept: u64 = ex
+            .iter()
+            .map(|e| {
+                e.request_len
+                    + e.response
+                        .as_ref()
+                        .map_or(0, |r| r.head.len() as u64 + r.body_len)
+            })
+            .sum();
+        assert!(!ex.is_empty(), "{name}: {stats:?}");
+        assert_eq!(
+            kept + stats.http.skipped_bytes,
+            sent,
+            "{name}: {ex:#?} {stats:?}"
+        );
+    }
+}
