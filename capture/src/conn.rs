@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::{BodyKind, Framer, Status};
+use shadowtap_format::http1::{scan_request_line, BodyKind, Framer, Status};
 use shadowtap_format::{Exchange, Flags, Response};
 
 use crate::hunt::{Found, Hunter, Piece, Want};
@@ -30,6 +30,12 @@ use crate::{ExchangeSink, RequestEvent};
 
 /// Largest amount of client bytes held while an upgrade request waits.
 const MAX_PAUSED: usize = 64 * 1024;
+
+/// Room for chunked framing in what is stored of a body: at most
+/// `max_body + max(max_body, MIN_FRAMING_ROOM)` bytes of a body are stored,
+/// data and framing together, so 1-byte chunks with long extensions stay
+/// bounded too (a body with more framing than that room is capped).
+const MIN_FRAMING_ROOM: u64 = 64 * 1024;
 
 /// HTTP extraction settings shared by every connection.
 #[derive(Clone, Debug)]
@@ -54,9 +60,16 @@ pub struct HttpStats {
     pub incomplete: u64,
     /// Responses that matched no request (the capture missed the request).
     pub orphan_responses: u64,
-    /// Messages whose bytes did not frame as HTTP/1.x.
+    /// Messages whose bytes did not frame as HTTP/1.x (a head over the
+    /// bound, an unreadable start line, broken chunked framing).
     pub framing_errors: u64,
-    /// Bytes skipped while looking for a message start.
+    /// Messages recorded flagged `req_malformed` or `resp_malformed` (an
+    /// exchange with both counts twice): not strict HTTP/1.x, kept raw as
+    /// far as they were read.
+    pub malformed: u64,
+    /// Bytes of tracked connections kept in no exchange: skipped while
+    /// looking for a message start, after a framing error, or a head that
+    /// never completed and does not start with a request line.
     pub skipped_bytes: u64,
     /// Connections that switched protocols (CONNECT, Upgrade).
     pub upgrades: u64,
@@ -74,6 +87,7 @@ impl HttpStats {
         self.incomplete += o.incomplete;
         self.orphan_responses += o.orphan_responses;
         self.framing_errors += o.framing_errors;
+        self.malformed += o.malformed;
         self.skipped_bytes += o.skipped_bytes;
         self.upgrades += o.upgrades;
         self.capped_bodies += o.capped_bodies;
@@ -126,7 +140,11 @@ struct Msg {
     bytes: Vec<u8>,
     wire: u64,
     head_len: Option<usize>,
+    /// Bytes stored up to here at most (the body cap, a gap).
     store_until: u64,
+    /// Bound of the stored bytes once the head is known: head, body cap and
+    /// the chunked framing room. A body that goes beyond it is capped.
+    store_cap: u64,
     first_ns: Option<u64>,
     last_ns: u64,
     gap: bool,
@@ -142,6 +160,7 @@ impl Msg {
             wire: 0,
             head_len: None,
             store_until: u64::MAX,
+            store_cap: u64::MAX,
             first_ns: None,
             last_ns: 0,
             gap: false,
@@ -170,10 +189,15 @@ impl Msg {
         if self.head_len.is_none() {
             if let Some(h) = self.framer.head() {
                 self.head_len = Some(h.len);
-                self.store_until = self
-                    .store_until
-                    .min((h.len as u64).saturating_add(max_body));
+                let room = max_body.max(MIN_FRAMING_ROOM);
+                self.store_cap = (h.len as u64).saturating_add(max_body).saturating_add(room);
+                self.store_until = self.store_until.min(self.store_cap);
             }
+        }
+        if let Some(at) = self.framer.capped_at() {
+            // The framer counts the empty lines it skipped; `wire` does not.
+            let at = at.saturating_sub(self.framer.leading_skipped() as u64);
+            self.store_until = self.store_until.min(at);
         }
         let before = self.wire;
         self.wire += body.len() as u64;
@@ -213,9 +237,22 @@ impl Msg {
         true
     }
 
-    fn capped(&self, max_body: u64) -> bool {
-        self.framer.body_consumed() > max_body
+    /// The body went beyond the cap: more than `max_body` body bytes
+    /// (decoded chunk data), or more chunked framing than the room for it.
+    fn capped(&self) -> bool {
+        self.framer.capped_at().is_some() || self.wire > self.store_cap
     }
+}
+
+/// Why a message ends before it is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Abort {
+    /// Bytes went missing.
+    Gap,
+    /// Its bytes stopped framing as HTTP/1.x.
+    Framing,
+    /// Its stream ended.
+    End,
 }
 
 #[derive(Debug)]
@@ -438,7 +475,7 @@ impl Conn {
                         Err(_) => {
                             ctx.stats.framing_errors += 1;
                             ctx.stats.skipped_bytes += input.len() as u64;
-                            self.abort_msg(d, false, ctx);
+                            self.abort_msg(d, Abort::Framing, ctx);
                             self.dirs[d].mode = Mode::Hunting(Hunter::new(false));
                             self.dirs[d].resynced = true;
                             return;
@@ -498,7 +535,8 @@ impl Conn {
                 resp_done: !ctx.cfg.responses,
                 flags,
             });
-            self.dirs[d].mode = Mode::Msg(self.new_msg(Framer::request(), Some(seq)));
+            let framer = Framer::request().lenient().with_body_cap(ctx.cfg.max_body);
+            self.dirs[d].mode = Mode::Msg(self.new_msg(framer, Some(seq)));
         } else {
             self.dirs[d].midstream = false;
             if !ctx.cfg.responses {
@@ -519,7 +557,9 @@ impl Conn {
                 }
             }
             let method = target.and_then(|e| e.method.as_deref()).unwrap_or("GET");
-            let framer = Framer::response(method);
+            let framer = Framer::response(method)
+                .lenient()
+                .with_body_cap(ctx.cfg.max_body);
             let seq = target.map(|e| e.seq);
             self.dirs[d].mode = Mode::Msg(self.new_msg(framer, seq));
         }
@@ -547,7 +587,7 @@ impl Conn {
             return;
         };
         let m = &mut *boxed;
-        let capped = m.capped(ctx.cfg.max_body);
+        let capped = m.capped();
         if capped {
             ctx.stats.capped_bodies += 1;
         }
@@ -567,6 +607,7 @@ impl Conn {
             set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
             set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
             if let Some(h) = &head {
+                set(&mut e.flags, Flags::REQ_MALFORMED, h.malformed);
                 e.method = h.method.clone();
                 e.upgrade_req = h.upgrade;
                 if h.upgrade {
@@ -617,6 +658,7 @@ impl Conn {
             set(&mut e.flags, Flags::RESP_GAP, m.gap);
             set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
             set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
+            set(&mut e.flags, Flags::RESP_MALFORMED, h.malformed);
             let upgrade_req = e.upgrade_req;
             if h.upgrade {
                 e.flags |= Flags::UPGRADE;
@@ -645,23 +687,35 @@ impl Conn {
     }
 
     /// Ends the message of direction `d` early (gap, framing error, end of
-    /// stream). `gap` says bytes went missing.
-    fn abort_msg(&mut self, d: usize, gap: bool, ctx: &mut Ctx<'_>) {
+    /// stream). What was read of it is kept in its exchange, flagged; bytes
+    /// that cannot be (a head that never completed and is no request line,
+    /// a response head cut short) are counted in `skipped_bytes`.
+    fn abort_msg(&mut self, d: usize, cause: Abort, ctx: &mut Ctx<'_>) {
         let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
             return;
         };
         let mut m = *m;
         let head = m.framer.take_head();
-        let capped = m.capped(ctx.cfg.max_body);
+        let capped = m.capped();
+        let gap = cause == Abort::Gap;
+        let malformed = cause == Abort::Framing || head.as_ref().is_some_and(|h| h.malformed);
         if self.is_client(d) {
             let Some(seq) = m.target else { return };
-            if head.is_none() && !gap {
-                // Bytes that never framed as a request: not an exchange.
-                if self.queue.back().is_some_and(|e| e.seq == seq) {
-                    self.queue.pop_back();
-                }
-                return;
-            }
+            let line_method = match &head {
+                Some(_) => None,
+                None => match scan_request_line(&m.bytes) {
+                    Some(l) => Some(Cow::Owned(l.method.to_string())),
+                    None if gap => None,
+                    None => {
+                        // Bytes that never framed as a request: not an exchange.
+                        ctx.stats.skipped_bytes += m.wire;
+                        if self.queue.back().is_some_and(|e| e.seq == seq) {
+                            self.queue.pop_back();
+                        }
+                        return;
+                    }
+                },
+            };
             let Some(e) = self.entry_mut(seq) else { return };
             e.request = m.bytes;
             e.request_len = m.wire;
@@ -674,6 +728,10 @@ impl Conn {
             set(&mut e.flags, Flags::REQ_GAP, gap || m.gap);
             set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
             set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
+            set(&mut e.flags, Flags::REQ_MALFORMED, malformed);
+            // A request line read this far still tells how to frame the
+            // response (HEAD, CONNECT).
+            e.method = line_method;
             if let Some(h) = &head {
                 e.method = h.method.clone();
                 let hl = h.len.min(e.request.len());
@@ -682,25 +740,31 @@ impl Conn {
                 }
             }
         } else {
-            let Some(seq) = m.target else { return };
+            let Some(seq) = m.target else {
+                ctx.stats.orphan_responses += 1;
+                return;
+            };
             let redact_names = &ctx.cfg.redact;
             let Some(e) = self.entry_mut(seq) else { return };
             match &head {
                 Some(h) if h.is_interim() => {
                     // An interim response cut short: the final one is missing.
                     e.flags |= Flags::INTERIM;
+                    ctx.stats.skipped_bytes += m.wire;
                 }
                 Some(h) => {
                     let first_ns = m.first_ns.unwrap_or(0);
                     e.response = Some(response_of(&mut m, h, first_ns, redact_names, &mut e.flags));
                 }
-                None => {}
+                // A status line and headers cut short: no response to keep.
+                None => ctx.stats.skipped_bytes += m.wire,
             }
             e.resp_done = true;
             e.flags |= Flags::RESP_INCOMPLETE;
             set(&mut e.flags, Flags::RESP_GAP, gap || m.gap);
             set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
             set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
+            set(&mut e.flags, Flags::RESP_MALFORMED, malformed);
         }
         self.try_emit(ctx);
     }
@@ -734,7 +798,7 @@ impl Conn {
                     }
                 } else {
                     m.snaplen |= snaplen;
-                    self.abort_msg(d, true, ctx);
+                    self.abort_msg(d, Abort::Gap, ctx);
                     self.dirs[d].mode = Mode::Hunting(Hunter::new(true));
                     self.dirs[d].resynced = true;
                 }
@@ -753,7 +817,7 @@ impl Conn {
             if m.framer.finish() {
                 self.complete_msg(d, meta, peer, ctx);
             } else {
-                self.abort_msg(d, false, ctx);
+                self.abort_msg(d, Abort::End, ctx);
             }
         }
         self.dirs[d].mode = Mode::Stopped;
@@ -813,6 +877,9 @@ impl Conn {
             response: e.response,
         };
         ctx.stats.exchanges += 1;
+        for f in [Flags::REQ_MALFORMED, Flags::RESP_MALFORMED] {
+            ctx.stats.malformed += u64::from(ex.flags.contains(f));
+        }
         let missing = Flags::REQ_INCOMPLETE.0
             | Flags::REQ_GAP.0
             | Flags::RESP_INCOMPLETE.0

@@ -785,7 +785,8 @@ pub fn run_with(
 pub fn stats_line(s: &Stats, drops: u64, exchanges_written: u64, bytes_written: u64) -> String {
     format!(
         "shadowtap: packets={} bytes={} kernel_drops={} exchanges={} written={} incomplete={} evicted={} \
-         fragments={} malformed={} gaps={} flows={} buffered={} bytes_written={}",
+         fragments={} malformed={} gaps={} http_malformed={} framing_errors={} skipped_bytes={} \
+         flows={} buffered={} bytes_written={}",
         s.packets,
         s.bytes,
         drops,
@@ -796,6 +797,9 @@ pub fn stats_line(s: &Stats, drops: u64, exchanges_written: u64, bytes_written: 
         s.fragments,
         s.malformed + s.truncated_headers,
         s.reasm.gaps,
+        s.http.malformed,
+        s.http.framing_errors,
+        s.http.skipped_bytes,
         s.flows_active,
         s.buffered_bytes,
         bytes_written,

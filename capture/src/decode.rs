@@ -549,8 +549,22 @@ mod tests {
         );
     }
 
+    /// What must hold of any decode: the payload lies inside the frame,
+    /// after the headers; its wire length is at least what is present.
+    fn check_decode(link: LinkType, data: &[u8], orig_len: u32) {
+        if let Ok(p) = decode(link, data, orig_len) {
+            let start = (p.payload.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+            assert!(start <= data.len() && start + p.payload.len() <= data.len());
+            assert!(
+                p.payload.is_empty() || start >= 20,
+                "payload inside the headers"
+            );
+            assert!(p.payload.len() as u64 <= u64::from(p.wire_len));
+        }
+    }
+
     #[test]
-    fn every_prefix_never_panics() {
+    fn every_prefix_decodes_or_says_why() {
         let frames = [
             (
                 LinkType::Ethernet,
@@ -559,19 +573,29 @@ mod tests {
             (LinkType::Raw, eth_tcp(b"x")[14..].to_vec()),
         ];
         for (link, frame) in frames {
+            let mut cut_payloads = 0;
             for n in 0..=frame.len() {
-                let _ = decode(link, &frame[..n], frame.len() as u32);
-                let _ = decode(link, &frame[..n], n as u32);
+                check_decode(link, &frame[..n], frame.len() as u32);
+                check_decode(link, &frame[..n], n as u32);
+                match decode(link, &frame[..n], frame.len() as u32) {
+                    Ok(p) if n < frame.len() => {
+                        assert!(p.is_truncated());
+                        cut_payloads += 1;
+                    }
+                    Ok(p) => assert!(!p.is_truncated()),
+                    Err(e) => assert_eq!(e, Skip::Truncated, "prefix {n}"),
+                }
             }
+            assert!(cut_payloads > 0);
         }
     }
 
     proptest::proptest! {
         #[test]
-        fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), dlt in 0i32..300) {
+        fn random_bytes_decode_or_say_why(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), dlt in 0i32..300) {
             if let Some(link) = LinkType::from_dlt(dlt) {
-                let _ = decode(link, &data, data.len() as u32);
-                let _ = decode(link, &data, u32::MAX);
+                check_decode(link, &data, data.len() as u32);
+                check_decode(link, &data, u32::MAX);
             }
         }
     }

@@ -30,7 +30,7 @@ pub struct Metrics {
 }
 
 /// (name, type, help) of each exported value, in export order.
-const NAMES: [(&str, &str, &str); 16] = [
+const NAMES: [(&str, &str, &str); 19] = [
     ("shadowtap_capture_packets_total", "counter", "Frames seen."),
     (
         "shadowtap_capture_bytes_total",
@@ -97,6 +97,21 @@ const NAMES: [(&str, &str, &str); 16] = [
         "counter",
         "Responses that matched no captured request.",
     ),
+    (
+        "shadowtap_capture_http_malformed_total",
+        "counter",
+        "Messages recorded flagged req_malformed or resp_malformed (not strict HTTP/1.x).",
+    ),
+    (
+        "shadowtap_capture_framing_errors_total",
+        "counter",
+        "Messages whose bytes stopped framing as HTTP/1.x.",
+    ),
+    (
+        "shadowtap_capture_skipped_bytes_total",
+        "counter",
+        "Bytes of tracked connections kept in no exchange.",
+    ),
     ("shadowtap_capture_flows", "gauge", "TCP flows tracked."),
     (
         "shadowtap_capture_buffered_bytes",
@@ -136,6 +151,9 @@ impl Metrics {
             s.snaplen_cut,
             s.http.requests,
             s.http.orphan_responses,
+            s.http.malformed,
+            s.http.framing_errors,
+            s.http.skipped_bytes,
             s.flows_active,
             s.buffered_bytes,
         ];

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use shadowtap_capture::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent};
+use shadowtap_capture::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent, Stats};
 use shadowtap_format::{Exchange, Flags};
 
 #[derive(Default)]
@@ -27,13 +27,58 @@ impl ExchangeSink for Events {
 }
 
 fn run(frames: &[Frame], cfg: PipelineConfig) -> Events {
-    let mut p = Pipeline::new(cfg, LinkType::Ethernet);
+    run_checked(frames, cfg, LinkType::Ethernet).0
+}
+
+/// Runs the frames through a pipeline and checks what must hold whatever
+/// the input: every frame is counted once by what became of it; the
+/// exchange and request counters match what the sink received; what is
+/// stored never exceeds what was on the wire; ids are unique and rising;
+/// after `finish` no flow and no byte is held.
+fn run_checked(frames: &[Frame], cfg: PipelineConfig, link: LinkType) -> (Events, Stats) {
+    let mut p = Pipeline::new(cfg, link);
     let mut ev = Events::default();
     for f in frames {
         p.process(f.ts_ns, &f.data, f.orig_len, &mut ev);
     }
     p.finish(&mut ev);
-    ev
+    let s = p.stats();
+    assert_eq!(s.packets, frames.len() as u64);
+    assert_eq!(
+        s.packets,
+        s.tcp_packets + s.not_ip + s.not_tcp + s.fragments + s.truncated_headers + s.malformed,
+        "every frame counted once by what became of it: {s:?}"
+    );
+    assert!(s.filtered + s.snaplen_cut <= 2 * s.tcp_packets);
+    assert_eq!(s.http.exchanges, ev.exchanges.len() as u64, "{s:?}");
+    assert_eq!(s.http.requests, ev.requests.len() as u64, "{s:?}");
+    assert!(s.http.incomplete <= s.http.exchanges);
+    let flagged: u64 = ev
+        .exchanges
+        .iter()
+        .map(|e| {
+            u64::from(e.flags.contains(Flags::REQ_MALFORMED))
+                + u64::from(e.flags.contains(Flags::RESP_MALFORMED))
+        })
+        .sum();
+    assert_eq!(s.http.malformed, flagged, "{s:?}");
+    assert_eq!(s.flows_active, 0, "flows left after finish: {s:?}");
+    assert_eq!(s.buffered_bytes, 0, "bytes held after finish: {s:?}");
+    assert!(s.flows_created >= s.flows_closed + s.evicted(), "{s:?}");
+    for w in ev.exchanges.windows(2) {
+        assert!(w[0].id < w[1].id, "ids rise");
+    }
+    for e in &ev.exchanges {
+        assert!(e.request.len() as u64 <= e.request_len, "{e:?}");
+        if let Some(r) = &e.response {
+            assert!(r.body.len() as u64 <= r.body_len, "{e:?}");
+        }
+        let incomplete = Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0;
+        if e.flags.0 & incomplete == 0 && !e.flags.contains(Flags::REQ_BODY_CAPPED) {
+            assert_eq!(e.request.len() as u64, e.request_len, "{e:?}");
+        }
+    }
+    (ev, s)
 }
 
 #[test]
@@ -107,21 +152,22 @@ proptest! {
         prop_assert!(ev.exchanges.iter().all(|e| e.response.as_ref().map(|r| r.status) == Some(204)));
     }
 
-    /// Arbitrary bytes as frames of any link type never panic.
+    /// Arbitrary bytes as frames of any link type: every frame accounted,
+    /// nothing held after the end (see `run_checked`).
     #[test]
-    fn random_frames_never_panic(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 0..30), dlt in prop_oneof![Just(0), Just(1), Just(101), Just(113), Just(276)]) {
+    fn random_frames_are_all_accounted_for(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 0..30), dlt in prop_oneof![Just(0), Just(1), Just(101), Just(113), Just(276)]) {
         let link = LinkType::from_dlt(dlt).unwrap();
-        let mut p = Pipeline::new(PipelineConfig::default(), link);
-        let mut ev = Events::default();
-        for (i, f) in frames.iter().enumerate() {
-            p.process(i as u64, f, f.len() as u32, &mut ev);
-        }
-        p.finish(&mut ev);
+        let frames: Vec<Frame> = frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| Frame { ts_ns: i as u64, orig_len: data.len() as u32, data })
+            .collect();
+        run_checked(&frames, PipelineConfig::default(), link);
     }
 }
 
 #[test]
-fn random_payloads_on_a_real_flow_never_panic() {
+fn random_payloads_on_a_real_flow_keep_the_counters_consistent() {
     // Garbage, partial heads and bogus chunk sizes on an HTTP port.
     let mut seed = 0x1234_5678u64;
     let mut next = move || {
@@ -140,6 +186,7 @@ fn random_payloads_on_a_real_flow_never_panic() {
         b"\x00\xff\x80",
         b"Content-Length: 99999999999999999999999\r\n\r\n",
     ];
+    let (mut seen_exchanges, mut seen_skipped, mut seen_malformed) = (0, 0, 0);
     for _ in 0..200 {
         let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
         if next() % 2 == 0 {
@@ -153,7 +200,13 @@ fn random_payloads_on_a_real_flow_never_panic() {
                 c.s(p)
             }
         }
-        let _ = run(&c.frames, port80());
-        let _ = run(&c.frames, PipelineConfig::default());
+        for cfg in [port80(), PipelineConfig::default()] {
+            let (ev, s) = run_checked(&c.frames, cfg, LinkType::Ethernet);
+            seen_exchanges += ev.exchanges.len();
+            seen_skipped += s.http.skipped_bytes;
+            seen_malformed += s.http.malformed;
+        }
     }
+    // The inputs reached the HTTP layer and exercised its loss paths.
+    assert!(seen_exchanges > 0 && seen_skipped > 0 && seen_malformed > 0);
 }

@@ -147,9 +147,18 @@ impl Flags {
     pub const REDACTED: Flags = Flags(1 << 12);
     /// One or more interim (1xx) responses preceded the final response.
     pub const INTERIM: Flags = Flags(1 << 13);
+    /// The request is not strict HTTP/1.x (control bytes in the target, an
+    /// obs-fold header line, a missing or odd version, an unreadable
+    /// Content-Length...), or it could not be framed at all (a head over the
+    /// bound, broken chunked framing). It is kept raw as far as it was read,
+    /// framed by a lenient scan; when its body length could not be known, the
+    /// rest of the client's stream is its body.
+    pub const REQ_MALFORMED: Flags = Flags(1 << 14);
+    /// The same for the response.
+    pub const RESP_MALFORMED: Flags = Flags(1 << 15);
 
     /// Every named flag with its stable lower-case name, in bit order.
-    pub const NAMED: [(Flags, &'static str); 14] = [
+    pub const NAMED: [(Flags, &'static str); 16] = [
         (Flags::REQ_INCOMPLETE, "req_incomplete"),
         (Flags::REQ_GAP, "req_gap"),
         (Flags::REQ_BODY_CAPPED, "req_body_capped"),
@@ -164,6 +173,8 @@ impl Flags {
         (Flags::EVICTED, "evicted"),
         (Flags::REDACTED, "redacted"),
         (Flags::INTERIM, "interim"),
+        (Flags::REQ_MALFORMED, "req_malformed"),
+        (Flags::RESP_MALFORMED, "resp_malformed"),
     ];
 
     /// No flag set.

@@ -185,6 +185,8 @@ pub struct Reader<R> {
     index: Option<Vec<IndexEntry>>,
     salvage: SalvageStats,
     stop: Option<u64>,
+    /// An error was returned: the reader is done.
+    failed: bool,
 }
 
 impl Reader<BufReader<File>> {
@@ -225,6 +227,7 @@ impl<R: Read> Reader<R> {
             index: None,
             salvage: SalvageStats::default(),
             stop: None,
+            failed: false,
         })
     }
 
@@ -264,7 +267,20 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next exchange, or `None` at the end (see [`Reader::end`]).
+    ///
+    /// After an error the reader is done: later calls return `Ok(None)`,
+    /// and [`Reader::end`] stays `None` (the end was never reached), so a
+    /// damaged file is never reported as ending cleanly.
     pub fn next_exchange(&mut self) -> Result<Option<Exchange>, ReadError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let next = self.read_next();
+        self.failed = next.is_err();
+        next
+    }
+
+    fn read_next(&mut self) -> Result<Option<Exchange>, ReadError> {
         loop {
             if self.left_in_block > 0 {
                 match self.next_record() {
@@ -583,6 +599,7 @@ impl<R: Read + Seek> Reader<R> {
         self.block = None;
         self.end = None;
         self.stop = stop;
+        self.failed = false;
         Ok(())
     }
 }
@@ -594,12 +611,8 @@ impl<R: Read> Iterator for Reader<R> {
         match self.next_exchange() {
             Ok(Some(ex)) => Some(Ok(ex)),
             Ok(None) => None,
-            Err(e) => {
-                // Stop after an error so `for` loops terminate.
-                self.end.get_or_insert(End::Clean { indexed: false });
-                self.left_in_block = 0;
-                Some(Err(e))
-            }
+            // The reader stops after an error, so `for` loops terminate.
+            Err(e) => Some(Err(e)),
         }
     }
 }

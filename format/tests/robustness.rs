@@ -184,11 +184,56 @@ fn salvage_resynchronises_after_a_damaged_block_header() {
     }
 }
 
+/// Reads `bytes` to its end or first error the way a consumer does, and
+/// checks the reader's contract on the way: every exchange read is one of
+/// `originals`, in their order; the end is reported only once reached, and
+/// stays; after an error nothing more comes out and no end is claimed.
+/// Returns the exchanges read and whether an error ended the read.
+fn read_checked(bytes: &[u8], opts: ReadOptions, originals: &[Exchange]) -> (Vec<Exchange>, bool) {
+    let mut r = Reader::with_options(bytes, opts).expect("the header is intact");
+    let mut got: Vec<Exchange> = Vec::new();
+    let mut from = 0;
+    // Each call returns an exchange, the end or an error: bounded.
+    for _ in 0..=originals.len() + 1 {
+        match r.next_exchange() {
+            Ok(Some(ex)) => {
+                assert!(r.end().is_none(), "an exchange after the end");
+                let at = originals[from..]
+                    .iter()
+                    .position(|o| *o == ex)
+                    .unwrap_or_else(|| panic!("exchange {} is not one written, in order", ex.id));
+                from += at + 1;
+                got.push(ex);
+            }
+            Ok(None) => {
+                assert!(r.end().is_some(), "no exchange and no end");
+                let end = r.end().cloned();
+                assert!(
+                    matches!(r.next_exchange(), Ok(None)),
+                    "the end does not stay"
+                );
+                assert_eq!(r.end().cloned(), end);
+                return (got, false);
+            }
+            Err(_) => {
+                assert!(r.end().is_none(), "an end claimed after an error");
+                assert!(matches!(r.next_exchange(), Ok(None)), "more after an error");
+                assert!(r.next().is_none(), "the iterator goes on after an error");
+                assert!(r.end().is_none(), "an end claimed after an error");
+                return (got, true);
+            }
+        }
+    }
+    panic!("the reader returned more exchanges than were written");
+}
+
 #[test]
 fn salvage_of_random_damage_never_panics() {
-    let bytes = write_all(&sample(20), small_blocks(Codec::Zstd));
+    let all = sample(20);
+    let bytes = write_all(&all, small_blocks(Codec::Zstd));
     let hlen = header_len(&bytes);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let (mut damaged_runs, mut strict_errors) = (0, 0);
     for _ in 0..300 {
         let mut damaged = bytes.clone();
         for _ in 0..4 {
@@ -198,10 +243,49 @@ fn salvage_of_random_damage_never_panics() {
             let pos = hlen + (seed as usize % (bytes.len() - hlen));
             damaged[pos] = (seed >> 32) as u8;
         }
-        let r = Reader::with_options(&damaged[..], ReadOptions { salvage: true }).unwrap();
-        let n = r.take(1000).filter(|e| e.is_ok()).count();
-        assert!(n <= 20);
+        if damaged == bytes {
+            continue;
+        }
+        damaged_runs += 1;
+        // Salvage: what comes out was written, in order; what is lost is
+        // counted (never more than was written, never nothing while some
+        // exchange is missing and no unknown stretch was reported).
+        let mut r = Reader::with_options(&damaged[..], ReadOptions { salvage: true }).unwrap();
+        let mut read = 0u64;
+        let mut from = 0;
+        for ex in r.by_ref().take(all.len() + 1).flatten() {
+            let at = all[from..]
+                .iter()
+                .position(|o| *o == ex)
+                .expect("a written exchange, in order");
+            from += at + 1;
+            read += 1;
+        }
+        let s = r.salvage_stats().clone();
+        assert!(
+            read + s.lost_exchanges <= all.len() as u64,
+            "{read} read, {s:?}"
+        );
+        if read < all.len() as u64 && r.end().is_some() {
+            assert!(
+                s.lost_exchanges > 0
+                    || s.unknown_stretches > 0
+                    || s.bad_blocks > 0
+                    || !matches!(r.end(), Some(End::Clean { indexed: true })),
+                "{read} of {} read with nothing reported lost: {s:?} {:?}",
+                all.len(),
+                r.end()
+            );
+        }
+        // Strict: a prefix-consistent read that stops at the first error.
+        let (got, failed) = read_checked(&damaged, ReadOptions::default(), &all);
+        strict_errors += usize::from(failed);
+        assert!(got.len() <= all.len());
     }
+    assert!(
+        damaged_runs > 250 && strict_errors > 0,
+        "{damaged_runs} {strict_errors}"
+    );
 }
 
 #[test]

@@ -238,6 +238,20 @@ impl Conv {
         self.s_off += data.len() as u32;
     }
 
+    /// The client sends `data` in segments of at most `mss` bytes.
+    pub fn c_segments(&mut self, data: &[u8], mss: usize) {
+        for piece in data.chunks(mss) {
+            self.c(piece);
+        }
+    }
+
+    /// The server sends `data` in segments of at most `mss` bytes.
+    pub fn s_segments(&mut self, data: &[u8], mss: usize) {
+        for piece in data.chunks(mss) {
+            self.s(piece);
+        }
+    }
+
     /// The client sends `data` at stream offset `off` (out of order,
     /// retransmission); `c_off` is not moved.
     pub fn c_at(&mut self, off: u32, data: &[u8]) {
