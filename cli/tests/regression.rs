@@ -13,4 +13,186 @@ mod common;
 // the command line: output streams, error messages, hints and limits
 // ---------------------------------------------------------------------------
 
+// In a module of its own: names and imports here cannot collide with the
+// other section's.
+mod command_line {
+    use std::ffi::OsString;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc;
+
+    use super::common;
+
+    /// Which of the child's output streams is a pipe whose read end is closed
+    /// before the child writes to it.
+    #[derive(Clone, Copy, Debug)]
+    enum Closed {
+        Stdout,
+        Stderr,
+    }
+
+    fn sample_log() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/api-mix.stlog")
+    }
+
+    /// Waits (bounded) for a child; returns its exit code (-1 for a signal).
+    fn wait_code(mut child: Child) -> i32 {
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(common::WAIT) {
+            Ok(status) => status.unwrap().code().unwrap_or(-1),
+            Err(_) => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!(
+                    "shadowtap (pid {pid}) did not exit within {:?}",
+                    common::WAIT
+                );
+            }
+        }
+    }
+
+    /// Runs shadowtap with `closed` a pipe nobody reads (its read end is closed
+    /// right after the spawn, before the child can write), the other stream
+    /// discarded; returns the exit code.
+    fn exit_code_with_closed(closed: Closed, args: &[OsString]) -> i32 {
+        let mut cmd = Command::new(common::BIN);
+        cmd.args(args).stdin(Stdio::null());
+        match closed {
+            Closed::Stdout => cmd.stdout(Stdio::piped()).stderr(Stdio::null()),
+            Closed::Stderr => cmd.stdout(Stdio::null()).stderr(Stdio::piped()),
+        };
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        wait_code(child)
+    }
+
+    /// Runs shadowtap to the end (bounded); returns (exit code, stdout, stderr).
+    fn run(args: &[OsString]) -> (i32, String, String) {
+        let child = Command::new(common::BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(common::WAIT) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!("shadowtap {args:?} did not exit within {:?}", common::WAIT);
+            }
+        };
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `shadowtap serve` on 127.0.0.1:0, and the address it listens on.
+    fn serve_target() -> (common::Guard, String) {
+        let (guard, line, _rx) = common::spawn_ready(
+            Command::new(common::BIN).args(["serve", "--listen", "127.0.0.1:0"]),
+            "listening on ",
+        );
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        (guard, format!("http://{addr}"))
+    }
+
+    /// A copy of the sample log with one byte flipped inside its first block's
+    /// payload (a CRC mismatch).
+    fn crc_damaged_log(dir: &Path) -> PathBuf {
+        let mut bytes = std::fs::read(sample_log()).unwrap();
+        bytes[400] ^= 0xff;
+        let path = dir.join("damaged.stlog");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn closed_stderr_panicked_with_exit_101() {
+        // A missing file: the error line meets a closed stderr; exit stays 1.
+        let code = exit_code_with_closed(Closed::Stderr, &os(&["inspect", "nosuch.stlog"]));
+        assert_eq!(code, 1, "inspect of a missing file with stderr closed");
+        let code = exit_code_with_closed(Closed::Stderr, &os(&["stats", "nosuch.stlog"]));
+        assert_eq!(code, 1, "stats of a missing file with stderr closed");
+
+        // Replaying a corrupt log: the summary and the error meet a closed stderr.
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = crc_damaged_log(dir.path());
+        let (_serve, target) = serve_target();
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.into());
+        assert_eq!(exit_code_with_closed(Closed::Stderr, &args), 1);
+    }
+
+    #[test]
+    fn closed_stdout_broke_json_output_with_exit_1() {
+        let log = sample_log();
+        for cmd in [
+            &["inspect"][..],
+            &["inspect", "--json"],
+            &["stats"],
+            &["stats", "--json"],
+        ] {
+            let mut args = os(cmd);
+            args.push(log.clone().into());
+            assert_eq!(exit_code_with_closed(Closed::Stdout, &args), 0, "{cmd:?}");
+        }
+
+        let (_serve, target) = serve_target();
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let replay = |extra: &[OsString]| {
+            let mut args = os(&[
+                "replay", "--speed", "max", "--limit", "50", "--target", &target,
+            ]);
+            args.extend_from_slice(extra);
+            args.push(log.clone().into());
+            args
+        };
+        let args = replay(&os(&["--report", "json"]));
+        assert_eq!(
+            exit_code_with_closed(Closed::Stdout, &args),
+            0,
+            "replay --report json"
+        );
+
+        let args = replay(&[
+            "--report".into(),
+            "json".into(),
+            "--report-file".into(),
+            report.clone().into(),
+        ]);
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let args = ["report".into(), "merge".into(), report.into_os_string()];
+        assert_eq!(
+            exit_code_with_closed(Closed::Stdout, &args),
+            0,
+            "report merge"
+        );
+    }
+}
+
 // (end of the command-line section)
