@@ -39,6 +39,10 @@ pub struct ReplayArgs {
     /// Logs to replay (`.stlog`), merged by request time.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Skip damaged blocks instead of stopping at the first one, and warn
+    /// how many exchanges were lost.
+    #[arg(long)]
+    pub salvage: bool,
     #[command(flatten)]
     pub timing: TimingArgs,
     #[command(flatten)]
@@ -275,6 +279,7 @@ impl Plan {
 
         let shown = serde_json::json!({
             "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "salvage": args.salvage,
             "targets": targets.iter().map(|t| t.url().to_owned()).collect::<Vec<_>>(),
             "speed": speed.to_string(),
             "max_gap_ms": args.timing.max_gap.map(|d| d.as_millis() as u64),
@@ -298,6 +303,7 @@ impl Plan {
         let mut config = Config::new(args.files, targets);
         config.speed = speed;
         config.max_gap = args.timing.max_gap;
+        config.input.salvage = args.salvage;
         config.loops = args.timing.loops;
         config.duration = args.timing.duration;
         config.limit = args.timing.limit;
@@ -391,7 +397,7 @@ where
             e @ (EngineError::NoTarget
             | EngineError::ZeroConcurrency
             | EngineError::TargetHost { .. }),
-        ) => return exit::usage(e.to_string()),
+        ) => return exit::usage(format!("{:#}", anyhow::Error::from(e))),
         Err(e) => return Err(e.into()),
     };
     let monitor = engine.monitor();

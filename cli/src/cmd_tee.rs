@@ -284,6 +284,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     }
     let mut plan = Plan::from_args(ReplayArgs {
         files: Vec::new(),
+        salvage: false,
         timing: TimingArgs {
             speed: "max".into(),
             max_gap: None,
@@ -298,6 +299,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     let drain = plan.config.client.timeout;
     if let Some(obj) = plan.shown.as_object_mut() {
         obj.remove("files");
+        obj.remove("salvage");
         obj.remove("speed");
         obj.remove("loop");
         obj.insert("mode".into(), "tee".into());

@@ -193,6 +193,155 @@ mod command_line {
             "report merge"
         );
     }
+
+    /// The one line of stderr starting with "shadowtap: error: ".
+    fn error_line(stderr: &str) -> &str {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("shadowtap: error: "))
+            .collect();
+        assert_eq!(lines.len(), 1, "one error line in {stderr:?}");
+        lines[0]
+    }
+
+    #[test]
+    fn errors_repeated_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let enoent = "No such file or directory (os error 2)";
+
+        // A missing file, through each reader.
+        let missing = dir.path().join("nosuch.stlog");
+        let m = missing.display();
+        for (cmd, context) in [
+            ("inspect", "cannot read"),
+            ("stats", "cannot read"),
+            ("replay", "cannot read the input:"),
+        ] {
+            let mut args = os(&[cmd]);
+            if cmd == "replay" {
+                args.extend(os(&["--target", "http://127.0.0.1:9"]));
+            }
+            args.push(missing.clone().into());
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 1, "{cmd}: {stderr}");
+            assert_eq!(
+                error_line(&stderr),
+                format!("shadowtap: error: {context} {m}: {enoent}"),
+                "{cmd}"
+            );
+        }
+
+        // Bad magic.
+        let bad = dir.path().join("bad.stlog");
+        std::fs::write(&bad, b"this is not a shadowtap log at all").unwrap();
+        let b = bad.display();
+        let (code, _, stderr) = run(&[OsString::from("inspect"), bad.clone().into()]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: cannot read {b}: not a shadowtap log (.stlog): bad magic bytes"
+            )
+        );
+        let mut args = os(&["replay", "--target", "http://127.0.0.1:9"]);
+        args.push(bad.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1);
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: cannot read the input: {b}: not a shadowtap log (.stlog): bad magic bytes"
+            )
+        );
+
+        // CRC damage: the cause is said once, after the path.
+        let damaged = crc_damaged_log(dir.path());
+        let d = damaged.display();
+        let (code, _, stderr) = run(&[OsString::from("inspect"), damaged.clone().into()]);
+        assert_eq!(code, 1);
+        let line = error_line(&stderr);
+        let prefix = format!("shadowtap: error: reading {d}: ");
+        let cause = line
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            cause.starts_with("corrupt log: CRC mismatch in block at byte offset "),
+            "{cause}"
+        );
+        assert_eq!(stderr.matches("CRC mismatch").count(), 1, "{stderr}");
+        let (_serve, target) = serve_target();
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: the replay stopped early: cannot read the input: {d}: {cause}"
+            )
+        );
+        assert_eq!(stderr.matches("CRC mismatch").count(), 1, "{stderr}");
+
+        // A port in use.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let (code, _, stderr) = run(&os(&["serve", "--listen", &addr]));
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "shadowtap: error: cannot listen on {addr}: Address already in use (os error 98)\n"
+            )
+        );
+    }
+
+    #[test]
+    fn salvage_hint_named_a_flag_replay_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = crc_damaged_log(dir.path());
+        let (_serve, target) = serve_target();
+
+        // Without --salvage: the hint names a flag replay accepts.
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(error_line(&stderr).ends_with("--salvage skips damaged blocks"));
+
+        // The same exchanges inspect --salvage keeps are replayed.
+        let (code, kept, stderr) =
+            run(&["inspect".into(), "--salvage".into(), damaged.clone().into()]);
+        assert_eq!(code, 0, "{stderr}");
+        let kept = kept.lines().count() as u64;
+        let lost: u64 = stderr
+            .split(" exchanges lost")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no loss count in {stderr:?}"));
+        assert!(kept > 0 && lost > 0, "kept {kept}, lost {lost}");
+
+        let mut args = os(&[
+            "replay",
+            "--salvage",
+            "--speed",
+            "max",
+            "--report",
+            "json",
+            "--target",
+            &target,
+        ]);
+        args.push(damaged.clone().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let warning = format!(
+            "shadowtap: warning: {}: skipped 1 damaged block(s): {lost} exchanges lost",
+            damaged.display()
+        );
+        assert!(stderr.contains(&warning), "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["targets"][0]["sent"], kept, "{stdout}");
+    }
 }
 
 // (end of the command-line section)

@@ -215,7 +215,7 @@ impl Default for ClientOptions {
 #[non_exhaustive]
 pub enum ClientError {
     /// The host name did not resolve.
-    #[error("target {url}: cannot resolve {host:?}: {source}")]
+    #[error("target {url}: cannot resolve {host:?}")]
     Resolve {
         /// The target URL.
         url: String,
@@ -234,7 +234,7 @@ pub enum ClientError {
         host: String,
     },
     /// rustls rejected the configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration")]
     Tls(#[from] rustls::Error),
 }
 

@@ -157,7 +157,7 @@ pub enum EngineError {
     #[error("--concurrency must be at least 1")]
     ZeroConcurrency,
     /// A target's authority does not go through the `-shadow` rule.
-    #[error("target {url}: {source} (use --no-shadow-suffix?)")]
+    #[error("target {url}: its Host does not take the -shadow suffix (use --no-shadow-suffix?)")]
     TargetHost {
         /// The target URL.
         url: String,

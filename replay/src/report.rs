@@ -80,7 +80,7 @@ pub enum ReportError {
         source: base64::DecodeError,
     },
     /// A histogram field does not decode as an HdrHistogram.
-    #[error("histogram {field} of target {target:?}: {source}")]
+    #[error("histogram {field} of target {target:?} is not an HdrHistogram")]
     Histogram {
         /// Target name.
         target: String,
