@@ -58,7 +58,9 @@ pub struct CaptureOpts {
     #[arg(long)]
     pub no_responses: bool,
     /// Body bytes kept per message; longer bodies keep their first bytes,
-    /// their true length and a *_body_capped flag.
+    /// their true length and a *_body_capped flag. At most 16MiB, a hard
+    /// limit: an exchange (request and response) must fit in one block of
+    /// the log format (64 MiB decoded).
     #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1MiB")]
     pub max_body: u64,
     /// Replace this header's value before it reaches disk (repeatable).
@@ -166,7 +168,7 @@ pub(crate) fn config_from(
     }
     if opts.max_body > MAX_BODY_LIMIT {
         return exit::usage(format!(
-            "--max-body is at most {} MiB",
+            "--max-body is at most {} MiB (an exchange must fit in one block of the log)",
             MAX_BODY_LIMIT >> 20
         ));
     }

@@ -19,7 +19,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "10x")]
     pub speed: String,
     /// Percentage of the sample's connections to replay.
-    #[arg(long, default_value = "50")]
+    #[arg(long, default_value = "50", allow_negative_numbers = true)]
     pub sample: String,
     /// Seed of the sampling (the same seed replays the same requests).
     #[arg(long, default_value_t = 7)]

@@ -62,13 +62,14 @@ pub struct TimingArgs {
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub max_gap: Option<Duration>,
     /// Passes over the input; 0 repeats until --duration, --limit or Ctrl-C.
-    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    #[arg(long = "loop", value_name = "N", default_value_t = 1,
+          allow_negative_numbers = true, value_parser = units::count::<u32>)]
     pub loops: u32,
     /// Stop scheduling after this long.
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u64>)]
     pub limit: Option<u64>,
 }
 
@@ -80,8 +81,13 @@ pub struct MirrorArgs {
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,
     /// Percentage of the input to replay, full precision: `10`, `0.5%`,
-    /// `0.01`.
-    #[arg(long, value_name = "PCT", default_value = "100")]
+    /// `0.01` (0 to 100).
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value = "100",
+        allow_negative_numbers = true
+    )]
     pub sample: String,
     /// What sampling keeps together: `request`, `connection` (whole client
     /// connections) or `header:NAME` (all requests with the same NAME value;
@@ -90,20 +96,22 @@ pub struct MirrorArgs {
     pub sample_by: String,
     /// Seed of the sampling hash (the same seed keeps the same requests);
     /// random when not given, and printed in the report.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u64>)]
     pub seed: Option<u64>,
-    /// Rate limit: `500/s`, `30/m`, `0.5/s`.
-    #[arg(long, value_name = "N/s")]
+    /// Rate limit: `500/s`, `30/m` (`/min`), `3600/h`, `0.5/s`. A bare number
+    /// is per second: `--rate 10` is `10/s`.
+    #[arg(long, value_name = "N/s", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// With --rate: requests that may go out back to back (default 1).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u32>)]
     pub burst: Option<u32>,
     /// With --rate: `delay` (wait; the lag is reported) or `drop` (count).
     #[arg(long, value_name = "POLICY", default_value = "delay")]
     pub rate_policy: String,
     /// Requests in flight per target. Beyond it, real-time replay drops
     /// (counted); `--speed max` waits.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64,
+          allow_negative_numbers = true, value_parser = units::count::<usize>)]
     pub concurrency: usize,
     /// Deadline of one request: connect, TLS, write and response.
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "10s")]
@@ -182,23 +190,30 @@ impl Plan {
             .speed
             .parse::<Speed>()
             .map_err(|e| format!("--speed: {e}"));
-        let pct = args
-            .mirror
-            .sample
-            .parse::<Percent>()
-            .map_err(|e| format!("--sample: {e}"));
+        let pct = if is_negative(&args.mirror.sample) {
+            Err(format!(
+                "--sample {}: {}",
+                args.mirror.sample,
+                units::NEGATIVE
+            ))
+        } else {
+            args.mirror
+                .sample
+                .parse::<Percent>()
+                .map_err(|e| format!("--sample: {e}"))
+        };
         let by = args
             .mirror
             .sample_by
             .parse::<SampleBy>()
             .map_err(|e| format!("--sample-by: {e}"));
-        let rate = args
-            .mirror
-            .rate
-            .as_deref()
-            .map(str::parse::<Rate>)
-            .transpose()
-            .map_err(|e| format!("--rate: {e}"));
+        let rate = match args.mirror.rate.as_deref() {
+            Some(r) if is_negative(r) => Err(format!("--rate {r}: {}", units::NEGATIVE)),
+            r => r
+                .map(str::parse::<Rate>)
+                .transpose()
+                .map_err(|e| format!("--rate: {e}")),
+        };
         let policy = args
             .mirror
             .rate_policy
@@ -329,6 +344,11 @@ impl Plan {
             shown,
         })
     }
+}
+
+/// A value that starts with a minus sign.
+fn is_negative(s: &str) -> bool {
+    s.trim_start().starts_with('-')
 }
 
 /// A seed when none is given: different each run, printed in the report.

@@ -342,6 +342,84 @@ mod command_line {
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["targets"][0]["sent"], kept, "{stdout}");
     }
+
+    #[test]
+    fn report_merge_of_a_non_report_said_expected_ident() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notalog.txt");
+        std::fs::write(&text, "not json\n").unwrap();
+        let other = dir.path().join("other.json");
+        std::fs::write(&other, "{\"a\": 1}\n").unwrap();
+        for path in [&text, &other] {
+            let (code, stdout, stderr) = run(&["report".into(), "merge".into(), path.into()]);
+            assert_eq!(code, 1, "{stderr}");
+            assert!(stdout.is_empty());
+            let line = error_line(&stderr);
+            let want = format!(
+                "shadowtap: error: {} is not a shadowtap JSON report (the output of replay --report json): ",
+                path.display()
+            );
+            assert!(line.starts_with(&want), "{line}");
+        }
+    }
+
+    #[test]
+    fn negative_sample_got_clap_advice_to_write_dashes() {
+        let log = sample_log();
+        for (flag, value, cmd) in [
+            ("--sample", "-5", "replay"),
+            ("--rate", "-5", "replay"),
+            ("--limit", "-5", "replay"),
+            ("--concurrency", "-1", "replay"),
+            ("--sample", "-5", "demo"),
+        ] {
+            let mut args = os(&[cmd, flag, value]);
+            if cmd == "replay" {
+                args.extend(os(&["--target", "http://127.0.0.1:9"]));
+                args.push(log.clone().into());
+            }
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 2, "{cmd} {flag} {value}: {stderr}");
+            assert!(!stderr.contains("-- -"), "{cmd} {flag} {value}: {stderr}");
+            assert!(
+                stderr.contains("negative values are not allowed"),
+                "{cmd} {flag} {value}: {stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_rate_and_max_body_limit_were_undocumented() {
+        for cmd in ["replay", "tee"] {
+            let (code, help, _) = run(&os(&[cmd, "--help"]));
+            assert_eq!(code, 0);
+            let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                flat.contains("A bare number is per second: `--rate 10` is `10/s`"),
+                "{cmd} --help: {help}"
+            );
+        }
+        for cmd in ["capture", "tee"] {
+            let (code, help, _) = run(&os(&[cmd, "--help"]));
+            assert_eq!(code, 0);
+            let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                flat.contains("At most 16MiB, a hard limit: an exchange"),
+                "{cmd} --help: {help}"
+            );
+        }
+        // The documented bare rate is what the report shows.
+        let (_serve, target) = serve_target();
+        let mut args = os(&[
+            "replay", "--speed", "max", "--limit", "3", "--rate", "10", "--report", "json",
+            "--target", &target,
+        ]);
+        args.push(sample_log().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["config"]["rate_per_s"], 10.0, "{stdout}");
+    }
 }
 
 // (end of the command-line section)
