@@ -420,6 +420,137 @@ mod command_line {
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["config"]["rate_per_s"], 10.0, "{stdout}");
     }
+
+    /// A keep-alive HTTPS server on 127.0.0.1:0 (rustls, the self-signed
+    /// certificate of `tests/data/tls`) answering 200 to every request.
+    fn tls_target() -> String {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+        let cert = CertificateDer::from(std::fs::read(data.join("self-signed.cert.der")).unwrap());
+        let key = PrivateKeyDer::try_from(std::fs::read(data.join("self-signed.key.der")).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let config = config.clone();
+                std::thread::spawn(move || serve_tls(tcp, config));
+            }
+        });
+        format!("https://{addr}")
+    }
+
+    fn serve_tls(tcp: std::net::TcpStream, config: std::sync::Arc<rustls::ServerConfig>) {
+        use shadowtap_format::http1::{Framer, Status};
+        use std::io::{Read, Write};
+        let _ = tcp.set_read_timeout(Some(common::WAIT));
+        let Ok(conn) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut framer = Framer::request();
+        for _ in 0..100_000 {
+            let n = match tls.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut off = 0;
+            while off < n {
+                let Ok(p) = framer.feed(&buf[off..n]) else {
+                    return;
+                };
+                off += p.consumed;
+                if p.status == Status::Complete {
+                    if tls
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .and_then(|()| tls.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    framer = Framer::request();
+                }
+            }
+        }
+    }
+
+    /// Replays 5 requests of the sample to `target`; returns the report and
+    /// stderr.
+    fn replay_5(target: &str, extra: &[&str]) -> (serde_json::Value, String) {
+        let mut args = os(&[
+            "replay", "--speed", "max", "--limit", "5", "--report", "json",
+        ]);
+        args.extend(os(extra));
+        args.extend(os(&["--target", target]));
+        args.push(sample_log().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        (serde_json::from_str(&stdout).unwrap(), stderr)
+    }
+
+    #[test]
+    fn tls_errors_said_only_their_count() {
+        // A self-signed certificate: why, and the flag that accepts it.
+        let target = tls_target();
+        let (report, stderr) = replay_5(&target, &[]);
+        let t = &report["targets"][0];
+        assert_eq!(t["errors"]["tls"], 5, "{report}");
+        assert_eq!(t["tls_reasons"]["unknown_issuer"], 5, "{report}");
+        assert!(
+            stderr.contains(
+                "  tls       unknown_issuer 5: the certificate is not signed by a trusted CA"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("  hint: --insecure accepts any certificate"),
+            "{stderr}"
+        );
+
+        // The hint is right: with --insecure the same target answers.
+        let (report, stderr) = replay_5(&target, &["--insecure"]);
+        let t = &report["targets"][0];
+        assert_eq!(t["completed"], 5, "{report}");
+        assert!(t.get("tls_reasons").is_none(), "{report}");
+        assert!(!stderr.contains("hint: --insecure"), "{stderr}");
+
+        // https:// to a plain-HTTP server (it answers the ClientHello with
+        // an HTTP 400): said so, and no --insecure hint.
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = plain.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for tcp in plain.incoming() {
+                let Ok(mut tcp) = tcp else { return };
+                let _ = tcp.set_read_timeout(Some(common::WAIT));
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf);
+                let _ = tcp.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let (report, stderr) = replay_5(&format!("https://{addr}"), &[]);
+        let t = &report["targets"][0];
+        assert_eq!(t["errors"]["tls"], 5, "{report}");
+        assert_eq!(t["tls_reasons"]["not_tls"], 5, "{report}");
+        assert!(
+            stderr.contains("  tls       not_tls 5: the target does not answer in TLS"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hint: --insecure"), "{stderr}");
+    }
 }
 
 // (end of the command-line section)

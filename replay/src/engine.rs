@@ -1197,6 +1197,9 @@ impl<T: Transport> Worker<T> {
                 stats.record_mirror_delay(self.target, delay);
             }
             stats.record(&outcome);
+            if let Some(reason) = reply.tls_reason {
+                stats.record_tls_reason(self.target, reason);
+            }
             drop(stats);
             // The job (and its permit) is released only now.
             drop(job);
