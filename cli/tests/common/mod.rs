@@ -12,6 +12,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 #[path = "../../../support/gate.rs"]
 mod gate;
+#[allow(unused_imports)] // each test binary uses its own part
 pub use gate::{have, is_root, require_root, require_tool};
 
 /// A child process killed when dropped (a failing test leaves nothing
