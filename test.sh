@@ -23,9 +23,15 @@ fi
 # plain `cargo test` lists them as ignored. In CI (CI=true) and as root they
 # are included, and one whose requirement is missing fails with its reason
 # (support/gate.rs): nothing passes without having run.
+args=("$@")
 if [ "${CI:-}" = true ] || [ "$(id -u)" = 0 ]; then
-    cargo test --workspace --locked "$@" -- --include-ignored
+    # After the caller's own `--`, if any, so `./test.sh -- --nocapture` works.
+    if printf '%s\n' "${args[@]}" | grep -qx -- '--'; then
+        args+=(--include-ignored)
+    else
+        args+=(-- --include-ignored)
+    fi
 else
     echo "test.sh: not root and not CI: tests that need root or tools are listed as ignored" >&2
-    cargo test --workspace --locked "$@"
 fi
+cargo test --workspace --locked "${args[@]}"
