@@ -62,14 +62,24 @@ pub struct TimingArgs {
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub max_gap: Option<Duration>,
     /// Passes over the input; 0 repeats until --duration, --limit or Ctrl-C.
-    #[arg(long = "loop", value_name = "N", default_value_t = 1,
-          allow_negative_numbers = true, value_parser = units::count::<u32>)]
+    #[arg(
+        long = "loop",
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = units::count::<u32>,
+    )]
     pub loops: u32,
     /// Stop scheduling after this long.
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u64>)]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub limit: Option<u64>,
 }
 
@@ -96,22 +106,37 @@ pub struct MirrorArgs {
     pub sample_by: String,
     /// Seed of the sampling hash (the same seed keeps the same requests);
     /// random when not given, and printed in the report.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u64>)]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub seed: Option<u64>,
     /// Rate limit: `500/s`, `30/m` (`/min`), `3600/h`, `0.5/s`. A bare number
     /// is per second: `--rate 10` is `10/s`.
     #[arg(long, value_name = "N/s", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// With --rate: requests that may go out back to back (default 1).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count::<u32>)]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u32>,
+    )]
     pub burst: Option<u32>,
     /// With --rate: `delay` (wait; the lag is reported) or `drop` (count).
     #[arg(long, value_name = "POLICY", default_value = "delay")]
     pub rate_policy: String,
     /// Requests in flight per target. Beyond it, real-time replay drops
     /// (counted); `--speed max` waits.
-    #[arg(long, value_name = "N", default_value_t = 64,
-          allow_negative_numbers = true, value_parser = units::count::<usize>)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub concurrency: usize,
     /// Deadline of one request: connect, TLS, write and response.
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "10s")]
