@@ -15,6 +15,9 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 /// Parses a byte size such as `4096`, `64KiB`, `1MiB`, `100MB` (powers of 1024
 /// for `KiB`/`MiB`/`GiB`, of 1000 for `KB`/`MB`/`GB`).
 pub fn size(s: &str) -> Result<u64, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(NEGATIVE.to_owned());
+    }
     s.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())

@@ -372,11 +372,23 @@ mod command_line {
             ("--limit", "-5", "replay"),
             ("--concurrency", "-1", "replay"),
             ("--sample", "-5", "demo"),
+            ("--limit", "-1", "inspect"),
+            ("--top", "-3", "stats"),
+            ("--body-size", "-5", "serve"),
+            ("--max-body", "-1", "capture"),
         ] {
             let mut args = os(&[cmd, flag, value]);
-            if cmd == "replay" {
-                args.extend(os(&["--target", "http://127.0.0.1:9"]));
-                args.push(log.clone().into());
+            match cmd {
+                "replay" => {
+                    args.extend(os(&["--target", "http://127.0.0.1:9"]));
+                    args.push(log.clone().into());
+                }
+                "inspect" | "stats" => args.push(log.clone().into()),
+                "capture" => {
+                    args.extend(os(&["--pcap", "none.pcap", "-o"]));
+                    args.push(std::env::temp_dir().join("never-written.stlog").into());
+                }
+                _ => {}
             }
             let (code, _, stderr) = run(&args);
             assert_eq!(code, 2, "{cmd} {flag} {value}: {stderr}");
