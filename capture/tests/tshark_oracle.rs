@@ -4,6 +4,8 @@
 //! (`apt-get install -y tshark`).
 
 mod common;
+#[path = "../../support/gate.rs"]
+mod gate;
 
 use std::path::Path;
 use std::process::Command;
@@ -217,11 +219,9 @@ fn scenarios() -> Vec<(&'static str, Link, Vec<Frame>)> {
 }
 
 #[test]
+#[ignore = "needs tshark"]
 fn request_lists_match_tshark() {
-    if Command::new("tshark").arg("--version").output().is_err() {
-        eprintln!("skipped: tshark is not installed (apt-get install -y tshark)");
-        return;
-    }
+    gate::require_tool("tshark");
     let dir = tempfile::tempdir().unwrap();
     for (name, link, frames) in scenarios() {
         let path = dir.path().join(format!("{name}.pcap"));

@@ -43,7 +43,12 @@ pub struct CaptureOpts {
     #[arg(long, value_name = "EXPR")]
     pub bpf: Option<String>,
     /// Start a new log file once the current one reaches about this size.
-    #[arg(long, value_name = "SIZE", value_parser = units::size)]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        value_parser = units::size,
+    )]
     pub rotate_size: Option<u64>,
     /// Start a new log file once the current one is this old.
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
@@ -52,24 +57,49 @@ pub struct CaptureOpts {
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub duration: Option<Duration>,
     /// Stop once this many exchanges were written.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub max_exchanges: Option<u64>,
     /// Record requests only: each is written as soon as it is complete.
     #[arg(long)]
     pub no_responses: bool,
     /// Body bytes kept per message; longer bodies keep their first bytes,
-    /// their true length and a *_body_capped flag.
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1MiB")]
+    /// their true length and a *_body_capped flag. At most 16MiB, a hard
+    /// limit: an exchange (request and response) must fit in one block of
+    /// the log format (64 MiB decoded).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "1MiB",
+        allow_negative_numbers = true,
+    )]
     pub max_body: u64,
     /// Replace this header's value before it reaches disk (repeatable).
     #[arg(long = "redact-header", value_name = "NAME")]
     pub redact_header: Vec<String>,
     /// Live snap length in bytes; frames cut shorter are flagged.
-    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 262_144,
+        allow_negative_numbers = true,
+        value_parser = units::count::<u32>,
+    )]
     pub snaplen: u32,
     /// Live kernel capture buffer size (packets beyond it are dropped by
     /// the kernel and counted as kernel_drops).
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "32MiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "32MiB",
+        allow_negative_numbers = true,
+    )]
     pub buffer: u64,
     /// Live: how long the kernel may hold captured packets to hand them
     /// over in blocks (fewer wake-ups, and a buffer that holds many more
@@ -80,13 +110,31 @@ pub struct CaptureOpts {
     pub block_timeout: Option<Duration>,
     /// Most TCP connections tracked at once (the least recently active is
     /// evicted).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub max_flows: usize,
     /// Most bytes one connection may buffer before it is evicted.
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "64MiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "64MiB",
+        allow_negative_numbers = true,
+    )]
     pub max_flow_bytes: u64,
     /// Most bytes all connections together may buffer.
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1GiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "1GiB",
+        allow_negative_numbers = true,
+    )]
     pub max_total_bytes: u64,
     /// Evict connections idle this long (packet time).
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "2m")]
@@ -166,7 +214,7 @@ pub(crate) fn config_from(
     }
     if opts.max_body > MAX_BODY_LIMIT {
         return exit::usage(format!(
-            "--max-body is at most {} MiB",
+            "--max-body is at most {} MiB (an exchange must fit in one block of the log)",
             MAX_BODY_LIMIT >> 20
         ));
     }

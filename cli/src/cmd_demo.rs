@@ -7,6 +7,7 @@ use clap::Parser;
 use shadowtap_replay::serve::{ServeOptions, Server};
 
 use crate::cmd_replay::{replay, Plan, ReplayArgs};
+use crate::units;
 
 /// The sample log, built into the binary so `demo` runs from anywhere. Its
 /// provenance is in `samples/README.md`.
@@ -19,10 +20,15 @@ pub struct DemoArgs {
     #[arg(long, default_value = "10x")]
     pub speed: String,
     /// Percentage of the sample's connections to replay.
-    #[arg(long, default_value = "50")]
+    #[arg(long, default_value = "50", allow_negative_numbers = true)]
     pub sample: String,
     /// Seed of the sampling (the same seed replays the same requests).
-    #[arg(long, default_value_t = 7)]
+    #[arg(
+        long,
+        default_value_t = 7,
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub seed: u64,
     /// Print the JSON report on stdout as well.
     #[arg(long)]

@@ -11,6 +11,8 @@ use serde::Serialize;
 use shadowtap_format::http1::parse_request_head;
 use shadowtap_format::{End, Exchange, ReadOptions, Reader};
 
+use crate::units;
+
 /// Options of `shadowtap inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
@@ -20,7 +22,12 @@ pub struct InspectArgs {
     #[arg(long)]
     pub json: bool,
     /// Stop after N exchanges.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub limit: Option<u64>,
     /// Skip damaged blocks instead of stopping at the first one, and report
     /// how many exchanges were lost.
@@ -37,7 +44,13 @@ pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
     /// How many of the most requested paths to list.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub top: usize,
     /// Skip damaged blocks instead of stopping at the first one.
     #[arg(long)]

@@ -39,6 +39,10 @@ pub struct ReplayArgs {
     /// Logs to replay (`.stlog`), merged by request time.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Skip damaged blocks instead of stopping at the first one, and warn
+    /// how many exchanges were lost.
+    #[arg(long)]
+    pub salvage: bool,
     #[command(flatten)]
     pub timing: TimingArgs,
     #[command(flatten)]
@@ -58,13 +62,24 @@ pub struct TimingArgs {
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub max_gap: Option<Duration>,
     /// Passes over the input; 0 repeats until --duration, --limit or Ctrl-C.
-    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    #[arg(
+        long = "loop",
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = units::count::<u32>,
+    )]
     pub loops: u32,
     /// Stop scheduling after this long.
     #[arg(long, value_name = "DUR", value_parser = units::duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub limit: Option<u64>,
 }
 
@@ -76,8 +91,13 @@ pub struct MirrorArgs {
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,
     /// Percentage of the input to replay, full precision: `10`, `0.5%`,
-    /// `0.01`.
-    #[arg(long, value_name = "PCT", default_value = "100")]
+    /// `0.01` (0 to 100).
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value = "100",
+        allow_negative_numbers = true
+    )]
     pub sample: String,
     /// What sampling keeps together: `request`, `connection` (whole client
     /// connections) or `header:NAME` (all requests with the same NAME value;
@@ -86,20 +106,37 @@ pub struct MirrorArgs {
     pub sample_by: String,
     /// Seed of the sampling hash (the same seed keeps the same requests);
     /// random when not given, and printed in the report.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u64>,
+    )]
     pub seed: Option<u64>,
-    /// Rate limit: `500/s`, `30/m`, `0.5/s`.
-    #[arg(long, value_name = "N/s")]
+    /// Rate limit: `500/s`, `30/m` (`/min`), `3600/h`, `0.5/s`. A bare number
+    /// is per second: `--rate 10` is `10/s`.
+    #[arg(long, value_name = "N/s", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// With --rate: requests that may go out back to back (default 1).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = units::count::<u32>,
+    )]
     pub burst: Option<u32>,
     /// With --rate: `delay` (wait; the lag is reported) or `drop` (count).
     #[arg(long, value_name = "POLICY", default_value = "delay")]
     pub rate_policy: String,
     /// Requests in flight per target. Beyond it, real-time replay drops
     /// (counted); `--speed max` waits.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub concurrency: usize,
     /// Deadline of one request: connect, TLS, write and response. After
     /// SIGINT/SIGTERM, also the most that requests still in flight (and
@@ -181,23 +218,30 @@ impl Plan {
             .speed
             .parse::<Speed>()
             .map_err(|e| format!("--speed: {e}"));
-        let pct = args
-            .mirror
-            .sample
-            .parse::<Percent>()
-            .map_err(|e| format!("--sample: {e}"));
+        let pct = if is_negative(&args.mirror.sample) {
+            Err(format!(
+                "--sample {}: {}",
+                args.mirror.sample,
+                units::NEGATIVE
+            ))
+        } else {
+            args.mirror
+                .sample
+                .parse::<Percent>()
+                .map_err(|e| format!("--sample: {e}"))
+        };
         let by = args
             .mirror
             .sample_by
             .parse::<SampleBy>()
             .map_err(|e| format!("--sample-by: {e}"));
-        let rate = args
-            .mirror
-            .rate
-            .as_deref()
-            .map(str::parse::<Rate>)
-            .transpose()
-            .map_err(|e| format!("--rate: {e}"));
+        let rate = match args.mirror.rate.as_deref() {
+            Some(r) if is_negative(r) => Err(format!("--rate {r}: {}", units::NEGATIVE)),
+            r => r
+                .map(str::parse::<Rate>)
+                .transpose()
+                .map_err(|e| format!("--rate: {e}")),
+        };
         let policy = args
             .mirror
             .rate_policy
@@ -278,6 +322,7 @@ impl Plan {
 
         let shown = serde_json::json!({
             "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "salvage": args.salvage,
             "targets": targets.iter().map(|t| t.url().to_owned()).collect::<Vec<_>>(),
             "speed": speed.to_string(),
             "max_gap_ms": args.timing.max_gap.map(|d| d.as_millis() as u64),
@@ -301,6 +346,7 @@ impl Plan {
         let mut config = Config::new(args.files, targets);
         config.speed = speed;
         config.max_gap = args.timing.max_gap;
+        config.input.salvage = args.salvage;
         config.loops = args.timing.loops;
         config.duration = args.timing.duration;
         config.limit = args.timing.limit;
@@ -329,6 +375,11 @@ impl Plan {
             shown,
         })
     }
+}
+
+/// A value that starts with a minus sign.
+fn is_negative(s: &str) -> bool {
+    s.trim_start().starts_with('-')
 }
 
 /// A seed when none is given: different each run, printed in the report.
@@ -412,7 +463,7 @@ where
             e @ (EngineError::NoTarget
             | EngineError::ZeroConcurrency
             | EngineError::TargetHost { .. }),
-        ) => return exit::usage(e.to_string()),
+        ) => return exit::usage(format!("{:#}", anyhow::Error::from(e))),
         Err(e) => return Err(e.into()),
     };
     let monitor = engine.monitor();

@@ -51,8 +51,17 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
     let mut reports = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let report: Report = serde_json::from_reader(BufReader::new(file))
-            .with_context(|| format!("reading report {}", path.display()))?;
+        let report: Report = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
+            let what = if e.is_io() {
+                format!("reading report {}", path.display())
+            } else {
+                format!(
+                    "{} is not a shadowtap JSON report (the output of replay --report json)",
+                    path.display()
+                )
+            };
+            anyhow::Error::new(e).context(what)
+        })?;
         reports.push(report);
     }
     let mut merged = Report::merge(&reports).context("merging reports")?;

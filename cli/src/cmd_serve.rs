@@ -26,21 +26,51 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "0s")]
     pub delay: Duration,
     /// Status code of every response (200 to 599).
-    #[arg(long, value_name = "CODE", default_value_t = 200)]
+    #[arg(
+        long,
+        value_name = "CODE",
+        default_value_t = 200,
+        allow_negative_numbers = true,
+        value_parser = units::count::<u16>,
+    )]
     pub status: u16,
     /// Body size of every response.
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "0")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "0",
+        allow_negative_numbers = true,
+    )]
     pub body_size: u64,
     /// Connections served at once; more wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub max_connections: usize,
     /// Longest request head (request line and headers) accepted; longer
     /// ones get 431.
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "64KiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "64KiB",
+        allow_negative_numbers = true,
+    )]
     pub max_head: u64,
     /// With --record: request body bytes kept per exchange (longer bodies are
     /// flagged req_body_capped, with their true length).
-    #[arg(long, value_name = "SIZE", value_parser = units::size, default_value = "1MiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = units::size,
+        default_value = "1MiB",
+        allow_negative_numbers = true,
+    )]
     pub record_body_cap: u64,
     /// Close connections that send nothing for this long.
     #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "60s")]

@@ -25,8 +25,8 @@ use shadowtap_replay::stats::{DropCause, ErrorKind, Stats, TargetStats, STATUS_C
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
-use crate::exit;
 use crate::priority::{make_current_thread_idle, MirrorPriority};
+use crate::{exit, units};
 
 /// Options of `shadowtap tee`.
 #[derive(clap::Args, Debug)]
@@ -41,7 +41,13 @@ pub struct TeeArgs {
     /// Requests waiting between the capture and the mirror. When it is full,
     /// further requests are dropped for the mirror and counted; the capture
     /// never waits.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        allow_negative_numbers = true,
+        value_parser = units::count::<usize>,
+    )]
     pub queue: usize,
     /// CPU priority of the threads that rewrite and send mirror requests.
     /// `idle` (Linux SCHED_IDLE) gives them only CPU time nothing else
@@ -284,6 +290,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     }
     let mut plan = Plan::from_args(ReplayArgs {
         files: Vec::new(),
+        salvage: false,
         timing: TimingArgs {
             speed: "max".into(),
             max_gap: None,
@@ -301,6 +308,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     plan.config.interrupt_grace = Duration::ZERO;
     if let Some(obj) = plan.shown.as_object_mut() {
         obj.remove("files");
+        obj.remove("salvage");
         obj.remove("speed");
         obj.remove("loop");
         obj.insert("mode".into(), "tee".into());

@@ -43,9 +43,17 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 
 /// True when the error is a broken pipe on stdout (`shadowtap inspect | head`),
 /// which is success.
+///
+/// serde_json wraps the writer's io error and its `source()` skips it, so a
+/// `serde_json::Error` is asked for its io error kind explicitly.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            Some(io.kind())
+        } else {
+            e.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }

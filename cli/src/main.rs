@@ -98,7 +98,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::from(exit::OK),
         Err(err) => {
-            eprintln!("shadowtap: error: {err:#}");
+            // `say!`, not `eprintln!`: a closed stderr must not turn an
+            // error's exit code into a panic's 101.
+            say!("shadowtap: error: {err:#}");
             ExitCode::from(exit::code_for(&err))
         }
     }

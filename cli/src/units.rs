@@ -15,11 +15,32 @@ pub fn duration(s: &str) -> Result<Duration, String> {
 /// Parses a byte size such as `4096`, `64KiB`, `1MiB`, `100MB` (powers of 1024
 /// for `KiB`/`MiB`/`GiB`, of 1000 for `KB`/`MB`/`GB`).
 pub fn size(s: &str) -> Result<u64, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(NEGATIVE.to_owned());
+    }
     s.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
         .map_err(|e| format!("invalid size {s:?} ({e}); examples: 4096, 64KiB, 1MiB, 100MB"))
 }
+
+/// Parses a count or other non-negative integer. Its flag takes
+/// `allow_negative_numbers`, so `-5` reaches this parser and gets a plain
+/// "not allowed" instead of clap's advice to write `-- -5`.
+pub fn count<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err(NEGATIVE.to_owned());
+    }
+    t.parse().map_err(|e| format!("{e}"))
+}
+
+/// What a negative value for a flag that takes none is told.
+pub const NEGATIVE: &str = "negative values are not allowed";
 
 /// Parses a log compression setting: `zstd` (level 1), `zstd:LEVEL`
 /// (negative levels are faster and larger) or `none`.

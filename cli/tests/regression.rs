@@ -296,4 +296,556 @@ mod replay_tee_serve {
 // the command line: output streams, error messages, hints and limits
 // ---------------------------------------------------------------------------
 
+// In a module of its own: names and imports here cannot collide with the
+// other section's.
+mod command_line {
+    use std::ffi::OsString;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc;
+
+    use super::common;
+
+    /// Which of the child's output streams is a pipe whose read end is closed
+    /// before the child writes to it.
+    #[derive(Clone, Copy, Debug)]
+    enum Closed {
+        Stdout,
+        Stderr,
+    }
+
+    fn sample_log() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/api-mix.stlog")
+    }
+
+    /// Waits (bounded) for a child; returns its exit code (-1 for a signal).
+    fn wait_code(mut child: Child) -> i32 {
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(common::WAIT) {
+            Ok(status) => status.unwrap().code().unwrap_or(-1),
+            Err(_) => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!(
+                    "shadowtap (pid {pid}) did not exit within {:?}",
+                    common::WAIT
+                );
+            }
+        }
+    }
+
+    /// Runs shadowtap with `closed` a pipe nobody reads (its read end is closed
+    /// right after the spawn, before the child can write), the other stream
+    /// discarded; returns the exit code.
+    fn exit_code_with_closed(closed: Closed, args: &[OsString]) -> i32 {
+        let mut cmd = Command::new(common::BIN);
+        cmd.args(args).stdin(Stdio::null());
+        match closed {
+            Closed::Stdout => cmd.stdout(Stdio::piped()).stderr(Stdio::null()),
+            Closed::Stderr => cmd.stdout(Stdio::null()).stderr(Stdio::piped()),
+        };
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        wait_code(child)
+    }
+
+    /// Runs shadowtap to the end (bounded); returns (exit code, stdout, stderr).
+    fn run(args: &[OsString]) -> (i32, String, String) {
+        let child = Command::new(common::BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(common::WAIT) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!("shadowtap {args:?} did not exit within {:?}", common::WAIT);
+            }
+        };
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `shadowtap serve` on 127.0.0.1:0, and the address it listens on.
+    fn serve_target() -> (common::Guard, String) {
+        let (guard, line, _rx) = common::spawn_ready(
+            Command::new(common::BIN).args(["serve", "--listen", "127.0.0.1:0"]),
+            "listening on ",
+        );
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        (guard, format!("http://{addr}"))
+    }
+
+    /// A copy of the sample log with one byte flipped inside its first block's
+    /// payload (a CRC mismatch).
+    fn crc_damaged_log(dir: &Path) -> PathBuf {
+        let mut bytes = std::fs::read(sample_log()).unwrap();
+        bytes[400] ^= 0xff;
+        let path = dir.join("damaged.stlog");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn closed_stderr_panicked_with_exit_101() {
+        // A missing file: the error line meets a closed stderr; exit stays 1.
+        let code = exit_code_with_closed(Closed::Stderr, &os(&["inspect", "nosuch.stlog"]));
+        assert_eq!(code, 1, "inspect of a missing file with stderr closed");
+        let code = exit_code_with_closed(Closed::Stderr, &os(&["stats", "nosuch.stlog"]));
+        assert_eq!(code, 1, "stats of a missing file with stderr closed");
+
+        // Replaying a corrupt log: the summary and the error meet a closed stderr.
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = crc_damaged_log(dir.path());
+        let (_serve, target) = serve_target();
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.into());
+        assert_eq!(exit_code_with_closed(Closed::Stderr, &args), 1);
+    }
+
+    #[test]
+    fn closed_stdout_broke_json_output_with_exit_1() {
+        let log = sample_log();
+        for cmd in [
+            &["inspect"][..],
+            &["inspect", "--json"],
+            &["stats"],
+            &["stats", "--json"],
+        ] {
+            let mut args = os(cmd);
+            args.push(log.clone().into());
+            assert_eq!(exit_code_with_closed(Closed::Stdout, &args), 0, "{cmd:?}");
+        }
+
+        let (_serve, target) = serve_target();
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let replay = |extra: &[OsString]| {
+            let mut args = os(&[
+                "replay", "--speed", "max", "--limit", "50", "--target", &target,
+            ]);
+            args.extend_from_slice(extra);
+            args.push(log.clone().into());
+            args
+        };
+        let args = replay(&os(&["--report", "json"]));
+        assert_eq!(
+            exit_code_with_closed(Closed::Stdout, &args),
+            0,
+            "replay --report json"
+        );
+
+        let args = replay(&[
+            "--report".into(),
+            "json".into(),
+            "--report-file".into(),
+            report.clone().into(),
+        ]);
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let args = ["report".into(), "merge".into(), report.into_os_string()];
+        assert_eq!(
+            exit_code_with_closed(Closed::Stdout, &args),
+            0,
+            "report merge"
+        );
+    }
+
+    /// The one line of stderr starting with "shadowtap: error: ".
+    fn error_line(stderr: &str) -> &str {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("shadowtap: error: "))
+            .collect();
+        assert_eq!(lines.len(), 1, "one error line in {stderr:?}");
+        lines[0]
+    }
+
+    #[test]
+    fn errors_repeated_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let enoent = "No such file or directory (os error 2)";
+
+        // A missing file, through each reader.
+        let missing = dir.path().join("nosuch.stlog");
+        let m = missing.display();
+        for (cmd, context) in [
+            ("inspect", "cannot read"),
+            ("stats", "cannot read"),
+            ("replay", "cannot read the input:"),
+        ] {
+            let mut args = os(&[cmd]);
+            if cmd == "replay" {
+                args.extend(os(&["--target", "http://127.0.0.1:9"]));
+            }
+            args.push(missing.clone().into());
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 1, "{cmd}: {stderr}");
+            assert_eq!(
+                error_line(&stderr),
+                format!("shadowtap: error: {context} {m}: {enoent}"),
+                "{cmd}"
+            );
+        }
+
+        // Bad magic.
+        let bad = dir.path().join("bad.stlog");
+        std::fs::write(&bad, b"this is not a shadowtap log at all").unwrap();
+        let b = bad.display();
+        let (code, _, stderr) = run(&[OsString::from("inspect"), bad.clone().into()]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: cannot read {b}: not a shadowtap log (.stlog): bad magic bytes"
+            )
+        );
+        let mut args = os(&["replay", "--target", "http://127.0.0.1:9"]);
+        args.push(bad.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1);
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: cannot read the input: {b}: not a shadowtap log (.stlog): bad magic bytes"
+            )
+        );
+
+        // CRC damage: the cause is said once, after the path.
+        let damaged = crc_damaged_log(dir.path());
+        let d = damaged.display();
+        let (code, _, stderr) = run(&[OsString::from("inspect"), damaged.clone().into()]);
+        assert_eq!(code, 1);
+        let line = error_line(&stderr);
+        let prefix = format!("shadowtap: error: reading {d}: ");
+        let cause = line
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            cause.starts_with("corrupt log: CRC mismatch in block at byte offset "),
+            "{cause}"
+        );
+        assert_eq!(stderr.matches("CRC mismatch").count(), 1, "{stderr}");
+        let (_serve, target) = serve_target();
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: the replay stopped early: cannot read the input: {d}: {cause}"
+            )
+        );
+        assert_eq!(stderr.matches("CRC mismatch").count(), 1, "{stderr}");
+
+        // A port in use.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let (code, _, stderr) = run(&os(&["serve", "--listen", &addr]));
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "shadowtap: error: cannot listen on {addr}: Address already in use (os error 98)\n"
+            )
+        );
+    }
+
+    #[test]
+    fn salvage_hint_named_a_flag_replay_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = crc_damaged_log(dir.path());
+        let (_serve, target) = serve_target();
+
+        // Without --salvage: the hint names a flag replay accepts.
+        let mut args = os(&["replay", "--speed", "max", "--target", &target]);
+        args.push(damaged.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(error_line(&stderr).ends_with("--salvage skips damaged blocks"));
+
+        // The same exchanges inspect --salvage keeps are replayed.
+        let (code, kept, stderr) =
+            run(&["inspect".into(), "--salvage".into(), damaged.clone().into()]);
+        assert_eq!(code, 0, "{stderr}");
+        let kept = kept.lines().count() as u64;
+        let lost: u64 = stderr
+            .split(" exchanges lost")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no loss count in {stderr:?}"));
+        assert!(kept > 0 && lost > 0, "kept {kept}, lost {lost}");
+
+        let mut args = os(&[
+            "replay",
+            "--salvage",
+            "--speed",
+            "max",
+            "--report",
+            "json",
+            "--target",
+            &target,
+        ]);
+        args.push(damaged.clone().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let warning = format!(
+            "shadowtap: warning: {}: skipped 1 damaged block(s): {lost} exchanges lost",
+            damaged.display()
+        );
+        assert!(stderr.contains(&warning), "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["targets"][0]["sent"], kept, "{stdout}");
+    }
+
+    #[test]
+    fn report_merge_of_a_non_report_said_expected_ident() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notalog.txt");
+        std::fs::write(&text, "not json\n").unwrap();
+        let other = dir.path().join("other.json");
+        std::fs::write(&other, "{\"a\": 1}\n").unwrap();
+        for path in [&text, &other] {
+            let (code, stdout, stderr) = run(&["report".into(), "merge".into(), path.into()]);
+            assert_eq!(code, 1, "{stderr}");
+            assert!(stdout.is_empty());
+            let line = error_line(&stderr);
+            let want = format!(
+                "shadowtap: error: {} is not a shadowtap JSON report (the output of replay --report json): ",
+                path.display()
+            );
+            assert!(line.starts_with(&want), "{line}");
+        }
+    }
+
+    #[test]
+    fn negative_sample_got_clap_advice_to_write_dashes() {
+        let log = sample_log();
+        for (flag, value, cmd) in [
+            ("--sample", "-5", "replay"),
+            ("--rate", "-5", "replay"),
+            ("--limit", "-5", "replay"),
+            ("--concurrency", "-1", "replay"),
+            ("--sample", "-5", "demo"),
+            ("--limit", "-1", "inspect"),
+            ("--top", "-3", "stats"),
+            ("--body-size", "-5", "serve"),
+            ("--max-body", "-1", "capture"),
+        ] {
+            let mut args = os(&[cmd, flag, value]);
+            match cmd {
+                "replay" => {
+                    args.extend(os(&["--target", "http://127.0.0.1:9"]));
+                    args.push(log.clone().into());
+                }
+                "inspect" | "stats" => args.push(log.clone().into()),
+                "capture" => {
+                    args.extend(os(&["--pcap", "none.pcap", "-o"]));
+                    args.push(std::env::temp_dir().join("never-written.stlog").into());
+                }
+                _ => {}
+            }
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 2, "{cmd} {flag} {value}: {stderr}");
+            assert!(!stderr.contains("-- -"), "{cmd} {flag} {value}: {stderr}");
+            assert!(
+                stderr.contains("negative values are not allowed"),
+                "{cmd} {flag} {value}: {stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_rate_and_max_body_limit_were_undocumented() {
+        for cmd in ["replay", "tee"] {
+            let (code, help, _) = run(&os(&[cmd, "--help"]));
+            assert_eq!(code, 0);
+            let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                flat.contains("A bare number is per second: `--rate 10` is `10/s`"),
+                "{cmd} --help: {help}"
+            );
+        }
+        for cmd in ["capture", "tee"] {
+            let (code, help, _) = run(&os(&[cmd, "--help"]));
+            assert_eq!(code, 0);
+            let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                flat.contains("At most 16MiB, a hard limit: an exchange"),
+                "{cmd} --help: {help}"
+            );
+        }
+        // The documented bare rate is what the report shows.
+        let (_serve, target) = serve_target();
+        let mut args = os(&[
+            "replay", "--speed", "max", "--limit", "3", "--rate", "10", "--report", "json",
+            "--target", &target,
+        ]);
+        args.push(sample_log().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["config"]["rate_per_s"], 10.0, "{stdout}");
+    }
+
+    /// A keep-alive HTTPS server on 127.0.0.1:0 (rustls, the self-signed
+    /// certificate of `tests/data/tls`) answering 200 to every request.
+    fn tls_target() -> String {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+        let cert = CertificateDer::from(std::fs::read(data.join("self-signed.cert.der")).unwrap());
+        let key = PrivateKeyDer::try_from(std::fs::read(data.join("self-signed.key.der")).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let config = config.clone();
+                std::thread::spawn(move || serve_tls(tcp, config));
+            }
+        });
+        format!("https://{addr}")
+    }
+
+    fn serve_tls(tcp: std::net::TcpStream, config: std::sync::Arc<rustls::ServerConfig>) {
+        use shadowtap_format::http1::{Framer, Status};
+        use std::io::{Read, Write};
+        let _ = tcp.set_read_timeout(Some(common::WAIT));
+        let Ok(conn) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut framer = Framer::request();
+        for _ in 0..100_000 {
+            let n = match tls.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut off = 0;
+            while off < n {
+                let Ok(p) = framer.feed(&buf[off..n]) else {
+                    return;
+                };
+                off += p.consumed;
+                if p.status == Status::Complete {
+                    if tls
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .and_then(|()| tls.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    framer = Framer::request();
+                }
+            }
+        }
+    }
+
+    /// Replays 5 requests of the sample to `target`; returns the report and
+    /// stderr.
+    fn replay_5(target: &str, extra: &[&str]) -> (serde_json::Value, String) {
+        let mut args = os(&[
+            "replay", "--speed", "max", "--limit", "5", "--report", "json",
+        ]);
+        args.extend(os(extra));
+        args.extend(os(&["--target", target]));
+        args.push(sample_log().into());
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        (serde_json::from_str(&stdout).unwrap(), stderr)
+    }
+
+    #[test]
+    fn tls_errors_said_only_their_count() {
+        // A self-signed certificate: why, and the flag that accepts it.
+        let target = tls_target();
+        let (report, stderr) = replay_5(&target, &[]);
+        let t = &report["targets"][0];
+        assert_eq!(t["errors"]["tls"], 5, "{report}");
+        assert_eq!(t["tls_reasons"]["unknown_issuer"], 5, "{report}");
+        assert!(
+            stderr.contains(
+                "  tls       unknown_issuer 5: the certificate is not signed by a trusted CA"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("  hint: --insecure accepts any certificate"),
+            "{stderr}"
+        );
+
+        // The hint is right: with --insecure the same target answers.
+        let (report, stderr) = replay_5(&target, &["--insecure"]);
+        let t = &report["targets"][0];
+        assert_eq!(t["completed"], 5, "{report}");
+        assert!(t.get("tls_reasons").is_none(), "{report}");
+        assert!(!stderr.contains("hint: --insecure"), "{stderr}");
+
+        // https:// to a plain-HTTP server (it answers the ClientHello with
+        // an HTTP 400): said so, and no --insecure hint.
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = plain.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for tcp in plain.incoming() {
+                let Ok(mut tcp) = tcp else { return };
+                let _ = tcp.set_read_timeout(Some(common::WAIT));
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf);
+                let _ = tcp.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let (report, stderr) = replay_5(&format!("https://{addr}"), &[]);
+        let t = &report["targets"][0];
+        assert_eq!(t["errors"]["tls"], 5, "{report}");
+        assert_eq!(t["tls_reasons"]["not_tls"], 5, "{report}");
+        assert!(
+            stderr.contains("  tls       not_tls 5: the target does not answer in TLS"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hint: --insecure"), "{stderr}");
+    }
+}
+
 // (end of the command-line section)

@@ -1,5 +1,6 @@
-//! `shadowtap tee` with real processes on loopback (root only; skipped with a
-//! reason otherwise), and the CI load-simulation recipe of the README.
+//! `shadowtap tee` with real processes on loopback (the live tests need root:
+//! `#[ignore]`d with that reason, they fail when run without it, see
+//! `support/gate.rs`), and the CI load-simulation recipe of the README.
 //!
 //! Production is a `shadowtap serve`; mirrors are `shadowtap serve --record`
 //! (so what arrived can be compared byte for byte), a `serve --delay` (slow)
@@ -87,14 +88,6 @@ fn vm_hwm_kib(guard: &Guard) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
-}
-
-fn skip_unless_root(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("skipping {test}: live capture needs root (CAP_NET_RAW); CI runs as root");
-        return true;
-    }
-    false
 }
 
 /// Starts tee; the returned receiver carries its stderr and must live as
@@ -191,10 +184,9 @@ fn scrape_until(addr: SocketAddr, needle: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
 fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
-    if skip_unless_root("tee_mirrors_every_request_once_byte_identical_but_the_host") {
-        return;
-    }
+    require_root();
     mirror_every_request_once(true, 30);
 }
 
@@ -202,10 +194,9 @@ fn tee_mirrors_every_request_once_byte_identical_but_the_host() {
 /// only the client's bytes (and the server's SYN, FIN and RST) out of the
 /// kernel: the mirror must still get every request once.
 #[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
 fn tee_without_record_captures_requests_only_and_mirrors_them_all() {
-    if skip_unless_root("tee_without_record_captures_requests_only_and_mirrors_them_all") {
-        return;
-    }
+    require_root();
     mirror_every_request_once(false, 300);
 }
 
@@ -328,10 +319,9 @@ fn mirror_every_request_once(record: bool, n: usize) {
 }
 
 #[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
 fn dead_and_slow_mirrors_cost_counters_not_production() {
-    if skip_unless_root("dead_and_slow_mirrors_cost_counters_not_production") {
-        return;
-    }
+    require_root();
     let dir = tempfile::tempdir().unwrap();
     let (prod, prod_addr, _prod_err) = serve(&[]);
     let (slow, slow_addr, _slow_err) = serve(&["--delay", "1s"]);
@@ -453,10 +443,9 @@ fn keepalive_gets(addr: SocketAddr, n: usize) {
 }
 
 #[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
 fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
-    if skip_unless_root("tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing") {
-        return;
-    }
+    require_root();
     let dir = tempfile::tempdir().unwrap();
     let (prod, prod_addr, _prod_err) = serve(&[]);
     let (mirror, mirror_addr, _mirror_err) = serve(&[]);

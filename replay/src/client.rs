@@ -40,7 +40,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::stats::ErrorKind;
+use crate::stats::{ErrorKind, TlsReason};
 
 /// Bytes read from a connection at a time (the body is discarded).
 pub const READ_BUF: usize = 16 * 1024;
@@ -215,7 +215,7 @@ impl Default for ClientOptions {
 #[non_exhaustive]
 pub enum ClientError {
     /// The host name did not resolve.
-    #[error("target {url}: cannot resolve {host:?}: {source}")]
+    #[error("target {url}: cannot resolve {host:?}")]
     Resolve {
         /// The target URL.
         url: String,
@@ -234,7 +234,7 @@ pub enum ClientError {
         host: String,
     },
     /// rustls rejected the configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration")]
     Tls(#[from] rustls::Error),
 }
 
@@ -300,7 +300,7 @@ impl Endpoint {
         &self.target
     }
 
-    async fn connect(&self) -> Result<Stream, ErrorKind> {
+    async fn connect(&self) -> Result<Stream, Failure> {
         let mut last = ErrorKind::Refused;
         for addr in &self.addrs {
             let tcp = match TcpStream::connect(addr).await {
@@ -316,13 +316,17 @@ impl Endpoint {
                 Some((connector, name)) => match connector.connect(name.clone(), tcp).await {
                     Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
                     Err(e) => Err(match classify(&e) {
-                        ErrorKind::Reset | ErrorKind::Timeout => classify(&e),
-                        _ => ErrorKind::Tls,
+                        kind @ (ErrorKind::Reset | ErrorKind::Timeout) => Failure::new(kind, false),
+                        _ => Failure {
+                            kind: ErrorKind::Tls,
+                            stale: false,
+                            tls: Some(tls_reason(&e).unwrap_or(TlsReason::Other)),
+                        },
                     }),
                 },
             };
         }
-        Err(last)
+        Err(Failure::new(last, false))
     }
 }
 
@@ -412,6 +416,27 @@ pub fn classify(e: &io::Error) -> ErrorKind {
     }
 }
 
+/// Why a TLS error happened, when `e` carries a rustls error.
+pub fn tls_reason(e: &io::Error) -> Option<TlsReason> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let err = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(match err {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => TlsReason::UnknownIssuer,
+            C::NotValidForName | C::NotValidForNameContext { .. } => TlsReason::NameMismatch,
+            C::Expired | C::ExpiredContext { .. } => TlsReason::Expired,
+            C::NotValidYet | C::NotValidYetContext { .. } => TlsReason::NotYetValid,
+            _ => TlsReason::BadCertificate,
+        },
+        E::PeerIncompatible(_) | E::AlertReceived(A::ProtocolVersion) => TlsReason::ProtocolVersion,
+        E::AlertReceived(_) => TlsReason::Alert,
+        // A plain-HTTP answer read as a TLS record: an unknown content
+        // type, or "HT" read as a record length far past the limit.
+        E::InvalidMessage(_) | E::PeerSentOversizedRecord => TlsReason::NotTls,
+        _ => TlsReason::Other,
+    })
+}
+
 /// A plain or TLS connection.
 enum Stream {
     Plain(TcpStream),
@@ -467,6 +492,8 @@ pub struct Reply {
     pub bytes_sent: u64,
     /// Response bytes read (all attempts).
     pub bytes_received: u64,
+    /// Why, when `result` is [`ErrorKind::Tls`].
+    pub tls_reason: Option<TlsReason>,
     /// When the session started the request (connecting first when it had
     /// no open connection).
     pub started: Instant,
@@ -480,6 +507,32 @@ struct Failure {
     /// Nothing of a response arrived: on a reused connection the target
     /// probably closed it while idle, so a retry is safe.
     stale: bool,
+    /// Why, for a TLS error.
+    tls: Option<TlsReason>,
+}
+
+impl Failure {
+    fn new(kind: ErrorKind, stale: bool) -> Failure {
+        Failure {
+            kind,
+            stale,
+            tls: None,
+        }
+    }
+
+    /// A failed read or write: classified, with the TLS reason if any.
+    fn io(e: &io::Error, stale: bool) -> Failure {
+        let kind = classify(e);
+        Failure {
+            kind,
+            stale,
+            tls: if kind == ErrorKind::Tls {
+                tls_reason(e)
+            } else {
+                None
+            },
+        }
+    }
 }
 
 /// One connection slot of a target (see the module docs).
@@ -553,20 +606,25 @@ impl Session {
         };
         let result = until_deadline(&mut timer, deadline, self.attempt(method, keep_alive)).await;
         self.timer = Some(timer);
-        let result = result.unwrap_or_else(|| {
-            self.stream = None;
-            Err(ErrorKind::Timeout)
-        });
+        let (result, tls_reason) = match result {
+            Some(Ok(status)) => (Ok(status), None),
+            Some(Err(f)) => (Err(f.kind), f.tls),
+            None => {
+                self.stream = None;
+                (Err(ErrorKind::Timeout), None)
+            }
+        };
         Reply {
             result,
             bytes_sent: self.sent,
             bytes_received: self.received,
+            tls_reason,
             started,
             done: Instant::now(),
         }
     }
 
-    async fn attempt(&mut self, method: &str, keep_alive: bool) -> Result<u16, ErrorKind> {
+    async fn attempt(&mut self, method: &str, keep_alive: bool) -> Result<u16, Failure> {
         let mut retried = false;
         loop {
             let reused = self.stream.is_some();
@@ -594,7 +652,7 @@ impl Session {
                 Err(f) if f.stale && reused && !retried => {
                     retried = true;
                 }
-                Err(f) => return Err(f.kind),
+                Err(f) => return Err(f),
             }
         }
     }
@@ -640,16 +698,10 @@ async fn exchange(
 ) -> Result<(u16, bool), Failure> {
     use tokio::io::AsyncReadExt;
     if let Err(e) = stream.write_all(request).await {
-        return Err(Failure {
-            kind: classify(&e),
-            stale: true,
-        });
+        return Err(Failure::io(&e, true));
     }
     if let Err(e) = stream.flush().await {
-        return Err(Failure {
-            kind: classify(&e),
-            stale: true,
-        });
+        return Err(Failure::io(&e, true));
     }
     *sent = request.len() as u64;
     framer.reset_response(method);
@@ -657,38 +709,26 @@ async fn exchange(
     loop {
         let n = match stream.read(rbuf).await {
             Ok(n) => n,
-            Err(e) => {
-                return Err(Failure {
-                    kind: classify(&e),
-                    stale: got == 0,
-                })
-            }
+            Err(e) => return Err(Failure::io(&e, got == 0)),
         };
         if n == 0 {
             if framer.finish() {
                 let status = framer.head().and_then(|h| h.status).unwrap_or(0);
                 return Ok((status, false));
             }
-            return Err(Failure {
-                kind: ErrorKind::Reset,
-                stale: got == 0,
-            });
+            return Err(Failure::new(ErrorKind::Reset, got == 0));
         }
         got += n;
         *received += n as u64;
         let mut off = 0;
         while off < n {
-            let p = framer.feed(&rbuf[off..n]).map_err(|_| Failure {
-                kind: ErrorKind::Protocol,
-                stale: false,
-            })?;
+            let p = framer
+                .feed(&rbuf[off..n])
+                .map_err(|_| Failure::new(ErrorKind::Protocol, false))?;
             off += p.consumed;
             if p.status == Status::Complete {
                 let Some(head) = framer.head() else {
-                    return Err(Failure {
-                        kind: ErrorKind::Protocol,
-                        stale: false,
-                    });
+                    return Err(Failure::new(ErrorKind::Protocol, false));
                 };
                 if head.is_interim() {
                     framer.reset_response(method);

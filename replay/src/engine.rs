@@ -170,7 +170,7 @@ pub enum EngineError {
     #[error("--concurrency must be at least 1")]
     ZeroConcurrency,
     /// A target's authority does not go through the `-shadow` rule.
-    #[error("target {url}: {source} (use --no-shadow-suffix?)")]
+    #[error("target {url}: its Host does not take the -shadow suffix (use --no-shadow-suffix?)")]
     TargetHost {
         /// The target URL.
         url: String,
@@ -1316,6 +1316,9 @@ impl<T: Transport> Worker<T> {
                 stats.record_mirror_delay(self.target, delay);
             }
             stats.record(&outcome);
+            if let Some(reason) = reply.tls_reason {
+                stats.record_tls_reason(self.target, reason);
+            }
             drop(stats);
             // The job (and its permit) is released only now.
             drop(job);

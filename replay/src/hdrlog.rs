@@ -31,10 +31,10 @@ use crate::stats::{add_histogram, new_histogram, Stats};
 #[derive(Debug, thiserror::Error)]
 pub enum HdrLogError {
     /// Writing the file failed.
-    #[error("writing the HDR log: {0}")]
+    #[error("writing the HDR log")]
     Io(#[from] io::Error),
     /// Serializing a histogram failed.
-    #[error("serializing a histogram for the HDR log: {0}")]
+    #[error("serializing a histogram for the HDR log")]
     Serialize(#[source] V2DeflateSerializeError),
 }
 

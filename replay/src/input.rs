@@ -18,7 +18,9 @@
 //!
 //! A torn tail (the writer was killed mid-block) is a warning
 //! ([`InputWarning::TornTail`]): everything before it is replayed. Any other
-//! read error stops the input ([`InputError`]).
+//! read error stops the input ([`InputError`]), unless
+//! [`InputOptions::salvage`] skips damaged blocks; what they held is then
+//! counted in an [`InputWarning::Salvaged`] at the end of the file.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -27,7 +29,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shadowtap_format::{End, Exchange, ReadError, Reader};
+use shadowtap_format::{End, Exchange, ReadError, ReadOptions, Reader, SalvageStats};
 
 /// Bounds of the per-file reorder window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct InputOptions {
     pub reorder_max: usize,
     /// Capture time the window spans.
     pub reorder_window: Duration,
+    /// Skip damaged blocks instead of stopping at the first one.
+    pub salvage: bool,
 }
 
 impl Default for InputOptions {
@@ -43,13 +47,16 @@ impl Default for InputOptions {
         InputOptions {
             reorder_max: 4096,
             reorder_window: Duration::from_secs(10),
+            salvage: false,
         }
     }
 }
 
-/// A log that cannot be read.
+/// A log that cannot be read. Its message is the path; the cause is its
+/// [`source`](std::error::Error::source), said once by whoever prints the
+/// chain (`{:#}` of anyhow).
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("{}", path.display())]
 pub struct InputError {
     /// The file.
     pub path: PathBuf,
@@ -71,6 +78,14 @@ pub enum InputWarning {
         /// Bytes ignored.
         ignored_bytes: u64,
     },
+    /// With [`InputOptions::salvage`], damaged blocks of the file were
+    /// skipped.
+    Salvaged {
+        /// The file.
+        path: PathBuf,
+        /// What was skipped and lost.
+        stats: SalvageStats,
+    },
 }
 
 impl std::fmt::Display for InputWarning {
@@ -85,6 +100,23 @@ impl std::fmt::Display for InputWarning {
                 "{}: torn tail at byte {offset} ({ignored_bytes} bytes ignored): the writer was stopped mid-block; everything before it is replayed",
                 path.display()
             ),
+            InputWarning::Salvaged { path, stats } => {
+                write!(
+                    f,
+                    "{}: skipped {} damaged block(s): {} exchanges lost",
+                    path.display(),
+                    stats.bad_blocks,
+                    stats.lost_exchanges
+                )?;
+                if stats.unknown_stretches > 0 {
+                    write!(
+                        f,
+                        " plus {} stretch(es) of unknown size",
+                        stats.unknown_stretches
+                    )?;
+                }
+                write!(f, ", {} bytes skipped", stats.skipped_bytes)
+            }
         }
     }
 }
@@ -178,6 +210,13 @@ impl<R: std::io::Read> FileInput<R> {
                             ignored_bytes: *ignored_bytes,
                         });
                     }
+                    let salvaged = self.reader.salvage_stats();
+                    if salvaged.bad_blocks > 0 {
+                        warnings.push(InputWarning::Salvaged {
+                            path: self.path.clone(),
+                            stats: salvaged.clone(),
+                        });
+                    }
                 }
                 Err(source) => {
                     return Err(InputError {
@@ -206,12 +245,17 @@ impl Input<BufReader<File>> {
         let readers = paths
             .iter()
             .map(|p| {
-                Reader::open(p)
-                    .map(|r| (p.clone(), r))
-                    .map_err(|source| InputError {
-                        path: p.clone(),
-                        source,
-                    })
+                Reader::open_with(
+                    p,
+                    ReadOptions {
+                        salvage: opts.salvage,
+                    },
+                )
+                .map(|r| (p.clone(), r))
+                .map_err(|source| InputError {
+                    path: p.clone(),
+                    source,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Input::from_readers(readers, opts))
@@ -362,6 +406,7 @@ mod tests {
         let opts = InputOptions {
             reorder_max: 2,
             reorder_window: Duration::from_secs(3600),
+            salvage: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();
@@ -376,6 +421,7 @@ mod tests {
         let opts = InputOptions {
             reorder_max: 100,
             reorder_window: Duration::from_millis(15),
+            salvage: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();

@@ -83,7 +83,7 @@ pub enum ReportError {
         source: base64::DecodeError,
     },
     /// A histogram field does not decode as an HdrHistogram.
-    #[error("histogram {field} of target {target:?}: {source}")]
+    #[error("histogram {field} of target {target:?} is not an HdrHistogram")]
     Histogram {
         /// Target name.
         target: String,
@@ -241,6 +241,11 @@ pub struct TargetReport {
     /// mirror send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_delay_us: Option<Summary>,
+    /// Why the `tls` errors happened: [`TlsReason`](crate::stats::TlsReason)
+    /// name (`unknown_issuer`, `name_mismatch`, `expired`, ...) → count.
+    /// Absent when there were none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_reasons: BTreeMap<String, u64>,
     /// The histograms, for merging.
     pub histograms: EncodedHistograms,
 }
@@ -393,6 +398,7 @@ impl TargetReport {
             schedule_lag_us: Summary::of(&t.schedule_lag),
             latency_by_class_us,
             mirror_delay_us: t.mirror_delay.as_deref().map(Summary::of),
+            tls_reasons: t.tls_reasons.clone(),
             histograms: EncodedHistograms {
                 encoding: HISTOGRAM_ENCODING.to_owned(),
                 unit: "us".to_owned(),
@@ -444,6 +450,7 @@ impl TargetReport {
             })?;
             *t.status.entry(code).or_insert(0) += v;
         }
+        t.tls_reasons = self.tls_reasons.clone();
         let h = &self.histograms;
         t.latency = decode(&h.latency, &self.target, "latency")?;
         t.service_time = decode(&h.service_time, &self.target, "service_time")?;
@@ -711,6 +718,7 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
         nonzero_list(&t.dropped),
         t.achieved_rate_per_s
     );
+    write_tls_reasons(out, t, warnings);
     write_summary_line(out, "latency", &t.latency_us);
     write_summary_line(out, "service", &t.service_time_us);
     write_summary_line(out, "lag", &t.schedule_lag_us);
@@ -762,6 +770,38 @@ fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
             "  warning: {} request{} sent but still unanswered when the run stopped",
             t.unanswered,
             plural(t.unanswered)
+        );
+    }
+}
+
+/// One line per reason for the TLS errors, and (with `hint`) what to do when
+/// a certificate was refused.
+fn write_tls_reasons(out: &mut String, t: &TargetReport, hint: bool) {
+    use crate::stats::TlsReason;
+    let mut certificate = false;
+    for (name, n) in t.tls_reasons.iter().filter(|(_, n)| **n > 0) {
+        let why = match name.as_str() {
+            "unknown_issuer" => "the certificate is not signed by a trusted CA (self-signed?)",
+            "name_mismatch" => "the certificate is not valid for the target's host name",
+            "expired" => "the certificate has expired",
+            "not_yet_valid" => "the certificate is not valid yet",
+            "bad_certificate" => {
+                "the certificate was rejected (a CA certificate used as the server's own, revoked, bad signature)"
+            }
+            "protocol_version" => "no TLS version or cipher suite in common with the target",
+            "not_tls" => "the target does not answer in TLS (plain HTTP? use http://)",
+            "alert" => "the target ended the handshake with a TLS alert",
+            _ => "another TLS failure",
+        };
+        certificate |= TlsReason::ALL
+            .iter()
+            .any(|r| r.as_str() == name && r.is_certificate());
+        let _ = writeln!(out, "  tls       {name} {n}: {why}");
+    }
+    if hint && certificate {
+        let _ = writeln!(
+            out,
+            "  hint: --insecure accepts any certificate (self-signed or private-CA test targets)"
         );
     }
 }

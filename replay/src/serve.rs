@@ -131,7 +131,7 @@ pub enum ServeError {
         got: String,
     },
     /// Binding the listening socket failed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -140,7 +140,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// Creating the record file failed.
-    #[error("cannot create the record file {path}: {source}")]
+    #[error("cannot create the record file {path}")]
     RecordCreate {
         /// The file.
         path: PathBuf,
@@ -149,10 +149,10 @@ pub enum ServeError {
         source: WriteError,
     },
     /// Writing the record file failed (the server stopped).
-    #[error("writing the record file failed: {0}")]
+    #[error("writing the record file failed")]
     Record(#[source] WriteError),
     /// The runtime could not be used (no tokio runtime, thread spawn).
-    #[error("server runtime error: {0}")]
+    #[error("server runtime error")]
     Runtime(#[source] std::io::Error),
 }
 

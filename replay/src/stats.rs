@@ -103,6 +103,78 @@ impl ErrorKind {
     }
 }
 
+/// Why a TLS connection failed, for the [`ErrorKind::Tls`] errors: counted
+/// beside the error kinds (which stay as they are), so a report can say why
+/// and what to do.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsReason {
+    /// The certificate chain does not lead to a trusted root (a self-signed
+    /// or private-CA certificate).
+    UnknownIssuer,
+    /// The certificate is not valid for the target's host name or address.
+    NameMismatch,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// Another certificate problem (revoked, bad signature, bad encoding,
+    /// wrong purpose).
+    BadCertificate,
+    /// No protocol version or cipher suite in common, or the target sent a
+    /// protocol_version alert.
+    ProtocolVersion,
+    /// The target answered with something that is not TLS (plain HTTP on an
+    /// `https://` target, for instance).
+    NotTls,
+    /// The target ended the handshake with another TLS alert.
+    Alert,
+    /// Anything else rustls reported.
+    Other,
+}
+
+impl TlsReason {
+    /// Every reason.
+    pub const ALL: [TlsReason; 9] = [
+        TlsReason::UnknownIssuer,
+        TlsReason::NameMismatch,
+        TlsReason::Expired,
+        TlsReason::NotYetValid,
+        TlsReason::BadCertificate,
+        TlsReason::ProtocolVersion,
+        TlsReason::NotTls,
+        TlsReason::Alert,
+        TlsReason::Other,
+    ];
+
+    /// The stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsReason::UnknownIssuer => "unknown_issuer",
+            TlsReason::NameMismatch => "name_mismatch",
+            TlsReason::Expired => "expired",
+            TlsReason::NotYetValid => "not_yet_valid",
+            TlsReason::BadCertificate => "bad_certificate",
+            TlsReason::ProtocolVersion => "protocol_version",
+            TlsReason::NotTls => "not_tls",
+            TlsReason::Alert => "alert",
+            TlsReason::Other => "other",
+        }
+    }
+
+    /// Whether the certificate was refused (`--insecure` would accept it).
+    pub fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            TlsReason::UnknownIssuer
+                | TlsReason::NameMismatch
+                | TlsReason::Expired
+                | TlsReason::NotYetValid
+                | TlsReason::BadCertificate
+        )
+    }
+}
+
 /// Why a request was not sent to a target at all.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -300,6 +372,9 @@ pub struct TargetStats {
     /// Mirror delay (`tee`): from the request's last byte on the captured
     /// wire to the mirror send, µs. Allocated on first use.
     pub mirror_delay: Option<Box<Histogram<u64>>>,
+    /// Why the [`ErrorKind::Tls`] errors happened, by [`TlsReason`] name
+    /// (names this version does not know are kept from merged reports).
+    pub tls_reasons: BTreeMap<String, u64>,
 }
 
 impl Default for TargetStats {
@@ -328,7 +403,17 @@ impl TargetStats {
             latency_by_class: Default::default(),
             interval_latency: None,
             mirror_delay: None,
+            tls_reasons: BTreeMap::new(),
         }
+    }
+
+    /// Counts why one TLS error happened (its [`ErrorKind::Tls`] itself is
+    /// counted by [`TargetStats::record`]).
+    pub fn record_tls_reason(&mut self, reason: TlsReason) {
+        *self
+            .tls_reasons
+            .entry(reason.as_str().to_owned())
+            .or_insert(0) += 1;
     }
 
     /// Records one mirror delay (see [`TargetStats::mirror_delay`]).
@@ -455,6 +540,9 @@ impl TargetStats {
                 theirs,
             );
         }
+        for (k, v) in &other.tls_reasons {
+            *self.tls_reasons.entry(k.clone()).or_insert(0) += v;
+        }
     }
 }
 
@@ -511,6 +599,14 @@ impl Stats {
     pub fn record_mirror_delay(&mut self, target: usize, delay: Duration) {
         if let Some(t) = self.per_target.get_mut(target) {
             t.record_mirror_delay(delay);
+        }
+    }
+
+    /// Counts why a TLS error to `target` happened. An out-of-range target
+    /// index is ignored.
+    pub fn record_tls_reason(&mut self, target: usize, reason: TlsReason) {
+        if let Some(t) = self.per_target.get_mut(target) {
+            t.record_tls_reason(reason);
         }
     }
 

@@ -10,19 +10,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 /// Bound of every wait for a process.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-pub fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
+#[path = "../../../support/gate.rs"]
+mod gate;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use gate::{have, is_root, require_root, require_tool};
 
 /// A child process killed when dropped (a failing test leaves nothing
 /// running).

@@ -107,6 +107,7 @@ impl Transport for FakeConn {
             result: self.fake.result,
             bytes_sent: n,
             bytes_received: 10,
+            tls_reason: None,
             started,
             done: Instant::now(),
         }
