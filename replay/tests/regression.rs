@@ -446,6 +446,7 @@ impl Transport for MixedConn {
             bytes_received: 10,
             started,
             done: Instant::now(),
+            tls_reason: None,
         }
     }
 }
