@@ -22,7 +22,7 @@ fi
 # Tests that need root or a tool are #[ignore]d with their reason, so a
 # plain `cargo test` lists them as ignored. In CI (CI=true) and as root they
 # are included, and one whose requirement is missing fails with its reason
-# (support/gate.rs): nothing passes without having run.
+# (capture/tests/support/gate.rs): nothing passes without having run.
 args=("$@")
 if [ "${CI:-}" = true ] || [ "$(id -u)" = 0 ]; then
     # After the caller's own `--`, if any, so `./test.sh -- --nocapture` works.

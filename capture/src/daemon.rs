@@ -1066,8 +1066,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+// Root- and tool-gated tests share one helper with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/gate.rs"]
+mod test_gate;
+
 #[cfg(test)]
 mod tests {
+    use super::test_gate as gate;
     use super::*;
 
     #[test]
@@ -1146,12 +1152,9 @@ mod tests {
     /// connection's first packet, which lands in the buffer libpcap
     /// re-filters in user space, included.
     #[test]
+    #[ignore = "needs root (CAP_NET_RAW)"]
     fn loopback_capture_copies_each_packet_once() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping loopback_capture_copies_each_packet_once: live capture needs root (CAP_NET_RAW); CI runs as root");
-            return;
-        }
+        gate::require_root();
         assert!(is_loopback("lo"));
         for block_timeout in [None, Some(Duration::from_millis(1))] {
             let (seen, received, first_flags) = one_loopback_connection(block_timeout);

@@ -1,6 +1,6 @@
 //! Live capture on the loopback interface. The tests that need root are
 //! `#[ignore]`d with that reason and fail when run without it (see
-//! `support/gate.rs`).
+//! `capture/tests/support/gate.rs`).
 //!
 //! A small HTTP/1.1 server in this test records the raw bytes of every
 //! request it receives; curl sends keep-alive GETs, POST bodies, a chunked

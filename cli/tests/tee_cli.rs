@@ -1,6 +1,6 @@
 //! `shadowtap tee` with real processes on loopback (the live tests need root:
 //! `#[ignore]`d with that reason, they fail when run without it, see
-//! `support/gate.rs`), and the CI load-simulation recipe of the README.
+//! `capture/tests/support/gate.rs`), and the CI load-simulation recipe of the README.
 //!
 //! Production is a `shadowtap serve`; mirrors are `shadowtap serve --record`
 //! (so what arrived can be compared byte for byte), a `serve --delay` (slow)

@@ -10,7 +10,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 /// Bound of every wait for a process.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-#[path = "../../../support/gate.rs"]
+#[path = "../../../capture/tests/support/gate.rs"]
 mod gate;
 #[allow(unused_imports)] // each test binary uses its own part
 pub use gate::{have, is_root, require_root, require_tool};
