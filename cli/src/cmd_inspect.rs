@@ -1,6 +1,7 @@
 //! `shadowtap inspect` and `shadowtap stats`: reading a log for people and
 //! for scripts.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde::Serialize;
-use shadowtap_format::http1::parse_request_head;
+use shadowtap_format::http1::{parse_request_head_lenient, scan_request_line};
 use shadowtap_format::{End, Exchange, ReadOptions, Reader};
 
 use crate::units;
@@ -66,13 +67,43 @@ struct ExchangeLine<'a> {
     client: String,
     server: String,
     method: Option<&'a str>,
-    uri: Option<&'a str>,
-    host: Option<std::borrow::Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+    host: Option<Cow<'a, str>>,
     req_bytes: u64,
     status: Option<u16>,
     latency_us: Option<f64>,
     resp_bytes: Option<u64>,
     flags: Vec<String>,
+}
+
+/// The method and target of a recorded request, read as far as its request
+/// line goes: leniently, so that a request the capture flagged malformed
+/// (control bytes in the target, an odd version) or cut short (snap length,
+/// a gap) still shows what it asked for. A target that is not UTF-8 comes
+/// out with its invalid bytes replaced.
+fn request_line(raw: &[u8]) -> (Option<&str>, Option<Cow<'_, str>>) {
+    match scan_request_line(raw) {
+        Some(line) => (Some(line.method), line.uri.map(String::from_utf8_lossy)),
+        None => (None, None),
+    }
+}
+
+/// `text` with its control characters written as `\xNN` (`\u{NNNN}`
+/// beyond ASCII), so a recorded request cannot send escape sequences to the
+/// terminal that shows it.
+fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
@@ -86,9 +117,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
             break;
         };
         n += 1;
-        let head = parse_request_head(&ex.request);
-        let method = head.as_ref().and_then(|h| h.method.as_deref());
-        let uri = head.as_ref().and_then(|h| h.uri(&ex.request));
+        let (method, uri) = request_line(&ex.request);
         if args.json {
             let line = ExchangeLine {
                 id: ex.id,
@@ -98,7 +127,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                 server: ex.server.to_string(),
                 method,
                 uri,
-                host: head.as_ref().and_then(|h| h.host(&ex.request)),
+                host: parse_request_head_lenient(&ex.request)
+                    .and_then(|h| h.host(&ex.request).map(Cow::into_owned))
+                    .map(Cow::Owned),
                 req_bytes: ex.request_len,
                 status: ex.response.as_ref().map(|r| r.status),
                 latency_us: ex.latency_ns().map(|ns| ns as f64 / 1000.0),
@@ -124,7 +155,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                 format_ts(ex.req_first_ns),
                 ex.client,
                 method.unwrap_or("?"),
-                uri.unwrap_or("?"),
+                uri.as_deref().map_or(Cow::Borrowed("?"), printable),
                 status,
                 latency
             )?;
@@ -196,11 +227,8 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         s.last_ts_ns = Some(s.last_ts_ns.map_or(ts, |t| t.max(ts)));
         s.wire_bytes += ex.wire_bytes();
         s.stored_bytes += stored_len(&ex);
-        let head = parse_request_head(&ex.request);
-        let method = head
-            .as_ref()
-            .and_then(|h| h.method.as_deref().map(str::to_string))
-            .unwrap_or_else(|| "(unparsed)".into());
+        let (method, uri) = request_line(&ex.request);
+        let method = method.unwrap_or("(unparsed)").to_string();
         *s.methods.entry(method).or_default() += 1;
         let class = match ex.response.as_ref().map(|r| r.status) {
             Some(code @ 100..=599) => format!("{}xx", code / 100),
@@ -208,7 +236,7 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
             None => "none".into(),
         };
         *s.status_classes.entry(class).or_default() += 1;
-        if let Some(uri) = head.as_ref().and_then(|h| h.uri(&ex.request)) {
+        if let Some(uri) = uri.as_deref() {
             let path = uri.split('?').next().unwrap_or(uri);
             if let Some(c) = paths.get_mut(path) {
                 *c += 1;

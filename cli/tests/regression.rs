@@ -846,6 +846,74 @@ mod command_line {
         );
         assert!(!stderr.contains("hint: --insecure"), "{stderr}");
     }
+
+    /// `inspect` and `stats` read request lines strictly, so a request the
+    /// capture recorded flagged `req_malformed` (control bytes in its target)
+    /// or cut short showed `?` for its method and URI. And printed as is, the
+    /// target's escape bytes would have reached the terminal.
+    #[test]
+    fn inspect_showed_no_method_or_uri_for_malformed_requests() {
+        use shadowtap_format::{Exchange, FileHeader, Flags, Writer, WriterOptions};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.stlog");
+        let mut w =
+            Writer::create(&path, &FileHeader::default(), WriterOptions::default()).unwrap();
+        let requests: [(&[u8], Flags); 2] = [
+            (
+                b"GET /esc\x1b[31mRED HTTP/1.1\r\nHost: a\r\n\r\n",
+                Flags::REQ_MALFORMED,
+            ),
+            (b"POST /cut/short/by/the/sn", Flags::REQ_INCOMPLETE),
+        ];
+        for (i, (request, flags)) in requests.into_iter().enumerate() {
+            w.append(&Exchange {
+                id: i as u64,
+                conn: i as u64,
+                client: "10.0.0.1:40000".parse().unwrap(),
+                server: "10.0.0.2:80".parse().unwrap(),
+                req_first_ns: 1_700_000_000_000_000_000,
+                req_last_ns: 1_700_000_000_000_000_000,
+                flags,
+                request_len: request.len() as u64,
+                request: request.to_vec(),
+                response: None,
+            })
+            .unwrap();
+        }
+        w.finish().unwrap();
+
+        let run = |args: &[&str]| {
+            let out = Command::new(common::BIN)
+                .args(args)
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let text = run(&["inspect"]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains(r"GET     /esc\x1b[31mRED ---"), "{text}");
+        assert!(
+            !text.contains('\x1b'),
+            "an escape byte reached the output: {text:?}"
+        );
+        assert!(
+            lines[1].contains("POST    /cut/short/by/the/sn ---"),
+            "{text}"
+        );
+
+        let json = run(&["inspect", "--json"]);
+        let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(first["method"], "GET");
+        assert_eq!(first["uri"], "/esc\u{1b}[31mRED");
+        assert_eq!(first["host"], "a");
+
+        let stats = run(&["stats"]);
+        assert!(stats.contains("GET 1, POST 1"), "{stats}");
+    }
 }
 
 // (end of the command-line section)
