@@ -51,10 +51,20 @@ pub struct CaptureOpts {
     )]
     pub rotate_size: Option<u64>,
     /// Start a new log file once the current one is this old.
-    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        allow_hyphen_values = true,
+    )]
     pub rotate_every: Option<Duration>,
     /// Stop after this long (packet time for --pcap).
-    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        allow_hyphen_values = true,
+    )]
     pub duration: Option<Duration>,
     /// Stop once this many exchanges were written.
     #[arg(
@@ -106,7 +116,12 @@ pub struct CaptureOpts {
     /// packets). Default 50ms for capture, 1ms for tee; 0s: immediate
     /// mode, each packet on its own (lowest latency, but on loopback the
     /// buffer then holds only a few hundred packets).
-    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        allow_hyphen_values = true,
+    )]
     pub block_timeout: Option<Duration>,
     /// Most TCP connections tracked at once (the least recently active is
     /// evicted).
@@ -137,7 +152,13 @@ pub struct CaptureOpts {
     )]
     pub max_total_bytes: u64,
     /// Evict connections idle this long (packet time).
-    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "2m")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        default_value = "2m",
+        allow_hyphen_values = true,
+    )]
     pub idle_timeout: Duration,
     /// How the log is compressed: `zstd` (level 1, the default), `zstd:LEVEL`
     /// (negative levels, down to -7 and beyond, write faster and larger
@@ -148,7 +169,13 @@ pub struct CaptureOpts {
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
     /// How often to print a stats line on stderr (0s: never).
-    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "5s")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        default_value = "5s",
+        allow_hyphen_values = true,
+    )]
     pub stats_interval: Duration,
 }
 

@@ -17,7 +17,7 @@ const SAMPLE: &[u8] = include_bytes!("../../samples/api-mix.stlog");
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Replay speed factor.
-    #[arg(long, default_value = "10x")]
+    #[arg(long, default_value = "10x", allow_hyphen_values = true)]
     pub speed: String,
     /// Percentage of the sample's connections to replay.
     #[arg(long, default_value = "50", allow_negative_numbers = true)]

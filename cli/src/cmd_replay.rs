@@ -56,10 +56,20 @@ pub struct ReplayArgs {
 pub struct TimingArgs {
     /// Replay speed: `1x` (the capture's pace), `2.5x`, `0.5x`, or `max`
     /// (as fast as --concurrency allows).
-    #[arg(long, value_name = "SPEED", default_value = "1x")]
+    #[arg(
+        long,
+        value_name = "SPEED",
+        default_value = "1x",
+        allow_hyphen_values = true
+    )]
     pub speed: String,
     /// Shorten every gap of capture time longer than this.
-    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        allow_hyphen_values = true,
+    )]
     pub max_gap: Option<Duration>,
     /// Passes over the input; 0 repeats until --duration, --limit or Ctrl-C.
     #[arg(
@@ -71,7 +81,12 @@ pub struct TimingArgs {
     )]
     pub loops: u32,
     /// Stop scheduling after this long.
-    #[arg(long, value_name = "DUR", value_parser = units::duration)]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        allow_hyphen_values = true,
+    )]
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
     #[arg(
@@ -142,7 +157,13 @@ pub struct MirrorArgs {
     /// SIGINT/SIGTERM, also the most that requests still in flight (and
     /// tee's queue) get before the run ends (replay: a second signal ends
     /// it at once).
-    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "10s")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        default_value = "10s",
+        allow_hyphen_values = true,
+    )]
     pub timeout: Duration,
     /// Accept any TLS certificate (self-signed test targets).
     #[arg(long)]

@@ -23,7 +23,13 @@ pub struct ServeArgs {
     pub record: Option<PathBuf>,
     /// Wait this long before answering each request (other connections are
     /// not held up).
-    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "0s")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        default_value = "0s",
+        allow_hyphen_values = true,
+    )]
     pub delay: Duration,
     /// Status code of every response (200 to 599).
     #[arg(
@@ -73,7 +79,13 @@ pub struct ServeArgs {
     )]
     pub record_body_cap: u64,
     /// Close connections that send nothing for this long.
-    #[arg(long, value_name = "DUR", value_parser = units::duration, default_value = "60s")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        value_parser = units::duration,
+        default_value = "60s",
+        allow_hyphen_values = true,
+    )]
     pub idle_timeout: Duration,
 }
 

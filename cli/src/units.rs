@@ -7,7 +7,13 @@ use std::time::Duration;
 use shadowtap_format::Codec;
 
 /// Parses a duration such as `250ms`, `10s`, `2m`, `1h 30m` (humantime syntax).
+/// Its flags take `allow_hyphen_values` (`-1s` is not a number to clap), so
+/// `-1s` reaches this parser and is told it is negative instead of getting
+/// clap's advice to write `-- -1s`.
 pub fn duration(s: &str) -> Result<Duration, String> {
+    if is_negative(s) {
+        return Err(NEGATIVE.to_owned());
+    }
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration {s:?} ({e}); examples: 500ms, 10s, 5m, 1h"))
 }
@@ -37,6 +43,14 @@ where
         return Err(NEGATIVE.to_owned());
     }
     t.parse().map_err(|e| format!("{e}"))
+}
+
+/// A leading minus before a digit or a dot: a negative number, as opposed to
+/// a flag name taken as a value.
+fn is_negative(s: &str) -> bool {
+    s.trim_start()
+        .strip_prefix('-')
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 /// What a negative value for a flag that takes none is told.
@@ -79,6 +93,7 @@ mod tests {
         assert_eq!(duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert!(duration("ten").is_err());
         assert!(duration("").is_err());
+        assert_eq!(duration("-1s").unwrap_err(), NEGATIVE);
     }
 
     #[test]

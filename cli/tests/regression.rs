@@ -914,6 +914,60 @@ mod command_line {
         let stats = run(&["stats"]);
         assert!(stats.contains("GET 1, POST 1"), "{stats}");
     }
+
+    /// The integer and size flags said "negative values are not allowed",
+    /// but every duration flag and `--speed` still got clap's advice to
+    /// write `-- -1s`.
+    #[test]
+    fn negative_duration_and_speed_got_clap_advice_to_write_dashes() {
+        let log = sample_log();
+        let out = std::env::temp_dir().join("never-written.stlog");
+        let mut cases: Vec<Vec<std::ffi::OsString>> = Vec::new();
+        for flag in ["--timeout", "--max-gap", "--duration"] {
+            let mut a = os(&["replay", flag, "-1s", "--target", "http://127.0.0.1:9"]);
+            a.push(log.clone().into());
+            cases.push(a);
+        }
+        let mut a = os(&["replay", "--speed", "-2x", "--target", "http://127.0.0.1:9"]);
+        a.push(log.clone().into());
+        cases.push(a);
+        for flag in ["--delay", "--idle-timeout"] {
+            cases.push(os(&["serve", "--listen", "127.0.0.1:0", flag, "-1s"]));
+        }
+        for flag in [
+            "--duration",
+            "--rotate-every",
+            "--block-timeout",
+            "--idle-timeout",
+            "--stats-interval",
+        ] {
+            let mut a = os(&["capture", "--pcap", "none.pcap", flag, "-1s", "-o"]);
+            a.push(out.clone().into());
+            cases.push(a);
+        }
+        cases.push(os(&[
+            "tee",
+            "--interface",
+            "lo",
+            "--port",
+            "1",
+            "--target",
+            "http://127.0.0.1:9",
+            "--timeout",
+            "-1s",
+        ]));
+        cases.push(os(&["demo", "--speed", "-1x"]));
+        for args in cases {
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 2, "{args:?}: {stderr}");
+            assert!(!stderr.contains("-- -"), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("negative values are not allowed")
+                    || stderr.contains("invalid speed \"-"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
 }
 
 // (end of the command-line section)
