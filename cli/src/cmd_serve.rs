@@ -59,7 +59,7 @@ pub struct ServeArgs {
     )]
     pub max_connections: usize,
     /// Longest request head (request line and headers) accepted; longer
-    /// ones get 431.
+    /// ones get 431. At most 1MiB.
     #[arg(
         long,
         value_name = "SIZE",
@@ -69,7 +69,9 @@ pub struct ServeArgs {
     )]
     pub max_head: u64,
     /// With --record: request body bytes kept per exchange (longer bodies are
-    /// flagged req_body_capped, with their true length).
+    /// flagged req_body_capped, with their true length); the response body is
+    /// kept up to the same size. At most 16MiB, a hard limit: an exchange must
+    /// fit in one block of the log format (64 MiB decoded).
     #[arg(
         long,
         value_name = "SIZE",

@@ -45,8 +45,15 @@ use tokio::task::JoinSet;
 
 /// Default cap of a recorded request body.
 pub const DEFAULT_RECORD_BODY_CAP: usize = 1 << 20;
-/// Largest accepted record body cap (a log record must fit in one block).
-pub const MAX_RECORD_BODY_CAP: usize = 32 << 20;
+/// Largest accepted record body cap. A recorded exchange must fit in one
+/// block of the log (64 MiB decoded, `MAX_BLOCK_RAW_LEN`), and it holds the
+/// request's head and body and the response's body, each up to its bound:
+/// at most [`MAX_HEAD_LIMIT`] + 2 x 16 MiB, with room to spare. With more,
+/// one client sending a large body to a server answering as much would make
+/// an exchange the log refuses, and a failed write ends the recording.
+pub const MAX_RECORD_BODY_CAP: usize = 16 << 20;
+/// Largest accepted [`ServeOptions::max_head`] (see [`MAX_RECORD_BODY_CAP`]).
+pub const MAX_HEAD_LIMIT: usize = 1 << 20;
 /// Default bound of concurrent connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Size of each socket read.
@@ -251,10 +258,17 @@ impl Server {
                 got: opts.max_head.to_string(),
             });
         }
+        if opts.max_head > MAX_HEAD_LIMIT {
+            return Err(ServeError::InvalidOption {
+                name: "max head",
+                expected: "at most 1 MiB",
+                got: opts.max_head.to_string(),
+            });
+        }
         if opts.record_body_cap > MAX_RECORD_BODY_CAP {
             return Err(ServeError::InvalidOption {
                 name: "record body cap",
-                expected: "at most 32 MiB",
+                expected: "at most 16 MiB",
                 got: opts.record_body_cap.to_string(),
             });
         }

@@ -620,3 +620,66 @@ async fn requests_in_flight_at_an_interrupt_vanish_from_the_report() {
     assert_eq!(t.sent, t.completed + t.errors_total() + t.unanswered);
     assert_eq!(t.sent + t.dropped_total(), 30);
 }
+
+/// `serve --record` accepted a record body cap of 32 MiB: a client sending
+/// a body that long to a server answering as much made an exchange (request
+/// and response each up to the cap) larger than the log's 64 MiB block, the
+/// write failed, the server stopped, and the log lost every exchange. Each
+/// bound at its largest accepted value (head, request body, response body)
+/// now makes an exchange the log keeps.
+#[tokio::test]
+async fn serve_record_body_cap_of_32mib_stopped_the_server_and_lost_the_log() {
+    use shadowtap_replay::serve::{MAX_HEAD_LIMIT, MAX_RECORD_BODY_CAP};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.stlog");
+    let cap = MAX_RECORD_BODY_CAP;
+    let server = Server::bind(ServeOptions {
+        body_size: cap as u64,
+        record: Some(path.clone()),
+        record_body_cap: cap,
+        max_head: MAX_HEAD_LIMIT,
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let body_len = cap + 100;
+    let mut request =
+        format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {body_len}\r\n").into_bytes();
+    request.extend_from_slice(b"X-Pad: ");
+    // A head just under the largest accepted one.
+    let pad = MAX_HEAD_LIMIT - request.len() - 16;
+    request.resize(request.len() + pad, b'p');
+    request.extend_from_slice(b"\r\n\r\n");
+    let head_len = request.len();
+    assert!(head_len <= MAX_HEAD_LIMIT);
+    request.resize(head_len + body_len, b'b');
+
+    let mut client = Client::connect(addr).await;
+    let body = client.get(&request).await;
+    assert_eq!(body.len(), cap);
+
+    let _ = stop.send(());
+    let summary = tokio::time::timeout(LIMIT, handle)
+        .await
+        .expect("server stops in time")
+        .unwrap()
+        .expect("the recording finishes");
+    assert_eq!(summary.requests, 1);
+
+    let mut reader = Reader::open(&path).unwrap();
+    let ex = reader
+        .next_exchange()
+        .unwrap()
+        .expect("the exchange is kept");
+    assert_eq!(ex.request_len, request.len() as u64);
+    assert_eq!(ex.request.len(), head_len + cap);
+    assert!(ex.flags.contains(Flags::REQ_BODY_CAPPED));
+    let resp = ex.response.expect("a response");
+    assert_eq!(resp.body.len(), cap);
+    assert!(reader.next_exchange().unwrap().is_none());
+}
