@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -181,9 +181,12 @@ pub struct CaptureOpts {
 
 /// Set from the SIGINT/SIGTERM handler.
 pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
+/// How many SIGINT/SIGTERM arrived (`tee`: the second ends the drain).
+pub(crate) static SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
+    SIGNALS.fetch_add(1, Ordering::Relaxed);
 }
 
 pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {

@@ -155,8 +155,8 @@ pub struct MirrorArgs {
     pub concurrency: usize,
     /// Deadline of one request: connect, TLS, write and response. After
     /// SIGINT/SIGTERM, also the most that requests still in flight (and
-    /// tee's queue) get before the run ends (replay: a second signal ends
-    /// it at once).
+    /// tee's queue) get before the run ends (a second signal ends it at
+    /// once).
     #[arg(
         long,
         value_name = "DUR",

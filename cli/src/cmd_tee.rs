@@ -23,7 +23,7 @@ use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
 use shadowtap_replay::stats::{DropCause, ErrorKind, Stats, TargetStats, STATUS_CLASSES};
 
-use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, STOP};
+use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, SIGNALS, STOP};
 use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
 use crate::priority::{make_current_thread_idle, MirrorPriority};
 use crate::{exit, units};
@@ -598,14 +598,26 @@ async fn stats_lines(
     }
 }
 
-/// Resolves `grace` after the stop flag is set (by SIGINT/SIGTERM). The flag
-/// is set from a signal handler, so it is polled, every 50 ms.
+/// Resolves `grace` after the stop flag is set (by SIGINT/SIGTERM), or at
+/// once when a second signal arrives meanwhile, as in `replay`. The flags
+/// are set from a signal handler, so they are polled, every 50 ms.
 async fn drained_after_stop(grace: Duration) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     while !STOP.load(Ordering::Relaxed) {
         tick.tick().await;
     }
-    tokio::time::sleep(grace).await;
+    say!(
+        "shadowtap tee: stopping: the mirror gets at most {} for its queue and \
+         requests in flight (interrupt again to stop at once)",
+        humantime::format_duration(grace)
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    while SIGNALS.load(Ordering::Relaxed) < 2 {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::time::sleep_until(deadline) => return,
+        }
+    }
 }
 
 #[cfg(test)]

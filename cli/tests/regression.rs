@@ -288,6 +288,90 @@ mod replay_tee_serve {
             "{stderr}"
         );
     }
+
+    /// tee ignored a second SIGINT: after the first, the mirror's queue and
+    /// the requests in flight get at most `--timeout`, and a second signal
+    /// changed nothing, so with a target that never answers Ctrl-C twice
+    /// still waited the whole `--timeout`. As in `replay`, the second signal
+    /// now ends the run at once: exit 130, the requests in flight
+    /// `unanswered`.
+    #[test]
+    #[ignore = "needs root (CAP_NET_RAW)"]
+    fn tee_ignored_a_second_interrupt_and_waited_the_whole_timeout() {
+        use std::io::Write;
+        super::common::require_root();
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let mut serve = Command::new(BIN);
+        serve.args(["serve", "--listen", "127.0.0.1:0"]);
+        let (_prod, line, _prod_err) = super::common::spawn_ready(&mut serve, "listening on");
+        let prod: std::net::SocketAddr = line
+            .rsplit(' ')
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let (target, conns) = hanging_target();
+        let mut tee = Command::new(BIN);
+        tee.args(["tee", "-i", "lo", "--port", &prod.port().to_string()])
+            .args(["--target", &target, "--timeout", "10m"])
+            .args([
+                "--stats-interval",
+                "0s",
+                "--report",
+                "json",
+                "--report-file",
+            ])
+            .arg(&report);
+        let (mut guard, tee_err) = super::common::spawn_until(&mut tee, "capturing on");
+        for i in 0..3 {
+            let mut s = TcpStream::connect(prod).unwrap();
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            write!(
+                s,
+                "GET /r/{i} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut resp = Vec::new();
+            s.read_to_end(&mut resp).unwrap();
+            assert!(resp.starts_with(b"HTTP/1.1 200"));
+        }
+        accepted(&conns, 3);
+        let pid = guard.0.as_ref().unwrap().id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let mut seen = Vec::new();
+        loop {
+            let line = tee_err
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|e| panic!("no stop line ({e}): {seen:?}"));
+            let found = line.contains("interrupt again to stop at once");
+            seen.push(line);
+            if found {
+                break;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let mut child = guard.0.take().unwrap();
+        let (tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let Ok(status) = exited.recv_timeout(WAIT) else {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("tee did not end at the second signal: {seen:?}");
+        };
+        let status = status.unwrap();
+        assert_eq!(status.code(), Some(130), "{seen:?}");
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let t = &r["targets"][0];
+        assert_eq!(
+            (t["sent"].as_u64(), t["unanswered"].as_u64()),
+            (Some(3), Some(3)),
+            "{t}"
+        );
+    }
 }
 
 // (end of the replay section)
