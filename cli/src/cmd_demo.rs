@@ -90,6 +90,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         let replay_args = AsReplay::try_parse_from(&argv)
             .map_err(|e| crate::exit::UsageError(e.to_string().trim().to_string()))?
             .args;
+        // Validated before the run is described: a bad value is said alone.
+        let plan = Plan::from_args(replay_args)?;
         say!(
             "shadowtap demo: replaying the bundled sample ({} KiB, 3,043 exchanges over 51 s of capture time)\n\
              \x20 to a built-in target at {target}, at {} with {}% of connections sampled, Host rewritten with -shadow,\n\
@@ -103,7 +105,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             args.sample,
             args.seed
         );
-        let plan = Plan::from_args(replay_args)?;
         let code = replay(plan).await;
         let _ = stop_tx.send(());
         let summary = served

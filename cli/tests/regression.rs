@@ -1052,6 +1052,20 @@ mod command_line {
             );
         }
     }
+
+    /// `demo --sample -5` (or any value replay refuses) first described the
+    /// run it was about to make, "with -5% of connections sampled", then
+    /// refused the value: the refusal is now the only thing said.
+    #[test]
+    fn demo_described_a_run_with_a_bad_value_before_refusing_it() {
+        for (flag, value) in [("--sample", "-5"), ("--sample", "101"), ("--speed", "fast")] {
+            let (code, stdout, stderr) = run(&os(&["demo", flag, value]));
+            assert_eq!(code, 2, "{flag} {value}: {stderr}");
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(!stderr.contains("replaying the bundled sample"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
 }
 
 // (end of the command-line section)
