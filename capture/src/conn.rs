@@ -32,10 +32,20 @@ use crate::{ExchangeSink, RequestEvent};
 const MAX_PAUSED: usize = 64 * 1024;
 
 /// Room for chunked framing in what is stored of a body: at most
-/// `max_body + max(max_body, MIN_FRAMING_ROOM)` bytes of a body are stored,
-/// data and framing together, so 1-byte chunks with long extensions stay
-/// bounded too (a body with more framing than that room is capped).
+/// `max_body + framing_room(max_body)` bytes of a body are stored, data and
+/// framing together, so 1-byte chunks with long extensions stay bounded too
+/// (a body with more framing than that room is capped).
 const MIN_FRAMING_ROOM: u64 = 64 * 1024;
+
+/// The chunked framing stored with a body of at most `max_body` data bytes:
+/// half the cap, or [`MIN_FRAMING_ROOM`] for small caps. Half, not all of
+/// it: at the largest cap ([`crate::daemon::MAX_BODY_LIMIT`]) a request and
+/// a response, each with its head, its data and its framing, must still fit
+/// in one block of the log format (`MAX_BLOCK_RAW_LEN`), or the exchange
+/// could not be written at all.
+pub(crate) fn framing_room(max_body: u64) -> u64 {
+    (max_body / 2).max(MIN_FRAMING_ROOM)
+}
 
 /// HTTP extraction settings shared by every connection.
 #[derive(Clone, Debug)]
@@ -189,8 +199,9 @@ impl Msg {
         if self.head_len.is_none() {
             if let Some(h) = self.framer.head() {
                 self.head_len = Some(h.len);
-                let room = max_body.max(MIN_FRAMING_ROOM);
-                self.store_cap = (h.len as u64).saturating_add(max_body).saturating_add(room);
+                self.store_cap = (h.len as u64)
+                    .saturating_add(max_body)
+                    .saturating_add(framing_room(max_body));
                 self.store_until = self.store_until.min(self.store_cap);
             }
         }

@@ -1076,6 +1076,45 @@ mod tests {
     use super::test_gate as gate;
     use super::*;
 
+    /// What the capture stores of an exchange at the largest body cap, with
+    /// heads and chunked framing at their bounds on both sides, is written
+    /// into one log block. With a framing room as large as the cap, such an
+    /// exchange was over the block limit and skipped with only a warning.
+    #[test]
+    fn an_exchange_at_the_largest_body_cap_fits_in_one_block() {
+        use shadowtap_format::http1::DEFAULT_MAX_HEAD;
+        use shadowtap_format::{Flags, Response};
+
+        let head = DEFAULT_MAX_HEAD;
+        let body = (MAX_BODY_LIMIT + crate::conn::framing_room(MAX_BODY_LIMIT)) as usize;
+        let ex = Exchange {
+            id: 0,
+            conn: 0,
+            client: "[2001:db8::1]:40000".parse().unwrap(),
+            server: "[2001:db8::2]:8080".parse().unwrap(),
+            req_first_ns: u64::MAX,
+            req_last_ns: u64::MAX,
+            flags: Flags::REQ_BODY_CAPPED | Flags::RESP_BODY_CAPPED,
+            request: vec![b'q'; head + body],
+            request_len: u64::MAX,
+            response: Some(Response {
+                first_ns: u64::MAX,
+                last_ns: u64::MAX,
+                status: 200,
+                head: vec![b'h'; head],
+                body: vec![b'b'; body],
+                body_len: u64::MAX,
+            }),
+        };
+        let opts = WriterOptions {
+            codec: shadowtap_format::Codec::None,
+            ..WriterOptions::default()
+        };
+        let mut w = Writer::new(Vec::new(), &FileHeader::default(), opts).unwrap();
+        w.append(&ex).expect("the largest exchange fits in a block");
+        assert!(w.finish().unwrap().len() > 2 * body);
+    }
+
     #[test]
     fn stamps_sort_and_are_right() {
         assert_eq!(utc_stamp(0), "19700101T000000.000Z");
