@@ -24,6 +24,10 @@ pub enum ReadError {
     /// The file does not start with [`FILE_MAGIC`].
     #[error("not a shadowtap log (.stlog): bad magic bytes")]
     NotStlog,
+    /// The file has no bytes at all (a log is never empty: its writer puts
+    /// the header down when it creates it).
+    #[error("empty file: not a shadowtap log (.stlog)")]
+    Empty,
     /// The file ends inside its header.
     #[error("truncated log: the file ends inside its {needed}-byte header")]
     TruncatedHeader {
@@ -630,8 +634,11 @@ pub(crate) fn read_preamble<R: Read>(
 ) -> Result<(FileHeader, (u16, u16), u64), ReadError> {
     let mut pre = [0u8; PREAMBLE_LEN];
     let got = read_full(r, &mut pre)?;
+    if got == 0 {
+        return Err(ReadError::Empty);
+    }
     if got < FILE_MAGIC.len() || pre[..8] != FILE_MAGIC {
-        if got < FILE_MAGIC.len() && FILE_MAGIC.starts_with(&pre[..got]) && got > 0 {
+        if got < FILE_MAGIC.len() && FILE_MAGIC.starts_with(&pre[..got]) {
             return Err(ReadError::TruncatedHeader {
                 needed: PREAMBLE_LEN as u64,
             });

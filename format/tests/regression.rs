@@ -235,3 +235,13 @@ fn format_md_flag_table_matches_the_constants() {
         "the reserved range starts after the last named bit"
     );
 }
+
+/// An empty file was "not a shadowtap log (.stlog): bad magic bytes", as if
+/// it held something else: it holds nothing, and the message says so.
+#[test]
+fn an_empty_file_was_said_to_have_bad_magic_bytes() {
+    let err = Reader::new(&b""[..])
+        .err()
+        .expect("an empty file is no log");
+    assert_eq!(err.to_string(), "empty file: not a shadowtap log (.stlog)");
+}

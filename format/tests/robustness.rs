@@ -71,7 +71,7 @@ fn truncation_at_every_offset_yields_a_prefix() {
                         End::Stopped => panic!("cut {cut}: no stop was set"),
                     }
                 }
-                Err(ReadError::TruncatedHeader { .. }) | Err(ReadError::NotStlog) => {
+                Err(ReadError::TruncatedHeader { .. } | ReadError::NotStlog | ReadError::Empty) => {
                     assert!(cut < hlen, "cut {cut} after the header failed");
                 }
                 Err(e) => panic!("cut {cut}: unexpected error {e}"),
@@ -319,9 +319,12 @@ fn newer_minor_version_is_read() {
 
 #[test]
 fn not_a_log() {
+    assert!(matches!(
+        Reader::new(&b""[..]).err().unwrap(),
+        ReadError::Empty
+    ));
     for junk in [
-        &b""[..],
-        b"hello world, this is text",
+        &b"hello world, this is text"[..],
         b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00",
     ] {
         assert!(matches!(
