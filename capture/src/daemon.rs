@@ -235,8 +235,8 @@ pub enum CaptureError {
     OpenPcap {
         /// The file.
         path: PathBuf,
-        /// What libpcap said.
-        source: pcap::Error,
+        /// Why: the operating system's reason, or libpcap's.
+        source: OpenPcapError,
     },
     /// No permission to capture.
     #[error("no permission to capture on {interface}: live capture needs root or the CAP_NET_RAW capability (setcap cap_net_raw,cap_net_admin=eip on the binary)")]
@@ -372,13 +372,45 @@ pub fn read_pcap(
     Ok((pipeline.stats(), warning))
 }
 
+/// Why a pcap file could not be opened, said once: libpcap's own messages
+/// start with the file name, which [`CaptureError::OpenPcap`] already gives.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenPcapError {
+    /// The file could not be opened at all (missing, no permission, ...).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// libpcap opened it but could not read it as a capture.
+    #[error("{0}")]
+    Libpcap(String),
+}
+
 fn open_file(path: &Path) -> Result<Capture<pcap::Offline>, CaptureError> {
-    Capture::from_file_with_precision(path, Precision::Nano).map_err(|source| {
-        CaptureError::OpenPcap {
-            path: path.to_path_buf(),
-            source,
-        }
+    let fail = |source| CaptureError::OpenPcap {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The operating system's reason is clearer than libpcap's retelling.
+    std::fs::File::open(path).map_err(|e| fail(OpenPcapError::Io(e)))?;
+    Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+        fail(OpenPcapError::Libpcap(libpcap_reason(
+            &e,
+            &path.to_string_lossy(),
+        )))
     })
+}
+
+/// libpcap's message without the `libpcap error: ` prefix the crate adds,
+/// nor a leading `SUBJECT: ` that repeats what the caller already says.
+fn libpcap_reason(err: &pcap::Error, subject: &str) -> String {
+    let msg = match err {
+        pcap::Error::PcapError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    match msg.strip_prefix(subject).and_then(|m| m.strip_prefix(": ")) {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => msg,
+    }
 }
 
 fn link_of<T: Activated + ?Sized>(cap: &Capture<T>) -> Result<LinkType, CaptureError> {

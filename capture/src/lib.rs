@@ -55,8 +55,8 @@ pub mod reasm;
 
 pub use conn::HttpStats;
 pub use daemon::{
-    read_pcap, run, run_with, CaptureConfig, CaptureError, CaptureSummary, Pacing, Source,
-    StopReason,
+    read_pcap, run, run_with, CaptureConfig, CaptureError, CaptureSummary, OpenPcapError, Pacing,
+    Source, StopReason,
 };
 pub use decode::LinkType;
 pub use pipeline::{Pipeline, PipelineConfig, Stats};

@@ -663,6 +663,71 @@ mod command_line {
     }
 
     #[test]
+    fn pcap_import_errors_repeated_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o.stlog");
+        let missing = dir.path().join("nosuch.pcap");
+        let garbage = dir.path().join("garbage.pcap");
+        std::fs::write(&garbage, b"this is not a capture file at all").unwrap();
+        for (pcap, cause) in [
+            (&missing, "No such file or directory (os error 2)"),
+            (&garbage, "unknown file format"),
+        ] {
+            let mut args = os(&["capture", "--pcap"]);
+            args.push(pcap.clone().into());
+            args.push("--output".into());
+            args.push(out.clone().into());
+            let (code, _, stderr) = run(&args);
+            assert_eq!(code, 1, "{stderr}");
+            assert_eq!(
+                error_line(&stderr),
+                format!("shadowtap: error: cannot open {}: {cause}", pcap.display())
+            );
+        }
+        assert!(
+            !out.exists(),
+            "no log is left for an import that never began"
+        );
+    }
+
+    #[test]
+    fn a_log_in_a_missing_directory_said_writing_the_log_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = dir.path().join("empty.pcap");
+        // A classic pcap file header (LINKTYPE_ETHERNET) and no packets.
+        let mut header = Vec::new();
+        for word in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 65535, 1] {
+            header.extend_from_slice(&word.to_le_bytes());
+        }
+        std::fs::write(&pcap, &header).unwrap();
+        let log = dir.path().join("no/such/dir/x.stlog");
+        let enoent = "No such file or directory (os error 2)";
+
+        let mut args = os(&["capture", "--pcap"]);
+        args.push(pcap.clone().into());
+        args.push("--output".into());
+        args.push(log.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            error_line(&stderr),
+            format!("shadowtap: error: cannot write {}: {enoent}", log.display())
+        );
+
+        let mut args = os(&["serve", "--listen", "127.0.0.1:0", "--record"]);
+        args.push(log.clone().into());
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            error_line(&stderr),
+            format!(
+                "shadowtap: error: cannot create the record file {}: {enoent}",
+                log.display()
+            )
+        );
+    }
+
+    #[test]
     fn salvage_hint_named_a_flag_replay_lacks() {
         let dir = tempfile::tempdir().unwrap();
         let damaged = crc_damaged_log(dir.path());

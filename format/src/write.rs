@@ -89,8 +89,10 @@ impl Default for WriterOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// The sink failed. Blocks written before the failure stay readable.
-    #[error("writing the log failed")]
+    /// The sink failed (or, for [`Writer::create`], the file could not be
+    /// created). Blocks written before the failure stay readable. Said as the
+    /// operating system's reason alone: the caller names the file.
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// A single record larger than a block may be.
     #[error("exchange {id} encodes to {len} bytes, more than the {max}-byte block limit")]
