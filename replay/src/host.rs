@@ -450,7 +450,10 @@ impl Rewriter {
         // Empty lines before the request line are not part of the message
         // (RFC 9112 §2.2: the capture's framer skips them too); kept, they
         // would be taken for the request line. They are not sent.
-        let lead = raw.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let lead = raw
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         let raw = &raw[lead..];
         let Some(head) = http1::parse_request_head(raw) else {
             return Err(Unsendable::Skip(SkipReason::Unparsable));
