@@ -191,10 +191,12 @@ impl Msg {
         let lead = (self.framer.leading_skipped() - lead_before).min(p.consumed);
         let body = &input[lead..p.consumed];
         if !body.is_empty() {
-            if self.first_ns.is_none() {
-                self.first_ns = Some(meta.ts_ns);
-            }
-            self.last_ns = meta.ts_ns;
+            // Segments reach here in stream order, not capture order: an
+            // out-of-order or retransmitted segment carries an earlier or
+            // later time than its neighbours, so the message spans the
+            // earliest and the latest of them.
+            self.first_ns = Some(self.first_ns.map_or(meta.ts_ns, |t| t.min(meta.ts_ns)));
+            self.last_ns = self.last_ns.max(meta.ts_ns);
         }
         if self.head_len.is_none() {
             if let Some(h) = self.framer.head() {

@@ -461,3 +461,35 @@ fn every_byte_is_in_an_exchange_or_counted() {
         );
     }
 }
+
+/// Issue 12 (fuzzing): with packets out of order, the request's first byte
+/// arriving last, the exchange's first time was that of the segment
+/// delivered first in stream order and its last time that of the segment
+/// delivered last, so `req_last_ns < req_first_ns`.
+#[test]
+fn out_of_order_request_ends_before_it_starts() {
+    let req: &[u8] = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody";
+    let (head, tail) = req.split_at(20);
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+    c.handshake();
+    let at = c.frames.len();
+    // The tail is captured first, then the head (a retransmission).
+    c.c_at(head.len() as u32, tail);
+    c.c_at(0, head);
+    c.c_off = req.len() as u32;
+    c.s_segments(OK, 32 * 1024);
+    c.close();
+    let (tail_ns, head_ns) = (c.frames[at].ts_ns, c.frames[at + 1].ts_ns);
+    assert!(tail_ns < head_ns);
+    let (ex, _) = import(&c, port80());
+    assert_eq!(ex.len(), 1, "{ex:#?}");
+    assert_eq!(ex[0].request, req);
+    assert!(
+        ex[0].req_first_ns <= ex[0].req_last_ns,
+        "first {} > last {}",
+        ex[0].req_first_ns,
+        ex[0].req_last_ns
+    );
+    // The times span every segment of the request, whatever their order.
+    assert_eq!((ex[0].req_first_ns, ex[0].req_last_ns), (tail_ns, head_ns));
+}

@@ -30,7 +30,8 @@ mod cmd_serve;
 mod cmd_tee;
 mod exit;
 mod priority;
-mod units;
+
+use shadowtap_cli::units;
 
 /// mimalloc, not glibc malloc: its frees of memory another thread allocated
 /// are lock-free. `tee`'s capture thread allocates each request and a mirror

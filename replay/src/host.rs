@@ -29,7 +29,8 @@
 //! [`Rewriter::prepare`] turns captured request bytes into a [`Prepared`]
 //! request. Everything is kept byte for byte (request line, header order,
 //! case, duplicates, line endings, body with its chunked
-//! framing) except the lines below. A line that replaces a captured line
+//! framing) except the lines below, and empty lines before the request
+//! line, which are dropped. A line that replaces a captured line
 //! ends as that line did; a line added where there was none ends as the
 //! request line does, so a request whose lines end in a bare `\n` is sent
 //! with bare `\n`s only.
@@ -446,6 +447,14 @@ impl Rewriter {
 
     /// Rewrites raw request bytes (see the module docs).
     pub fn rewrite(&mut self, raw: &[u8]) -> Result<Prepared, Unsendable> {
+        // Empty lines before the request line are not part of the message
+        // (RFC 9112 §2.2: the capture's framer skips them too); kept, they
+        // would be taken for the request line. They are not sent.
+        let lead = raw
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let raw = &raw[lead..];
         let Some(head) = http1::parse_request_head(raw) else {
             return Err(Unsendable::Skip(SkipReason::Unparsable));
         };

@@ -683,3 +683,42 @@ async fn serve_record_body_cap_of_32mib_stopped_the_server_and_lost_the_log() {
     assert_eq!(resp.body.len(), cap);
     assert!(reader.next_exchange().unwrap().is_none());
 }
+
+/// Issue 12 (fuzzing): empty lines before the request line, which the
+/// capture's framer skips (RFC 9112 §2.2), were taken for the request line:
+/// the per-target Host line went before the real request line and the
+/// method read as `"\r\nGET"`.
+#[test]
+fn rewrite_leading_empty_lines_put_host_before_request_line() {
+    let host = HostLine::new(b"t");
+    let mut r = Rewriter::new(HostMode::default(), Vec::new());
+    for raw in [
+        &b"\r\nGET /a HTTP/1.1\r\nAccept: */*\r\n\r\n"[..],
+        b"\r\n\r\nGET /a HTTP/1.1\r\nAccept: */*\r\n\r\n",
+        b"\n\rGET /a HTTP/1.1\r\nAccept: */*\r\n\r\n",
+    ] {
+        let p = r.rewrite(raw).unwrap();
+        assert_eq!(
+            p.parts(Some(&host)).concat(),
+            b"GET /a HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n",
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+        assert_eq!(p.method(), "GET");
+    }
+    // With a captured Host kept and suffixed, the same.
+    let mut r = Rewriter::new(
+        HostMode {
+            keep_captured: true,
+            no_suffix: false,
+        },
+        Vec::new(),
+    );
+    let p = r
+        .rewrite(b"\n\nPOST /b HTTP/1.1\nHost: c\nContent-Length: 2\n\nok")
+        .unwrap();
+    assert_eq!(
+        p.bytes(),
+        b"POST /b HTTP/1.1\nHost: c-shadow\nContent-Length: 2\n\nok"
+    );
+}

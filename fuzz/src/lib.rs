@@ -1,0 +1,597 @@
+//! Fuzz targets of shadowtap: one pure function per entry point that takes
+//! bytes from outside (see `fuzz/README.md`).
+//!
+//! Each function drives its entry point with whatever bytes it is given and
+//! checks invariants that must hold for every input, panicking when one
+//! does not. A fuzzer's crash is therefore either a panic in shadowtap's
+//! code or a broken invariant. The functions know nothing of any fuzzer:
+//! the AFL++ binaries in `fuzz/afl/` call them, and `tests/corpus.rs`
+//! replays the committed corpus through them in plain `cargo test`.
+//!
+//! Inputs are cut at [`MAX_INPUT`] so that every allocation stays bounded
+//! by the input (the log reader reads an in-memory cursor, never a file).
+
+use std::io::Cursor;
+
+use shadowtap_capture::decode::{decode as decode_frame, TcpPacket};
+use shadowtap_capture::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent};
+use shadowtap_cli::units;
+use shadowtap_format::http1::{self, BodyKind, Framer, FramingError, Head, Status};
+use shadowtap_format::{End, Exchange, ReadOptions, Reader};
+use shadowtap_replay::client::Target;
+use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::threshold::Threshold;
+
+/// Longest input a target looks at; the rest is ignored.
+pub const MAX_INPUT: usize = 1 << 16;
+
+/// A fuzz target: any bytes in, a panic on a bug.
+pub type FuzzFn = fn(&[u8]);
+
+/// The targets by name, as the corpus directories are named.
+pub const TARGETS: [(&str, FuzzFn); 8] = [
+    ("http1", http1),
+    ("stlog_read", stlog_read),
+    ("decode", decode),
+    ("pipeline", pipeline),
+    ("rewrite", rewrite),
+    ("target", target),
+    ("threshold", threshold),
+    ("units", units),
+];
+
+fn cap(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(MAX_INPUT)]
+}
+
+/// Takes the first byte as settings; an empty input gives 0.
+fn split_first(data: &[u8]) -> (u8, &[u8]) {
+    match data.split_first() {
+        Some((&b, rest)) => (b, rest),
+        None => (0, data),
+    }
+}
+
+// ---------------------------------------------------------------- http1 --
+
+/// What framing one stream of messages gave: per message, the bytes it
+/// took, its head, and how it ended.
+#[derive(Debug, PartialEq, Eq)]
+struct Framed {
+    messages: Vec<(u64, Option<Head>, Option<u64>, u64)>,
+    error: Option<FramingError>,
+    /// The last message was still open when the bytes ran out; whether the
+    /// end of the stream completed it.
+    open: Option<(u64, bool)>,
+}
+
+/// The framer's settings taken from the first byte.
+fn framer_for(settings: u8) -> Framer {
+    let mut f = if settings & 1 == 0 {
+        Framer::request()
+    } else {
+        Framer::response(["GET", "HEAD", "CONNECT", "POST"][usize::from(settings >> 1) & 3])
+    };
+    if settings & 0x08 != 0 {
+        f = f.lenient();
+    }
+    if settings & 0x10 != 0 {
+        f = f.with_max_head(256);
+    }
+    if settings & 0x20 != 0 {
+        f = f.with_body_cap(16);
+    }
+    f
+}
+
+/// Frames `stream` as consecutive messages, fed in the pieces `pieces`
+/// (which concatenate to `stream`).
+fn frame_stream(settings: u8, pieces: &[&[u8]]) -> Framed {
+    let mut f = framer_for(settings);
+    let mut out = Framed {
+        messages: Vec::new(),
+        error: None,
+        open: None,
+    };
+    let mut stopped = false;
+    'pieces: for piece in pieces {
+        let mut rest = *piece;
+        // Every feed but the last of a piece completes a message, and every
+        // message takes at least one byte: at most len + 1 rounds.
+        for _ in 0..=piece.len() {
+            let before = f.consumed();
+            match f.feed(rest) {
+                Ok(p) => {
+                    assert!(p.consumed <= rest.len(), "consumed past the input");
+                    assert_eq!(f.consumed(), before + p.consumed as u64);
+                    assert!(f.body_consumed() <= f.consumed());
+                    assert_eq!(f.is_complete(), p.status == Status::Complete);
+                    match p.status {
+                        Status::Partial => {
+                            assert_eq!(p.consumed, rest.len(), "partial but bytes left");
+                            continue 'pieces;
+                        }
+                        Status::Complete => {
+                            let head = f.head().cloned();
+                            let h = head.as_ref().expect("complete without a head");
+                            assert!(h.len as u64 + f.leading_skipped() as u64 <= f.consumed());
+                            if let Some(at) = f.capped_at() {
+                                assert!(at <= f.consumed());
+                            }
+                            // A complete message stays complete, taking nothing.
+                            let again = f.feed(b"x").expect("complete framer fails");
+                            assert_eq!((again.consumed, again.status), (0, Status::Complete));
+                            let tunnel = h.body == BodyKind::Tunnel;
+                            out.messages
+                                .push((f.consumed(), head, f.capped_at(), f.body_data()));
+                            rest = &rest[p.consumed..];
+                            if tunnel {
+                                stopped = true;
+                                break 'pieces;
+                            }
+                            if settings & 1 == 0 {
+                                f.reset_request();
+                            } else {
+                                f.reset_response(
+                                    ["GET", "HEAD", "CONNECT", "POST"]
+                                        [usize::from(settings >> 1) & 3],
+                                );
+                            }
+                            if rest.is_empty() {
+                                continue 'pieces;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    // An error is final.
+                    assert_eq!(f.feed(b"GET / HTTP/1.1\r\n\r\n"), Err(e.clone()));
+                    out.error = Some(e);
+                    stopped = true;
+                    break 'pieces;
+                }
+            }
+        }
+        unreachable!("a piece took more rounds than it has bytes");
+    }
+    if !stopped && f.consumed() > 0 {
+        let done = f.finish();
+        if done {
+            assert!(f.head().is_some(), "finished without a head");
+        }
+        out.open = Some((f.consumed(), done));
+    }
+    out
+}
+
+/// The HTTP/1 framer (`format::http1`), request or response side, fed the
+/// stream whole and split at points the input chooses: "need more bytes"
+/// resumption must give the same messages as one feed.
+///
+/// Input: settings byte (side, method, lenient, small head bound, body
+/// cap), split count byte, that many split bytes, then the stream.
+pub fn http1(data: &[u8]) {
+    let data = cap(data);
+    let (settings, rest) = split_first(data);
+    let (n, rest) = split_first(rest);
+    let n = usize::from(n % 16).min(rest.len());
+    let (splits, stream) = rest.split_at(n);
+    let whole = frame_stream(settings, &[stream]);
+    let mut cuts: Vec<usize> = splits
+        .iter()
+        .scan(0usize, |at, &s| {
+            *at += usize::from(s);
+            Some(*at)
+        })
+        .filter(|&c| c <= stream.len())
+        .collect();
+    cuts.push(stream.len());
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for c in cuts {
+        pieces.push(&stream[from..c]);
+        from = c;
+    }
+    let split = frame_stream(settings, &pieces);
+    assert_eq!(whole, split, "splitting the stream changed its framing");
+    // Byte by byte, for short streams.
+    if stream.len() <= 512 {
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(
+            whole,
+            frame_stream(settings, &bytes),
+            "byte by byte differs"
+        );
+    }
+    // The stored-request parsers read any bytes without panicking, and
+    // agree with the framer on a strict head.
+    if let Some(h) = http1::parse_request_head(stream) {
+        assert!(h.len <= stream.len());
+        assert!(http1::parse_request_head_lenient(stream).is_some());
+        let _ = h.uri(stream);
+        let _ = h.host(stream);
+    }
+    if let Some(h) = http1::parse_response_head(stream) {
+        assert!(h.len <= stream.len());
+    }
+    if let Some(l) = http1::scan_request_line(stream) {
+        assert!(!l.method.is_empty());
+    }
+}
+
+// ----------------------------------------------------------- stlog_read --
+
+/// The log reader (`format::read`), normal and `--salvage`, over an
+/// in-memory cursor: reads every record until the end or an error, must
+/// never panic, and stops for good after an error.
+///
+/// Input: settings byte (bit 0: salvage), then the file.
+pub fn stlog_read(data: &[u8]) {
+    let data = cap(data);
+    let (settings, file) = split_first(data);
+    let salvage = settings & 1 != 0;
+    let len = file.len() as u64;
+    let Ok(mut r) = Reader::with_options(Cursor::new(file), ReadOptions { salvage }) else {
+        return;
+    };
+    let _ = r.header().get("capture.host");
+    // Each record takes at least one byte of the file.
+    let mut failed = false;
+    for _ in 0..=file.len() {
+        assert!(r.offset() <= len, "offset past the end");
+        match r.next_exchange() {
+            Ok(Some(ex)) => {
+                if let Some(b) = r.current_block() {
+                    assert!(b.offset < len);
+                }
+                let _ = ex.flags.names().count();
+                let _ = (ex.latency_ns(), ex.wire_bytes());
+            }
+            Ok(None) => {
+                match r.end().expect("ended without an end") {
+                    End::TornTail {
+                        offset,
+                        ignored_bytes,
+                    } => {
+                        assert!(*offset <= len && *ignored_bytes <= len);
+                    }
+                    End::Clean { .. } | End::Stopped => {}
+                }
+                break;
+            }
+            Err(e) => {
+                if salvage {
+                    assert!(!e.is_block_damage(), "salvage returned block damage: {e}");
+                }
+                let _ = e.to_string();
+                failed = true;
+                break;
+            }
+        }
+    }
+    if failed {
+        assert!(matches!(r.next_exchange(), Ok(None)), "read after an error");
+        assert!(r.end().is_none(), "a failed read has an end");
+    } else {
+        assert!(r.end().is_some(), "the reader did not finish");
+    }
+    let s = r.salvage_stats();
+    assert!(s.skipped_bytes <= len);
+    if !salvage {
+        assert_eq!(s.bad_blocks, 0);
+    }
+}
+
+// --------------------------------------------------------------- decode --
+
+const LINKS: [LinkType; 8] = [
+    LinkType::Ethernet,
+    LinkType::Null,
+    LinkType::Loop,
+    LinkType::Raw,
+    LinkType::Ipv4,
+    LinkType::Ipv6,
+    LinkType::LinuxSll,
+    LinkType::LinuxSll2,
+];
+
+fn check_packet(p: &TcpPacket<'_>, frame: &[u8]) {
+    let f = frame.as_ptr_range();
+    let s = p.payload.as_ptr_range();
+    assert!(
+        p.payload.is_empty() || (f.start <= s.start && s.end <= f.end),
+        "payload outside the frame"
+    );
+    assert!(p.payload.len() <= frame.len());
+}
+
+/// The packet decoder (`capture::decode`) for every link type it supports.
+///
+/// Input: link byte (type, and whether the frame was cut by the snap
+/// length), then the frame. An Ethernet frame carrying IPv4 must decode as
+/// the same TCP segment as the IPv4 packet given alone (Ethernet has a
+/// fast path of its own).
+pub fn decode(data: &[u8]) {
+    let data = cap(data);
+    let (settings, frame) = split_first(data);
+    let link = LINKS[usize::from(settings & 7)];
+    let cut = u32::from(settings >> 3) * 97;
+    let orig_len = frame.len() as u32 + cut;
+    let _ = LinkType::from_dlt(link.linktype() as i32).expect("round trip of the link type");
+    let got = decode_frame(link, frame, orig_len);
+    if let Ok(p) = &got {
+        check_packet(p, frame);
+        if cut == 0 {
+            assert!(!p.is_truncated() || u64::from(p.wire_len) > p.payload.len() as u64);
+        }
+    }
+    if link == LinkType::Ethernet && frame.len() >= 14 && frame[12..14] == [0x08, 0x00] {
+        let alone = decode_frame(LinkType::Ipv4, &frame[14..], orig_len - 14);
+        // Only the segments are compared: an IP header that does not parse
+        // is `NotTcp` behind Ethernet but `Malformed` alone (open, see
+        // fuzz/README.md).
+        if got.is_ok() || alone.is_ok() {
+            assert_eq!(
+                got, alone,
+                "Ethernet and raw IPv4 decode the same packet differently"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------- pipeline --
+
+#[derive(Default)]
+struct Collect {
+    requests: u64,
+    exchanges: Vec<Exchange>,
+}
+
+impl ExchangeSink for Collect {
+    fn request(&mut self, req: &RequestEvent<'_>) {
+        self.requests += 1;
+        assert!(req.first_ns <= req.last_ns, "request ends before it starts");
+        assert!(req.request.len() as u64 <= req.request_len.max(req.request.len() as u64));
+    }
+
+    fn exchange(&mut self, ex: Exchange) {
+        self.exchanges.push(ex);
+    }
+}
+
+/// The capture pipeline (`capture::pipeline`) fed a sequence of frames
+/// with times the input chooses (out of order too); its counters must add
+/// up and every exchange be well formed.
+///
+/// Input: settings byte (link type, responses, ports), body cap byte, then
+/// frames, each `[len u16 LE][dt u8][flags u8][len bytes]`: the frame
+/// comes `dt` ms after the previous one (before it with flag bit 0), and
+/// was cut by the snap length with bit 1.
+pub fn pipeline(data: &[u8]) {
+    let data = cap(data);
+    let (settings, rest) = split_first(data);
+    let (max_body, mut rest) = split_first(rest);
+    let link = LINKS[usize::from(settings & 7)];
+    let cfg = PipelineConfig {
+        ports: if settings & 0x08 != 0 {
+            vec![80]
+        } else {
+            Vec::new()
+        },
+        max_body: u64::from(max_body),
+        redact_headers: vec!["authorization".into()],
+        responses: settings & 0x10 == 0,
+        max_flows: 4,
+        max_flow_bytes: 16 << 10,
+        max_total_bytes: 32 << 10,
+        idle_timeout_ns: 2_000_000_000,
+    };
+    let mut p = Pipeline::new(cfg, link);
+    let mut sink = Collect::default();
+    let mut ts: u64 = 1_700_000_000_000_000_000;
+    let mut frames = 0u64;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let (dt, flags) = (u64::from(rest[2]) * 1_000_000, rest[3]);
+        let body = &rest[4..];
+        let frame = &body[..len.min(body.len())];
+        rest = &body[frame.len()..];
+        ts = if flags & 1 != 0 {
+            ts.saturating_sub(dt)
+        } else {
+            ts.saturating_add(dt)
+        };
+        let orig_len = frame.len() as u32 + if flags & 2 != 0 { 100 } else { 0 };
+        p.process(ts, frame, orig_len, &mut sink);
+        frames += 1;
+        if flags & 4 != 0 {
+            p.sweep(ts, &mut sink);
+        }
+    }
+    p.finish(&mut sink);
+    let s = p.stats();
+    assert_eq!(s.packets, frames);
+    assert_eq!(
+        s.packets,
+        s.tcp_packets + s.not_ip + s.not_tcp + s.fragments + s.truncated_headers + s.malformed,
+        "frames do not add up: {s:#?}"
+    );
+    assert!(s.filtered <= s.tcp_packets);
+    assert_eq!(s.flows_active, 0, "flows left after finish");
+    assert_eq!(s.buffered_bytes, 0, "bytes held after finish");
+    assert!(s.flows_closed + s.evicted() <= s.flows_created);
+    assert_eq!(s.http.exchanges, sink.exchanges.len() as u64);
+    assert_eq!(s.http.requests, sink.requests);
+    assert!(s.http.incomplete <= s.http.exchanges);
+    let mut ids: Vec<u64> = sink.exchanges.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), sink.exchanges.len(), "exchange ids repeat");
+    for e in &sink.exchanges {
+        assert!(
+            e.req_first_ns <= e.req_last_ns,
+            "request ends before it starts: {} > {}",
+            e.req_first_ns,
+            e.req_last_ns
+        );
+        assert!(e.request.len() as u64 <= e.request_len.max(e.request.len() as u64));
+        if let Some(r) = &e.response {
+            assert!(r.first_ns <= r.last_ns, "response ends before it starts");
+        }
+    }
+}
+
+// -------------------------------------------------------------- rewrite --
+
+const EXTRA: [&str; 4] = [
+    "X-Shadow: 1",
+    "Connection: close",
+    "Host: extra.example",
+    "Accept: */*",
+];
+
+/// The request rewriter (`replay::host`): Host rule, `-shadow`, hop-by-hop
+/// headers, `--header`s. A request that frames as one complete message
+/// must still frame as one after the rewrite, with the same request line,
+/// method and body, and the target's Host where the target gives it.
+///
+/// Input: settings byte (Host mode, which `--header`s), then the request.
+pub fn rewrite(data: &[u8]) {
+    let data = cap(data);
+    let (settings, raw) = split_first(data);
+    let mode = HostMode {
+        keep_captured: settings & 1 != 0,
+        no_suffix: settings & 2 != 0,
+    };
+    let extra: Vec<ExtraHeader> = EXTRA
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| settings & (4 << i) != 0)
+        .map(|(_, h)| ExtraHeader::parse(h).expect("a valid header"))
+        .collect();
+    let extra_host = settings & (4 << 2) != 0;
+    let mut r = Rewriter::new(mode, extra);
+    let Ok(p) = r.rewrite(raw) else { return };
+    let line = HostLine::new(b"t.example:8080");
+    let out = p.parts(Some(&line)).concat();
+    assert_eq!(p.len_with(Some(&line)), out.len());
+    if let Some(at) = p.host_at() {
+        assert!(at <= p.bytes().len());
+    }
+
+    // The input as the framer sees it: leading empty lines skipped.
+    let lead = raw
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let msg = &raw[lead..];
+    let mut f = Framer::request();
+    let Ok(fed) = f.feed(msg) else { return };
+    if fed.status != Status::Complete || fed.consumed != msg.len() {
+        return;
+    }
+    let in_head = f.take_head().expect("complete has a head");
+    if in_head.upgrade {
+        return;
+    }
+    let mut g = Framer::request();
+    let got = g.feed(&out).expect("the rewritten request does not frame");
+    assert_eq!(
+        (got.status, got.consumed),
+        (Status::Complete, out.len()),
+        "the rewritten request is not one message"
+    );
+    assert_eq!(g.leading_skipped(), 0);
+    let out_head = g.take_head().expect("complete has a head");
+    assert_eq!(out_head.method, in_head.method);
+    assert_eq!(p.method(), in_head.method.as_deref().unwrap_or("GET"));
+    assert_eq!(out_head.uri(&out), in_head.uri(msg), "the target changed");
+    let req_line = |b: &[u8]| b[..b.iter().position(|&c| c == b'\n').map_or(0, |i| i + 1)].to_vec();
+    assert_eq!(req_line(&out), req_line(msg), "the request line changed");
+    assert_eq!(
+        &out[out_head.len..],
+        &msg[in_head.len..],
+        "the body changed"
+    );
+    if !mode.keep_captured && !extra_host {
+        assert_eq!(
+            out_head.host(&out).as_deref(),
+            Some("t.example:8080"),
+            "the target's Host is not the Host sent"
+        );
+    }
+}
+
+// --------------------------------------------------- target / threshold --
+
+fn text(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(&data[..data.len().min(4096)]).ok()
+}
+
+/// The `--target` parser (`replay::client::Target`): a parsed target
+/// parses again from its Display to the same target.
+pub fn target(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    let Ok(t) = Target::parse(s) else { return };
+    assert!(t.port() != 0);
+    assert!(!t.host().is_empty());
+    assert!(t.authority().contains(t.host()));
+    let again = Target::parse(&t.to_string()).expect("a target's Display does not parse");
+    assert_eq!(again, t);
+}
+
+/// The `--threshold` parser (`replay::threshold`): a parsed threshold has
+/// a number for a limit and parses again from its Display to the same
+/// threshold.
+pub fn threshold(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    let t = match Threshold::parse(s) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = e.to_string();
+            return;
+        }
+    };
+    assert!(!t.limit.is_nan(), "a threshold's limit is NaN: {s:?}");
+    let _ = t.format_value(t.limit);
+    let again = Threshold::parse(&t.to_string()).expect("a threshold's Display does not parse");
+    assert_eq!(again, t);
+}
+
+// ---------------------------------------------------------------- units --
+
+/// The parsers of durations, sizes, counts and compression settings
+/// (`cli::units`): a parsed value, written back out, parses to itself.
+///
+/// Input: selector byte, then the text.
+pub fn units(data: &[u8]) {
+    let (which, rest) = split_first(data);
+    let Some(s) = text(rest) else { return };
+    match which % 4 {
+        0 => {
+            if let Ok(d) = units::duration(s) {
+                let back = humantime::format_duration(d).to_string();
+                assert_eq!(units::duration(&back), Ok(d), "{s:?} -> {back:?}");
+            }
+        }
+        1 => {
+            if let Ok(n) = units::size(s) {
+                assert_eq!(units::size(&n.to_string()), Ok(n), "{s:?}");
+            }
+        }
+        2 => {
+            if let Ok(n) = units::count::<u64>(s) {
+                assert_eq!(units::count::<u64>(&n.to_string()), Ok(n), "{s:?}");
+            }
+        }
+        _ => {
+            if let Ok((codec, level)) = units::compression(s) {
+                let back = match codec {
+                    shadowtap_format::Codec::None => "none".to_owned(),
+                    _ => format!("zstd:{level}"),
+                };
+                assert_eq!(units::compression(&back), Ok((codec, level)), "{s:?}");
+            }
+        }
+    }
+}
