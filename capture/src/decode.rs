@@ -153,6 +153,9 @@ fn decode_general(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacke
     let truncated_frame = (data.len() as u64) < u64::from(orig_len);
     let sliced = match link {
         LinkType::Ethernet => {
+            if let Some((mac, rest)) = data.split_first_chunk::<14>() {
+                ip_version_as_declared(u16::from_be_bytes([mac[12], mac[13]]), rest)?;
+            }
             LaxSlicedPacket::from_ethernet(data).map_err(|_| short(truncated_frame))?
         }
         LinkType::Null => {
@@ -220,6 +223,7 @@ fn from_ip_family(af: u32, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
 }
 
 fn from_ether_type(proto: u16, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    ip_version_as_declared(proto, rest)?;
     match EtherType(proto) {
         ether_type::IPV4
         | ether_type::IPV6
@@ -229,6 +233,35 @@ fn from_ether_type(proto: u16, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip>
             Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), rest))
         }
         _ => Err(Skip::NotIp),
+    }
+}
+
+/// A packet whose link layer says IPv4 (or IPv6), behind any VLAN tags,
+/// must carry that IP version: the slicer would otherwise read it by its
+/// version nibble, so the same bytes would count as `not_tcp` behind a link
+/// header and as `malformed` on a raw IPv4 link.
+fn ip_version_as_declared(mut proto: u16, mut rest: &[u8]) -> Result<(), Skip> {
+    // Each tag is 4 bytes, so the loop ends with the input.
+    while matches!(
+        EtherType(proto),
+        ether_type::VLAN_TAGGED_FRAME
+            | ether_type::PROVIDER_BRIDGING
+            | ether_type::VLAN_DOUBLE_TAGGED_FRAME
+    ) {
+        let Some((tag, inner)) = rest.split_first_chunk::<4>() else {
+            return Ok(());
+        };
+        proto = u16::from_be_bytes([tag[2], tag[3]]);
+        rest = inner;
+    }
+    let want = match EtherType(proto) {
+        ether_type::IPV4 => 4,
+        ether_type::IPV6 => 6,
+        _ => return Ok(()),
+    };
+    match rest.first() {
+        Some(b) if b >> 4 != want => Err(Skip::Malformed),
+        _ => Ok(()),
     }
 }
 

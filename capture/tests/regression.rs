@@ -493,3 +493,36 @@ fn out_of_order_request_ends_before_it_starts() {
     // The times span every segment of the request, whatever their order.
     assert_eq!((ex[0].req_first_ns, ex[0].req_last_ns), (tail_ns, head_ns));
 }
+
+#[test]
+fn ipv4_ethertype_with_an_ipv6_header_was_not_tcp_behind_ethernet_but_malformed_alone() {
+    use shadowtap_capture::decode::{decode, LinkType, Skip};
+    // An IPv6-looking header (version nibble 6) under a link layer that
+    // says IPv4: malformed however it arrives.
+    let mut ip = vec![0x65, 0, 0, 0x5c, 0, 1, 0x40, 0, 0x40, 6];
+    ip.resize(60, 0);
+    let mut eth = vec![0u8; 12];
+    eth.extend_from_slice(&[0x08, 0x00]);
+    eth.extend_from_slice(&ip);
+    let mut vlan = vec![0u8; 12];
+    vlan.extend_from_slice(&[0x81, 0x00, 0, 7, 0x08, 0x00]);
+    vlan.extend_from_slice(&ip);
+    let mut sll = vec![0u8; 14];
+    sll.extend_from_slice(&[0x08, 0x00]);
+    sll.extend_from_slice(&ip);
+    let mut null = 2u32.to_le_bytes().to_vec();
+    null.extend_from_slice(&ip);
+    for (link, frame) in [
+        (LinkType::Ipv4, &ip),
+        (LinkType::Ethernet, &eth),
+        (LinkType::Ethernet, &vlan),
+        (LinkType::LinuxSll, &sll),
+        (LinkType::Null, &null),
+    ] {
+        assert_eq!(
+            decode(link, frame, frame.len() as u32).err(),
+            Some(Skip::Malformed),
+            "{link:?}"
+        );
+    }
+}
