@@ -78,8 +78,9 @@ pub struct HttpStats {
     /// far as they were read.
     pub malformed: u64,
     /// Bytes of tracked connections kept in no exchange: skipped while
-    /// looking for a message start, after a framing error, or a head that
-    /// never completed and does not start with a request line.
+    /// looking for a message start, empty lines before a start line, after
+    /// a framing error, or a head that never completed and does not start
+    /// with a request line.
     pub skipped_bytes: u64,
     /// Connections that switched protocols (CONNECT, Upgrade).
     pub upgrades: u64,
@@ -140,6 +141,14 @@ impl Entry {
     }
 }
 
+/// What [`Msg::feed`] did with its input.
+struct Fed {
+    consumed: usize,
+    complete: bool,
+    /// Empty lines before the start line, which the framer skips.
+    skipped: usize,
+}
+
 /// A message being framed.
 #[derive(Debug)]
 struct Msg {
@@ -178,14 +187,15 @@ impl Msg {
         }
     }
 
-    /// Feeds bytes; returns how many belong to this message and whether it
-    /// is complete.
+    /// Feeds bytes; returns how many were consumed, whether the message is
+    /// complete, and how many of the consumed bytes were empty lines before
+    /// its start line (skipped, kept in no exchange).
     fn feed(
         &mut self,
         meta: SegMeta,
         input: &[u8],
         max_body: u64,
-    ) -> Result<(usize, bool), shadowtap_format::http1::FramingError> {
+    ) -> Result<Fed, shadowtap_format::http1::FramingError> {
         let lead_before = self.framer.leading_skipped();
         let p = self.framer.feed(input)?;
         let lead = (self.framer.leading_skipped() - lead_before).min(p.consumed);
@@ -219,7 +229,11 @@ impl Msg {
             self.bytes
                 .extend_from_slice(&body[..(store_end - before) as usize]);
         }
-        Ok((p.consumed, p.status == Status::Complete))
+        Ok(Fed {
+            consumed: p.consumed,
+            complete: p.status == Status::Complete,
+            skipped: lead,
+        })
     }
 
     /// Accounts `len` missing bytes inside a body whose framing does not
@@ -462,6 +476,8 @@ impl Conn {
                         .iter()
                         .take_while(|&&b| b == b'\r' || b == b'\n')
                         .count();
+                    // Empty lines between messages belong to none.
+                    ctx.stats.skipped_bytes += n as u64;
                     input = &input[n..];
                     offset += n as u64;
                     if input.is_empty() {
@@ -478,9 +494,14 @@ impl Conn {
                         return;
                     }
                     match m.feed(meta, input, ctx.cfg.max_body) {
-                        Ok((n, complete)) => {
+                        Ok(Fed {
+                            consumed: n,
+                            complete,
+                            skipped,
+                        }) => {
                             input = &input[n..];
                             offset += n as u64;
+                            ctx.stats.skipped_bytes += skipped as u64;
                             if complete {
                                 self.complete_msg(d, meta, peer, ctx);
                             }

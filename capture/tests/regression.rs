@@ -427,6 +427,17 @@ fn every_byte_is_in_an_exchange_or_counted() {
             vec![b"HTTP/1.1 200 OK\r\nContent-Le".to_vec()],
         ),
         (
+            "empty lines between and after requests",
+            vec![
+                GET_NEXT.to_vec(),
+                b"\r\n\r\n".to_vec(),
+                b"\n".to_vec(),
+                GET_NEXT.to_vec(),
+                b"\r\n".to_vec(),
+            ],
+            vec![OK.to_vec(), OK.to_vec()],
+        ),
+        (
             "http/0.9",
             vec![b"GET /nine\r\n".to_vec()],
             vec![b"<html>nine</html>".to_vec()],
