@@ -374,9 +374,11 @@ md_row() {
     printf '%s\n' "$line" | tee -a "$BENCH_MD"
 }
 
-# Moves the finished result file into benches/results/NAME.md.
+# md_publish [NAME]: moves the finished result file into
+# benches/results/NAME.md (NAME: the script's, BENCH_NAME, by default).
 md_publish() {
+    local name=${1:-$BENCH_NAME}
     mkdir -p "$BENCH_RESULTS"
-    cp "$BENCH_MD" "$BENCH_RESULTS/$BENCH_NAME.md"
-    log "results in benches/results/$BENCH_NAME.md"
+    cp "$BENCH_MD" "$BENCH_RESULTS/$name.md"
+    log "results in benches/results/$name.md"
 }

@@ -19,9 +19,17 @@
 #
 #   sudo benches/tee.sh
 #
+# Two setups (BENCH_TEE_SETUP): `default` (nginx with 2 workers, wrk -t2
+# -c32 -d10s; results in benches/results/tee.md) and `one-worker` (nginx
+# with 1 worker, wrk -t1 -c16 -d3s: production leaves a CPU's worth of time
+# to everything else, and the mirror target, at idle priority, saturates
+# its --concurrency slots; results in benches/results/tee-one-worker.md).
+# The knobs below override either setup's values.
+#
 # Written against the interface of issue 5; see benches/README.md for what
 # it assumes about tee's output. Knobs: BENCH_DURATION (10s),
-# BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_TEE_QUEUE (tee's
+# BENCH_WRK_THREADS (2), BENCH_WRK_CONNS (32), BENCH_NGINX_WORKERS (2),
+# BENCH_TEE_QUEUE (tee's
 # default when unset), BENCH_TEE_PHASES ("1 2"), BENCH_TEE_ROUNDS (5),
 # BENCH_TEE_MIRROR_SCHED (idle: serve runs under `chrt --idle 0`; normal),
 # BENCH_TEE_EXTRA (more options for every tee run),
@@ -41,9 +49,17 @@ if ! "$SHADOWTAP" tee --help >/dev/null 2>&1; then
     exit 4
 fi
 
-DUR=${BENCH_DURATION:-10s}
-THREADS=${BENCH_WRK_THREADS:-2}
-CONNS=${BENCH_WRK_CONNS:-32}
+SETUP=${BENCH_TEE_SETUP:-default}
+case $SETUP in
+    default) RESULT_NAME=tee setup_dur=10s setup_threads=2 setup_conns=32 setup_workers=2 ;;
+    one-worker) RESULT_NAME=tee-one-worker setup_dur=3s setup_threads=1 setup_conns=16 setup_workers=1 ;;
+    *) die "BENCH_TEE_SETUP must be default or one-worker, not $SETUP" ;;
+esac
+DUR=${BENCH_DURATION:-$setup_dur}
+THREADS=${BENCH_WRK_THREADS:-$setup_threads}
+CONNS=${BENCH_WRK_CONNS:-$setup_conns}
+# start_nginx reads it.
+BENCH_NGINX_WORKERS=${BENCH_NGINX_WORKERS:-$setup_workers}
 PHASES=${BENCH_TEE_PHASES:-1 2}
 ROUNDS=${BENCH_TEE_ROUNDS:-5}
 MAX_STEAL=${BENCH_TEE_MAX_STEAL:-2}
@@ -188,6 +204,22 @@ task_ticks() {
     done
     echo "$sum"
 }
+# task_switches PID [capture|mirror]: voluntary context switches (the
+# thread blocked, to be woken later) of PID's threads so far, chosen as by
+# task_ticks.
+task_switches() {
+    local t comm sum=0 v
+    for t in /proc/"$1"/task/*; do
+        comm=$(cat "$t/comm" 2>/dev/null) || continue
+        case ${2:-all} in
+            capture) [[ $comm == shadowtap-captu* ]] || continue ;;
+            mirror) [[ $comm == shadowtap-captu* ]] && continue ;;
+        esac
+        v=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$t/status" 2>/dev/null) || continue
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_pct TICKS SECONDS: CPU time as a percentage of one CPU.
 cpu_pct() { fmt %.1f "100 * $1 / $CLK_TCK / $2"; }
@@ -198,12 +230,16 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     # run_wrk NAME [PID:WHICH...]: wrk against production; records the CPU
     # steal during the run in $WORK/NAME.steal and, for each PID:WHICH
     # (see task_ticks), that process's CPU over the run as a percentage of
-    # one CPU in $WORK/NAME.cpu, one "WHICH PCT" line each.
+    # one CPU, its CPU time in ticks and its voluntary context switches per
+    # second in $WORK/NAME.cpu, one "WHICH PCT TICKS SWITCHES" line each.
     run_wrk() {
-        local name=$1 spec before after t0 t1 secs
+        local name=$1 spec before after t0 t1 secs ticks
         shift
-        declare -A c0
-        for spec in "$@"; do c0[$spec]=$(task_ticks "${spec%%:*}" "${spec#*:}"); done
+        declare -A c0 w0
+        for spec in "$@"; do
+            c0[$spec]=$(task_ticks "${spec%%:*}" "${spec#*:}")
+            w0[$spec]=$(task_switches "${spec%%:*}" "${spec#*:}")
+        done
         before=$(cpu_times)
         t0=$(date +%s.%N)
         wrk -t"$THREADS" -c"$CONNS" -d"$DUR" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/$name.wrk" 2>&1 ||
@@ -214,11 +250,14 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         secs=$(calc "$t1 - $t0")
         : >"$WORK/$name.cpu"
         for spec in "$@"; do
-            echo "${spec#*:} $(cpu_pct "$(($(task_ticks "${spec%%:*}" "${spec#*:}") - c0[$spec]))" "$secs")" >>"$WORK/$name.cpu"
+            ticks=$(($(task_ticks "${spec%%:*}" "${spec#*:}") - c0[$spec]))
+            echo "${spec#*:} $(cpu_pct "$ticks" "$secs") $ticks" \
+                "$(fmt %.0f "($(task_switches "${spec%%:*}" "${spec#*:}") - ${w0[$spec]}) / $secs")" >>"$WORK/$name.cpu"
         done
     }
-    # cpu_of NAME WHICH: a percentage recorded by run_wrk.
-    cpu_of() { awk -v w="$2" '$1 == w { print $2 }' "$WORK/$1.cpu"; }
+    # cpu_of NAME WHICH [FIELD]: a percentage (FIELD 2), ticks (3) or
+    # context switches per second (4) recorded by run_wrk.
+    cpu_of() { awk -v w="$2" -v f="${3:-2}" '$1 == w { print $f }' "$WORK/$1.cpu"; }
 
     run_tcpdump() {
         start_nginx "$1"
@@ -252,6 +291,10 @@ if [[ " $PHASES " == *" 1 "* ]]; then
         served=$(nginx_served "$name")
         captured=$(sed -nE 's/.*tee: captured ([0-9]+) requests.*/\1/p' "$WORK/$name-tee.err" | tail -n 1)
         kd=$(sed -nE 's/.*tee: captured .*kernel drops ([0-9]+).*/\1/p' "$WORK/$name-tee.err" | tail -n 1)
+        # CPU time per captured request, in microseconds, of tee's capture
+        # thread and of its mirror threads: "capture mirror".
+        echo "$(fmt %.2f "$(cpu_of "$name" capture 3) * 1000000 / $CLK_TCK / ${captured:-1}")" \
+            "$(fmt %.2f "$(cpu_of "$name" mirror 3) * 1000000 / $CLK_TCK / ${captured:-1}")" >"$WORK/$name.us"
         t_served=$((t_served + served))
         t_received=$((t_received + MIRROR_RECEIVED))
         t_captured=$((t_captured + ${captured:-0}))
@@ -276,7 +319,8 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     # processes measured. A round in which any of those three runs saw more
     # steal than MAX_STEAL is reported but does not count, and another is
     # run in its place (at most MAX_ATTEMPTS in all).
-    for f in base.rps tcpdump.rps cpu-tcpdump.txt {tee,cap}{.rps,-delay99.txt,-ratios.txt} cpu-{tee,cap}-{capture,mirror,serve}.txt; do
+    for f in base.rps tcpdump.rps cpu-tcpdump.txt {tee,cap}{.rps,-delay99.txt,-ratios.txt} \
+        cpu-{tee,cap}-{capture,mirror,serve}.txt {us,switches}-{tee,cap}-{capture,mirror}.txt; do
         : >"$WORK/$f"
     done
     tee_ratios=()
@@ -324,6 +368,11 @@ if [[ " $PHASES " == *" 1 "* ]]; then
             for which in capture mirror serve; do
                 cpu_of "$k$r" "$which" >>"$WORK/cpu-$k-$which.txt"
             done
+            awk '{ print $1 }' "$WORK/$k$r.us" >>"$WORK/us-$k-capture.txt"
+            awk '{ print $2 }' "$WORK/$k$r.us" >>"$WORK/us-$k-mirror.txt"
+            for which in capture mirror; do
+                cpu_of "$k$r" "$which" 4 >>"$WORK/switches-$k-$which.txt"
+            done
         done
         log "round $r: tee $a, capped $c, tcpdump $b req/s: ratios $ra and $rc (steal $sb%/$sa%/$sc%)"
     done
@@ -345,7 +394,7 @@ if [[ " $PHASES " == *" 1 "* ]]; then
     ((clean < ROUNDS)) && short=" (only $clean of $ROUNDS rounds ran with low steal)"
 
     md_title "Live tee at full speed: wrk → nginx, mirrored to shadowtap serve" \
-        "$clean rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx (${BENCH_NGINX_WORKERS:-2} workers$([ -n "$NGINX_LISTEN_OPTS" ] && echo ", \`listen ... $NGINX_LISTEN_OPTS\`")) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). A second tee run in each round caps the mirror at $CAP requests/s (\`${cap_args[*]}\`): with the mirror target on the same two CPUs, every mirrored request also costs production CPU time (see below). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. A round counts only if the hypervisor stole at most $MAX_STEAL% of the CPU time during both its tcpdump and its tee run (\`/proc/stat\`); other rounds are listed and replaced. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over all tee runs, counted or not."
+        "Setup \`$SETUP\` (\`BENCH_TEE_SETUP\`): $clean rounds of wrk -t$THREADS -c$CONNS -d$DUR against nginx ($BENCH_NGINX_WORKERS worker$( ((BENCH_NGINX_WORKERS == 1)) || echo s)$([ -n "$NGINX_LISTEN_OPTS" ] && echo ", \`listen ... $NGINX_LISTEN_OPTS\`")) on 127.0.0.1: nothing else running; \`tcpdump -i lo -s 0 -B 65536 -w\`; \`shadowtap tee --interface lo --port P --target http://127.0.0.1:Q\` (default \`--mirror-priority idle\`) mirroring to \`shadowtap serve --listen 127.0.0.1:0 --record M.stlog\`, which stands in for the mirror hosts a real trial runs elsewhere and here shares the two CPUs with production, at $([ "$MIRROR_SCHED" = idle ] && echo "idle priority (\`chrt --idle 0\`; \`BENCH_TEE_MIRROR_SCHED=normal\` runs it at nginx's)" || echo "nginx's priority"). A second tee run in each round caps the mirror at $CAP requests/s (\`${cap_args[*]}\`): with the mirror target on the same two CPUs, every mirrored request also costs production CPU time (see below). The tcpdump and tee runs of a round alternate their order; the headline ratio is the median of the per-round ratios (as for replay's throughput), and req/s are medians over the rounds. A round counts only if the hypervisor stole at most $MAX_STEAL% of the CPU time during both its tcpdump and its tee run (\`/proc/stat\`); other rounds are listed and replaced. Served = lines in nginx's access log; received = requests \`serve\` answered. Counts are summed over all tee runs, counted or not."
     md_header "Measurement" "shadowtap tee" "Peer" "Ratio" "Target"
     md_row "wrk req/s on production with tee, mirror capped at $CAP req/s (\`${cap_args[*]}\`), vs with tcpdump -w: median of the $clean per-round ratios$short" "—" "—" \
         "$(fmt %.2f "$cap_ratio")" "≥ 1.00: $(check "$cap_ratio" '>=' 1)"
@@ -363,6 +412,11 @@ if [[ " $PHASES " == *" 1 "* ]]; then
             "$([ "$k" = tee ] && echo defaults || echo capped)" "$(median <"$WORK/cpu-$k-capture.txt")" \
             "$(median <"$WORK/cpu-$k-mirror.txt")" "$(median <"$WORK/cpu-$k-serve.txt")"; done | sed 's/; $//')" \
         "tcpdump $(median <"$WORK/cpu-tcpdump.txt")%" "—" "—"
+    md_row "CPU time per captured request, µs, and voluntary context switches per second (medians over counted rounds)" \
+        "$(for k in tee cap; do printf '%s: capture thread %s µs, %s/s; mirror threads %s µs, %s/s; ' \
+            "$([ "$k" = tee ] && echo defaults || echo capped)" "$(median <"$WORK/us-$k-capture.txt")" \
+            "$(median <"$WORK/switches-$k-capture.txt")" "$(median <"$WORK/us-$k-mirror.txt")" \
+            "$(median <"$WORK/switches-$k-mirror.txt")"; done | sed 's/; $//')" "—" "—" "—"
     md_row "Requests the mirror received vs production served" "$(thousands "$t_received")" \
         "$(thousands "$t_served") (nginx)" "missing $(thousands "$((t_served - t_received))")" "—"
     md_row "Tee accounting: completed + dropped + errors + skipped vs served" \
@@ -416,4 +470,4 @@ if [[ " $PHASES " == *" 2 "* ]]; then
     md_row "Mirror received vs production served (1,000 req/s)" "$(thousands "$MIRROR_RECEIVED")" \
         "$(thousands "$served") (nginx)" "tee completed ${completed:-?}, dropped ${dropped:-?}, errors ${errors:-?}" "—"
 fi
-md_publish
+md_publish "$RESULT_NAME"

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -131,11 +131,14 @@ const LIBPCAP_DEFAULT_BUFFER: u32 = 2 << 20;
 /// `tee` calls [`Pacing::fell_behind`] when its mirror queue is full: the
 /// mirror threads (idle priority) got no CPU for as long as it took to fill
 /// the queue, so the host is busy, and requests already wait in the queue
-/// far longer than a block timeout. Waking for every block the kernel
+/// far longer than a block timeout. It calls it too while no mirror target
+/// has a free slot for a run of requests: they are dropped at once, and
+/// reading them sooner buys nothing. Waking for every block the kernel
 /// retires (every millisecond with `tee`'s default) would then cost the busy
 /// host CPU time and buy the mirror nothing. While the signal is recent
 /// (within [`PACED_HOLD`]), the reader empties the kernel buffer, then
-/// sleeps up to [`PACED_WAIT`] instead of waiting for the next block.
+/// sleeps up to [`PACED_WAIT`] instead of waiting for the next block;
+/// [`Pacing::caught_up`] ends that at once.
 ///
 /// The kernel retires a block that holds any packet every block timeout, so
 /// a sleep uses up to one block per timeout: the wait is cut to what a
@@ -144,27 +147,42 @@ const LIBPCAP_DEFAULT_BUFFER: u32 = 2 << 20;
 /// mode, whose ring holds only a few hundred packets.
 #[derive(Clone, Debug, Default)]
 pub struct Pacing {
-    behind: Arc<AtomicBool>,
+    /// The last report not yet seen by the reader: [`NO_REPORT`],
+    /// [`FELL_BEHIND`] or [`CAUGHT_UP`].
+    signal: Arc<AtomicU8>,
 }
+
+const NO_REPORT: u8 = 0;
+const FELL_BEHIND: u8 = 1;
+const CAUGHT_UP: u8 = 2;
 
 impl Pacing {
     /// The consumer could not take a request.
     pub fn fell_behind(&self) {
-        if !self.behind.load(Ordering::Relaxed) {
-            self.behind.store(true, Ordering::Relaxed);
+        if self.signal.load(Ordering::Relaxed) != FELL_BEHIND {
+            self.signal.store(FELL_BEHIND, Ordering::Relaxed);
         }
     }
 
-    /// Whether a report is waiting for the reader to see it.
+    /// The consumer can take requests again: pacing, if any, ends at the
+    /// reader's next look instead of a [`PACED_HOLD`] after the last report.
+    pub fn caught_up(&self) {
+        self.signal.store(CAUGHT_UP, Ordering::Relaxed);
+    }
+
+    /// Whether a report of falling behind is waiting for the reader to see
+    /// it.
     pub fn pending(&self) -> bool {
-        self.behind.load(Ordering::Relaxed)
+        self.signal.load(Ordering::Relaxed) == FELL_BEHIND
     }
 
     /// Whether the reader should pause at `now`, given when
     /// it last saw the signal (updated here).
     fn paced(&self, now: Instant, seen: &mut Option<Instant>) -> bool {
-        if self.behind.swap(false, Ordering::Relaxed) {
-            *seen = Some(now);
+        match self.signal.swap(NO_REPORT, Ordering::Relaxed) {
+            FELL_BEHIND => *seen = Some(now),
+            CAUGHT_UP => *seen = None,
+            _ => {}
         }
         seen.is_some_and(|t| now.saturating_duration_since(t) < PACED_HOLD)
     }
@@ -1177,6 +1195,29 @@ mod tests {
         assert!(p.paced(t1, &mut seen));
         assert!(p.paced(t1 + PACED_HOLD / 2, &mut seen));
         assert!(!p.paced(t1 + PACED_HOLD, &mut seen));
+    }
+
+    #[test]
+    fn caught_up_ends_pacing_at_the_next_look() {
+        let p = Pacing::default();
+        let mut seen = None;
+        let t0 = Instant::now();
+        p.fell_behind();
+        assert!(p.paced(t0, &mut seen));
+        p.caught_up();
+        assert!(!p.pending(), "catching up is no report of falling behind");
+        assert!(
+            !p.paced(t0 + Duration::from_millis(1), &mut seen),
+            "not paced once caught up, well within the hold"
+        );
+        assert!(!p.paced(t0 + Duration::from_millis(2), &mut seen));
+        // Falling behind again paces again; the last report wins.
+        p.caught_up();
+        p.fell_behind();
+        assert!(p.paced(t0 + Duration::from_millis(3), &mut seen));
+        p.fell_behind();
+        p.caught_up();
+        assert!(!p.paced(t0 + Duration::from_millis(4), &mut seen));
     }
 
     #[test]

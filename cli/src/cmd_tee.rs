@@ -7,7 +7,10 @@
 //! never waits for the mirror: when the queue is full the request is dropped
 //! for the mirror and counted (`dropped.queue`), and a target without a free
 //! slot drops it and counts it (`dropped.concurrency`), so a dead or slow
-//! target costs counters, not memory.
+//! target costs counters, not memory. When no target has a free slot, the
+//! capture thread drops the request itself (`dropped.concurrency` too),
+//! before it is copied or queued: a saturated mirror then costs production
+//! neither wake-ups nor work at the mirror for requests it cannot send.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +22,7 @@ use anyhow::Context as _;
 use shadowtap_capture::metrics::ExtraMetrics;
 use shadowtap_capture::{Pacing, RequestEvent, Source};
 use shadowtap_format::{Exchange, Response};
-use shadowtap_replay::engine::{Exchanges, Monitor, Threaded};
+use shadowtap_replay::engine::{Exchanges, FreeSlots, Monitor, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
 use shadowtap_replay::stats::{DropCause, ErrorKind, Stats, TargetStats, STATUS_CLASSES};
 
@@ -74,6 +77,9 @@ struct Counters {
     captured: AtomicU64,
     /// Requests dropped because the queue was full.
     queue_full: AtomicU64,
+    /// Requests the capture dropped because no target had a free slot
+    /// (counted for every target as `dropped.concurrency`).
+    no_slot: AtomicU64,
     /// Requests in the queue now.
     queued: AtomicU64,
 }
@@ -233,12 +239,99 @@ struct Tap {
     /// Told when the queue is full, so the capture reads less often while
     /// the mirror cannot keep up anyway.
     pacing: Pacing,
+    /// The targets' free slots, when a request that finds none is dropped
+    /// anyway (see `FreeSlots`): it is then dropped here.
+    slots: Option<FreeSlots>,
+    saturation: Saturation,
+}
+
+/// After this many requests in a row found no target with a free slot, the
+/// capture reads less often (see `Saturation`).
+const SATURATED_AFTER: u32 = 16;
+
+/// What a run of requests that found no free slot tells the capture's
+/// pacing.
+///
+/// With the mirror threads at idle priority, targets without a free slot
+/// for request after request mean the mirror gets too little CPU to finish
+/// what it holds, or its targets are too slow: the requests are dropped
+/// anyway, and waking every block timeout to drop them sooner costs the
+/// busy host CPU time. After [`SATURATED_AFTER`] in a row the capture reads
+/// as it does on a full queue (see `Pacing`), until a request finds a free
+/// slot. At normal priority the mirror has its share of the CPU and the
+/// capture keeps its pace.
+#[derive(Debug, Default)]
+struct Saturation {
+    /// Pace at all (the mirror runs at idle priority).
+    enabled: bool,
+    /// Requests in a row that found no free slot.
+    streak: u32,
+    /// The pacing was told the mirror fell behind for lack of slots.
+    pacing: bool,
+}
+
+/// What `Saturation` asks of the pacing.
+#[derive(Debug, PartialEq, Eq)]
+enum PaceSignal {
+    None,
+    FellBehind,
+    CaughtUp,
+}
+
+impl Saturation {
+    fn new(enabled: bool) -> Saturation {
+        Saturation {
+            enabled,
+            ..Saturation::default()
+        }
+    }
+
+    /// A request found no free slot.
+    fn full(&mut self) -> PaceSignal {
+        self.streak = self.streak.saturating_add(1);
+        if !self.enabled || self.streak < SATURATED_AFTER {
+            return PaceSignal::None;
+        }
+        // Told for every drop, not once: the pacing holds for a while after
+        // the last report only.
+        self.pacing = true;
+        PaceSignal::FellBehind
+    }
+
+    /// A request found a free slot.
+    fn free(&mut self) -> PaceSignal {
+        self.streak = 0;
+        if std::mem::take(&mut self.pacing) {
+            PaceSignal::CaughtUp
+        } else {
+            PaceSignal::None
+        }
+    }
 }
 
 impl Tap {
     fn offer(&mut self, req: &RequestEvent<'_>) {
         self.next_id += 1;
         self.counters.captured.fetch_add(1, Ordering::Relaxed);
+        if let Some(slots) = &self.slots {
+            let free = slots.any();
+            let signal = if free {
+                self.saturation.free()
+            } else {
+                self.saturation.full()
+            };
+            match signal {
+                PaceSignal::None => {}
+                PaceSignal::FellBehind => self.pacing.fell_behind(),
+                PaceSignal::CaughtUp => self.pacing.caught_up(),
+            }
+            if !free {
+                // Every target would drop it: dropped here, before it is
+                // copied, queued, or wakes a mirror thread.
+                self.counters.no_slot.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
         if self.tx.is_full() {
             self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
             self.pacing.fell_behind();
@@ -339,6 +432,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     runtime.block_on(execute(plan, |engine| async move {
         let monitor = engine.monitor();
         let targets = engine_targets(&monitor);
+        let slots = engine.free_slots();
         let (tx, rx) = queue(args.queue);
         let counters = Arc::new(Counters::default());
         let pacing = Pacing::default();
@@ -348,6 +442,8 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             next_id: 0,
             counters: counters.clone(),
             pacing,
+            slots,
+            saturation: Saturation::new(idle),
         };
         let (m, c) = (monitor.clone(), counters.clone());
         capture.extra_metrics = Some(ExtraMetrics(Arc::new(move || exposition(&m, &c))));
@@ -399,8 +495,10 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
             .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?
             .context("capture failed")?;
         let queue_full = counters.queue_full.load(Ordering::Relaxed);
+        let no_slot = counters.no_slot.load(Ordering::Relaxed);
         for t in 0..targets {
             outcome.stats.record_drops(t, DropCause::Queue, queue_full);
+            outcome.stats.record_drops(t, DropCause::Concurrency, no_slot);
         }
         // What the mirror still held unsent when it stopped (the queue, the
         // engine's input) is counted as dropped, so that every captured
@@ -414,9 +512,10 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         }
         say!(
             "shadowtap tee: captured {} requests; {} dropped because the queue was full; \
-             kernel drops {}{}{}",
+             {} dropped at the capture because no target had a free slot; kernel drops {}{}{}",
             captured,
             queue_full,
+            no_slot,
             summary.kernel_drops + summary.if_drops,
             match summary.paced_wait {
                 Some(wait) if summary.paced_waits > 0 => format!(
@@ -558,13 +657,14 @@ fn exposition(monitor: &Monitor, c: &Counters) -> String {
     out
 }
 
-/// Queue drops are counted by the capture thread, outside the engine's
-/// statistics (see `run`); live views add them in.
+/// Queue drops, and drops for want of a slot decided by the capture
+/// thread, are counted outside the engine's statistics (see `run`); live
+/// views add them in.
 fn queued_drops(cause: DropCause, c: &Counters) -> u64 {
-    if cause == DropCause::Queue {
-        c.queue_full.load(Ordering::Relaxed)
-    } else {
-        0
+    match cause {
+        DropCause::Queue => c.queue_full.load(Ordering::Relaxed),
+        DropCause::Concurrency => c.no_slot.load(Ordering::Relaxed),
+        _ => 0,
     }
 }
 
@@ -590,7 +690,9 @@ async fn stats_lines(
             p.sent,
             p.completed,
             p.errors,
-            p.dropped + targets as u64 * c.queue_full.load(Ordering::Relaxed),
+            p.dropped
+                + targets as u64
+                    * (c.queue_full.load(Ordering::Relaxed) + c.no_slot.load(Ordering::Relaxed)),
             c.queue_full.load(Ordering::Relaxed),
             c.queued.load(Ordering::Relaxed),
             p.in_flight
@@ -662,6 +764,8 @@ mod tests {
             next_id: 0,
             counters: counters.clone(),
             pacing: pacing.clone(),
+            slots: None,
+            saturation: Saturation::new(true),
         };
         let req = ex(0);
         let event = RequestEvent {
@@ -681,6 +785,39 @@ mod tests {
         assert!(pacing.pending(), "a dropped one is");
         assert_eq!(counters.queue_full.load(Ordering::Relaxed), 1);
         assert_eq!(rx.pop().map(|e| e.id), Some(1));
+    }
+
+    #[test]
+    fn a_run_of_requests_without_a_free_slot_paces_the_capture_until_one_finds_one() {
+        let mut s = Saturation::new(true);
+        for i in 1..SATURATED_AFTER {
+            assert_eq!(s.full(), PaceSignal::None, "request {i} of the run");
+        }
+        // From the run's last request on, every drop is reported (the
+        // pacing holds only for a while after the last report).
+        assert_eq!(s.full(), PaceSignal::FellBehind);
+        assert_eq!(s.full(), PaceSignal::FellBehind);
+        assert_eq!(
+            s.free(),
+            PaceSignal::CaughtUp,
+            "the first free slot ends it"
+        );
+        assert_eq!(s.free(), PaceSignal::None, "said once");
+        // A run cut short by a free slot starts over.
+        for _ in 1..SATURATED_AFTER {
+            assert_eq!(s.full(), PaceSignal::None);
+        }
+        assert_eq!(s.free(), PaceSignal::None);
+        assert_eq!(s.full(), PaceSignal::None);
+    }
+
+    #[test]
+    fn without_idle_priority_no_run_paces_the_capture() {
+        let mut s = Saturation::new(false);
+        for _ in 0..10 * SATURATED_AFTER {
+            assert_eq!(s.full(), PaceSignal::None);
+        }
+        assert_eq!(s.free(), PaceSignal::None);
     }
 
     #[test]

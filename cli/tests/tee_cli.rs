@@ -512,6 +512,116 @@ fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
     assert!((1..=1024 + 1 + 1 + 64).contains(&at_stop), "{t}");
 }
 
+/// A target that accepts connections and never answers: it reads what it
+/// is sent and holds every connection until the returned flag is set (or
+/// WAIT passes). Returns its address and the thread.
+fn silent_target() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let thread = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        let mut held = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !flag.load(Ordering::Relaxed) && Instant::now() < deadline && held.len() < 1000 {
+            if let Ok((s, _)) = l.accept() {
+                s.set_nonblocking(true).unwrap();
+                held.push(s);
+            }
+            for s in &mut held {
+                let _ = s.read(&mut buf);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    (addr, done, thread)
+}
+
+/// The summary line's count before `what`, e.g. "5 dropped at the capture".
+fn summary_count(line: &str, what: &str) -> u64 {
+    line.split("; ")
+        .find_map(|part| {
+            let i = part.find(what)?;
+            part[..i].rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {what:?} in {line}"))
+}
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
+fn a_mirror_without_free_slots_drops_at_the_capture_and_the_capture_loses_nothing() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (prod, prod_addr, _prod_err) = serve(&[]);
+    let (target, done, holder) = silent_target();
+    // One slot, taken by the first request for good (the target never
+    // answers within --timeout): every later request finds no free slot.
+    let (tee, report, _started, tee_err) = start_tee(
+        prod_addr,
+        &[format!("http://{target}")],
+        dir.path(),
+        &["--concurrency", "1", "--timeout", "5s"],
+    );
+    let n = 3000;
+    keepalive_gets(prod_addr, n);
+    // The capture hands over the last requests within a block timeout; no
+    // counter is scraped here, so wait longer than one.
+    std::thread::sleep(Duration::from_millis(500));
+    let code = interrupt(tee);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder.join().unwrap();
+    drop(prod);
+
+    let lines = lines_after_exit(&tee_err);
+    let last = lines
+        .iter()
+        .find(|l| l.starts_with("shadowtap tee: captured "))
+        .unwrap_or_else(|| panic!("no summary in {lines:?} (exit {code})"));
+    // The capture lost nothing while it dropped requests for the mirror.
+    assert!(
+        last.starts_with(&format!("shadowtap tee: captured {n} requests; ")),
+        "{last}"
+    );
+    assert!(last.contains("kernel drops 0"), "{last}");
+    assert_eq!(
+        summary_count(last, " dropped because the queue was full"),
+        0
+    );
+    // All but the few requests captured before the first one took the slot
+    // were dropped by the capture itself, never queued.
+    let at_capture = summary_count(last, " dropped at the capture");
+    assert!(at_capture >= n as u64 - 100, "{last}");
+    // The run of drops made the capture read in paced batches.
+    assert!(
+        last.contains("; the capture paused its reads "),
+        "the capture never paused: {last}"
+    );
+
+    let r = read_json(&report);
+    let t = &r["targets"][0];
+    let sent = t["sent"].as_u64().unwrap();
+    let num = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{v} in {t}"));
+    // Every captured request is accounted for, and the one sent is
+    // unanswered (or timed out, had the stop come late).
+    assert_eq!(sent + num(&t["dropped_total"]), n as u64, "{t}");
+    assert_eq!(
+        sent,
+        num(&t["completed"]) + num(&t["errors_total"]) + num(&t["unanswered"]),
+        "{t}"
+    );
+    assert_eq!(num(&t["completed"]), 0, "{t}");
+    assert!((1..=2).contains(&sent), "{t}");
+    assert!(num(&t["dropped"]["concurrency"]) >= at_capture, "{t}");
+    assert_eq!(num(&t["dropped"]["queue"]), 0, "{t}");
+}
+
 #[test]
 fn tee_usage_errors_exit_2() {
     for args in [

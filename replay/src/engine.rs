@@ -379,20 +379,38 @@ struct Live {
     /// for every target, as the scheduler would) before it is rewritten, so
     /// a saturated mirror does not spend CPU preparing requests it cannot
     /// send.
-    permits: Option<Arc<Vec<Arc<Semaphore>>>>,
+    permits: Option<FreeSlots>,
 }
 
 impl Live {
     /// True (and the drops counted) when every target is full.
     fn drop_if_full(&self) -> bool {
-        let Some(permits) = &self.permits else {
-            return false;
-        };
-        if !permits.iter().all(|p| p.available_permits() == 0) {
-            return false;
+        match &self.permits {
+            Some(slots) if !slots.any() => {}
+            _ => return false,
         }
         lock(&self.stats).record_drop_all(DropCause::Concurrency);
         true
+    }
+}
+
+/// A view of each target's free slots (`--concurrency` less the requests
+/// it holds), for a live producer that decides whether a request is worth
+/// handing over at all ([`Engine::free_slots`]).
+///
+/// A slot is taken when the scheduler hands a request to the target's
+/// workers and given back when the worker is done with it. Reading is one
+/// atomic load per target: no lock, so a producer at normal priority never
+/// waits for mirror threads that may run at idle priority.
+#[derive(Clone, Debug)]
+pub struct FreeSlots {
+    permits: Arc<Vec<Arc<Semaphore>>>,
+}
+
+impl FreeSlots {
+    /// Whether some target has a free slot now.
+    pub fn any(&self) -> bool {
+        self.permits.iter().any(|p| p.available_permits() > 0)
     }
 }
 
@@ -1038,11 +1056,29 @@ impl<X: Transports> Engine<X> {
         if c.live {
             feed.live = Some(Live {
                 stats: self.monitor.stats.clone(),
-                permits: (c.rate.is_none() && c.limit.is_none())
-                    .then(|| self.monitor.permits.clone()),
+                permits: (c.rate.is_none() && c.limit.is_none()).then(|| self.slots()),
             });
         }
         feed
+    }
+
+    fn slots(&self) -> FreeSlots {
+        FreeSlots {
+            permits: self.monitor.permits.clone(),
+        }
+    }
+
+    /// When mirroring live with no rate limit, no request limit and no
+    /// sampling, every request goes to every target that has a free slot,
+    /// and one that finds none is dropped ([`DropCause::Concurrency`]): the
+    /// producer can then look before handing a request over, and drop it
+    /// (and count it) itself when no target has one. `None` otherwise:
+    /// a request may then be sampled out, or wait for the rate limit, or end
+    /// the run, whatever the slots.
+    pub fn free_slots(&self) -> Option<FreeSlots> {
+        let c = &self.config;
+        (c.live && c.rate.is_none() && c.limit.is_none() && c.sampler.keeps_all())
+            .then(|| self.slots())
     }
 
     /// Replays the items of `source` until its end (or `shutdown`).

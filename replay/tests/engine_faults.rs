@@ -283,3 +283,31 @@ fn a_live_feed_counts_what_it_leaves_out_at_once() {
     assert_eq!(input.join().unwrap(), 0, "nothing left for the scheduler");
     assert_eq!(sampled_out(), 5);
 }
+
+#[test]
+fn free_slots_are_offered_only_where_a_request_without_one_is_dropped_anyway() {
+    use shadowtap_replay::schedule::{RateLimit, RatePolicy};
+    let engine = |f: &dyn Fn(&mut Config)| {
+        let mut c = config(2);
+        c.live = true;
+        f(&mut c);
+        Engine::with_transports(c, Fake::new(Duration::ZERO)).unwrap()
+    };
+    let slots = engine(&|_| {})
+        .free_slots()
+        .expect("live, nothing else set");
+    assert!(slots.any(), "every slot is free before the run");
+    // Not live: a busy target is waited for (or its miss is the scheduler's).
+    assert!(engine(&|c| c.live = false).free_slots().is_none());
+    // A rate limit may delay the request, a limit may end the run before
+    // it, a sampler may leave it out: whatever the slots.
+    let rate = RateLimit {
+        rate: "100/s".parse().unwrap(),
+        burst: std::num::NonZeroU32::MIN,
+        policy: RatePolicy::Drop,
+    };
+    assert!(engine(&|c| c.rate = Some(rate)).free_slots().is_none());
+    assert!(engine(&|c| c.limit = Some(10)).free_slots().is_none());
+    let half = || Sampler::new("50".parse().unwrap(), SampleBy::Request, 1);
+    assert!(engine(&|c| c.sampler = half()).free_slots().is_none());
+}
