@@ -310,11 +310,20 @@ impl Saturation {
 }
 
 impl Tap {
+    /// An admitted request that was not queued after all.
+    fn withdraw(&self) {
+        if let Some(slots) = &self.slots {
+            slots.withdraw();
+        }
+    }
+
     fn offer(&mut self, req: &RequestEvent<'_>) {
         self.next_id += 1;
         self.counters.captured.fetch_add(1, Ordering::Relaxed);
         if let Some(slots) = &self.slots {
-            let free = slots.any();
+            // Admitted: counted ahead of the scheduler until it takes its
+            // slots, so a burst read at once does not all pass on one slot.
+            let free = slots.admit();
             let signal = if free {
                 self.saturation.free()
             } else {
@@ -333,6 +342,7 @@ impl Tap {
             }
         }
         if self.tx.is_full() {
+            self.withdraw();
             self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
             self.pacing.fell_behind();
             return;
@@ -356,9 +366,11 @@ impl Tap {
             // The mirror stopped (interrupted): counted at the end, as
             // captured but never sent (`shutdown`).
             Pushed::Closed => {
+                self.withdraw();
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
             }
             Pushed::Full => {
+                self.withdraw();
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
                 self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
                 self.pacing.fell_behind();

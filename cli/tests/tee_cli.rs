@@ -594,10 +594,11 @@ fn a_mirror_without_free_slots_drops_at_the_capture_and_the_capture_loses_nothin
         summary_count(last, " dropped because the queue was full"),
         0
     );
-    // All but the few requests captured before the first one took the slot
-    // were dropped by the capture itself, never queued.
+    // All but the first request were dropped by the capture itself, never
+    // queued: the first is admitted ahead of the scheduler, so no request
+    // after it sees its slot as free, even in a burst read at once.
     let at_capture = summary_count(last, " dropped at the capture");
-    assert!(at_capture >= n as u64 - 100, "{last}");
+    assert_eq!(at_capture, n as u64 - 1, "{last}");
     // The run of drops made the capture read in paced batches.
     assert!(
         last.contains("; the capture paused its reads "),
@@ -617,7 +618,7 @@ fn a_mirror_without_free_slots_drops_at_the_capture_and_the_capture_loses_nothin
         "{t}"
     );
     assert_eq!(num(&t["completed"]), 0, "{t}");
-    assert!((1..=2).contains(&sent), "{t}");
+    assert_eq!(sent, 1, "{t}");
     assert!(num(&t["dropped"]["concurrency"]) >= at_capture, "{t}");
     assert_eq!(num(&t["dropped"]["queue"]), 0, "{t}");
 }

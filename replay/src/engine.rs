@@ -56,6 +56,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -383,6 +384,14 @@ struct Live {
 }
 
 impl Live {
+    /// A request that came through the producer's admission was taken or
+    /// left out (see [`FreeSlots::admit`]).
+    fn settle(&self) {
+        if let Some(slots) = &self.permits {
+            slots.settle();
+        }
+    }
+
     /// True (and the drops counted) when every target is full.
     fn drop_if_full(&self) -> bool {
         match &self.permits {
@@ -402,15 +411,61 @@ impl Live {
 /// workers and given back when the worker is done with it. Reading is one
 /// atomic load per target: no lock, so a producer at normal priority never
 /// waits for mirror threads that may run at idle priority.
+///
+/// Between the producer's look and the scheduler taking the slot, a request
+/// travels through the producer's queue and the feed: a burst read at once
+/// would all see the same free slot. So the producer [`admit`]s a request
+/// (counted as *ahead*: handed over, not yet at the scheduler), and a target
+/// has room only for as many requests as it has free slots beyond those
+/// ahead. The engine settles each request it takes to the targets or leaves
+/// out; a request the producer could not hand over after all is
+/// [`withdraw`]n.
+///
+/// [`admit`]: FreeSlots::admit
+/// [`withdraw`]: FreeSlots::withdraw
 #[derive(Clone, Debug)]
 pub struct FreeSlots {
     permits: Arc<Vec<Arc<Semaphore>>>,
+    ahead: Arc<AtomicUsize>,
 }
 
 impl FreeSlots {
     /// Whether some target has a free slot now.
     pub fn any(&self) -> bool {
         self.permits.iter().any(|p| p.available_permits() > 0)
+    }
+
+    /// True, and the request counted ahead, when some target has a free
+    /// slot for it beyond the requests already ahead of it. For one
+    /// producer: the look and the count are not one atomic step.
+    pub fn admit(&self) -> bool {
+        let ahead = self.ahead.load(Ordering::Acquire);
+        if self.permits.iter().any(|p| p.available_permits() > ahead) {
+            self.ahead.fetch_add(1, Ordering::AcqRel);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An admitted request that was not handed over after all (its queue
+    /// was full or closed).
+    pub fn withdraw(&self) {
+        self.settle();
+    }
+
+    /// Requests admitted and not yet settled.
+    pub fn ahead(&self) -> usize {
+        self.ahead.load(Ordering::Acquire)
+    }
+
+    /// One request ahead reached the scheduler or was left out. Saturating:
+    /// without a producer that admits, nothing is ahead and this does
+    /// nothing.
+    fn settle(&self) {
+        let _ = self
+            .ahead
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -510,9 +565,11 @@ impl<E: Exchanges> Feed<E> {
     fn convert(&mut self, (file, mut ex): (usize, Exchange)) -> Option<Item> {
         if !self.sampler.keep(file, &ex) {
             self.sampled_out += 1;
+            self.settle_live();
             return None;
         }
         if self.live.as_ref().is_some_and(Live::drop_if_full) {
+            self.settle_live();
             return None;
         }
         let ts_ns = ex.req_first_ns;
@@ -530,8 +587,15 @@ impl<E: Exchanges> Feed<E> {
             }),
             Err(Unsendable::Skip(reason)) => {
                 self.skip(reason);
+                self.settle_live();
                 None
             }
+        }
+    }
+
+    fn settle_live(&self) {
+        if let Some(live) = &self.live {
+            live.settle();
         }
     }
 }
@@ -886,6 +950,9 @@ pub struct Monitor {
     stats: Arc<Mutex<Stats>>,
     start: Arc<OnceLock<Instant>>,
     permits: Arc<Vec<Arc<Semaphore>>>,
+    /// Requests a live producer admitted that the scheduler has not taken
+    /// yet (see [`FreeSlots::admit`]).
+    ahead: Arc<AtomicUsize>,
     concurrency: usize,
 }
 
@@ -1029,6 +1096,7 @@ impl<X: Transports> Engine<X> {
             stats: Arc::new(Mutex::new(Stats::new(&names))),
             start: Arc::new(OnceLock::new()),
             permits: Arc::new(permits),
+            ahead: Arc::new(AtomicUsize::new(0)),
             concurrency: config.concurrency,
         };
         Ok(Engine {
@@ -1065,6 +1133,7 @@ impl<X: Transports> Engine<X> {
     fn slots(&self) -> FreeSlots {
         FreeSlots {
             permits: self.monitor.permits.clone(),
+            ahead: self.monitor.ahead.clone(),
         }
     }
 
@@ -1125,6 +1194,10 @@ impl<X: Transports> Engine<X> {
             stats: monitor.stats.clone(),
             start_cell: monitor.start.clone(),
             permits: monitor.permits.clone(),
+            admission: FreeSlots {
+                permits: monitor.permits.clone(),
+                ahead: monitor.ahead.clone(),
+            },
             queues,
             start: None,
             scheduled: 0,
@@ -1368,6 +1441,9 @@ struct Scheduler {
     stats: Arc<Mutex<Stats>>,
     start_cell: Arc<OnceLock<Instant>>,
     permits: Arc<Vec<Arc<Semaphore>>>,
+    /// The producer's admissions, settled here as each request reaches the
+    /// point where it takes its slots.
+    admission: FreeSlots,
     queues: Vec<Arc<JobQueue<Job>>>,
     timeline: Option<Timeline>,
     pacer: Option<Pacer>,
@@ -1479,6 +1555,7 @@ impl Scheduler {
                 }
             }
             let Some((req, wire_ns)) = req else {
+                self.admission.settle();
                 let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
                 let mut s = lock(&self.stats);
                 for target in 0..self.queues.len() {
@@ -1503,6 +1580,9 @@ impl Scheduler {
             if !self.acquire(&mut stop).await {
                 return StopReason::Interrupted;
             }
+            // Settled once its slots are taken (or it is dropped without),
+            // so a producer never sees the slot free and nothing ahead.
+            self.admission.settle();
             if due.is_none() && self.config.duration.is_some_and(|d| start.elapsed() >= d) {
                 self.slots.clear();
                 return StopReason::Duration;

@@ -311,3 +311,40 @@ fn free_slots_are_offered_only_where_a_request_without_one_is_dropped_anyway() {
     let half = || Sampler::new("50".parse().unwrap(), SampleBy::Request, 1);
     assert!(engine(&|c| c.sampler = half()).free_slots().is_none());
 }
+
+/// A burst read at once used to pass on one free slot: every request of it
+/// looked before the scheduler took the slot. Admission counts requests
+/// ahead of the scheduler, and the engine settles each one it takes or
+/// leaves out, so none stays counted after the run.
+#[tokio::test(start_paused = true)]
+async fn a_burst_admitted_on_one_free_slot_passed_whole() {
+    let mut c = config(1);
+    c.live = true;
+    c.speed = Speed::Max;
+    c.concurrency = 3;
+    let fake = Fake::new(Duration::from_secs(3600));
+    let engine = Engine::with_transports(c, fake.clone()).unwrap();
+    let slots = engine.free_slots().expect("live, nothing else set");
+    let admitted: Vec<bool> = (0..10).map(|_| slots.admit()).collect();
+    assert_eq!(admitted.iter().filter(|&&a| a).count(), 3, "{admitted:?}");
+    assert_eq!(slots.ahead(), 3);
+    // One that could not be queued after all gives its place back.
+    slots.withdraw();
+    assert!(slots.admit());
+    assert!(!slots.admit());
+
+    // Three admitted requests: two GETs and an upgrade the rewriter skips.
+    let mut upgrade = get(2, 2, 2 * MS);
+    upgrade.request =
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+            .to_vec();
+    upgrade.request_len = upgrade.request.len() as u64;
+    let exchanges = vec![(0, get(0, 0, 0)), (0, get(1, 1, MS)), (0, upgrade)];
+    let feed = engine.feed(Memory::new(exchanges));
+    let out = engine.run(Inline(feed), std::future::pending()).await;
+    assert_eq!(slots.ahead(), 0, "every admitted request was settled");
+    let t = out.stats.target(0).unwrap();
+    assert_eq!(t.sent, 2);
+    assert_eq!(out.stats.skipped_total(), 1);
+    assert!(slots.admit(), "every slot is free again after the run");
+}
