@@ -702,7 +702,7 @@ impl Conn {
                 }
             } else if upgrade_req {
                 // The server declined the upgrade: HTTP/1.x goes on.
-                e.flags = Flags(e.flags.0 & !Flags::UPGRADE.0);
+                e.flags.remove(Flags::UPGRADE);
                 if let Some(c) = self.client {
                     if let Mode::Paused(mut h) =
                         std::mem::replace(&mut self.dirs[c].mode, Mode::Idle)
@@ -914,12 +914,12 @@ impl Conn {
         for f in [Flags::REQ_MALFORMED, Flags::RESP_MALFORMED] {
             ctx.stats.malformed += u64::from(ex.flags.contains(f));
         }
-        let missing = Flags::REQ_INCOMPLETE.0
-            | Flags::REQ_GAP.0
-            | Flags::RESP_INCOMPLETE.0
-            | Flags::RESP_GAP.0
-            | Flags::RESP_MISSING.0;
-        if ex.flags.0 & missing != 0 {
+        let missing = Flags::REQ_INCOMPLETE
+            | Flags::REQ_GAP
+            | Flags::RESP_INCOMPLETE
+            | Flags::RESP_GAP
+            | Flags::RESP_MISSING;
+        if ex.flags.intersects(missing) {
             ctx.stats.incomplete += 1;
         }
         ctx.sink.exchange(ex);

@@ -197,6 +197,21 @@ impl Flags {
         self.0 |= other.0;
     }
 
+    /// Clears the bits of `other`.
+    pub fn remove(&mut self, other: Flags) {
+        self.0 &= !other.0;
+    }
+
+    /// True when some bit of `other` is set in `self`.
+    pub const fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The bits of both (`|`, usable in constants).
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
     /// The names of the set flags, in bit order; unknown bits are named
     /// `bitN`.
     pub fn names(self) -> impl Iterator<Item = std::borrow::Cow<'static, str>> {
@@ -282,5 +297,26 @@ mod wire_addr {
             WireAddr::V4(ip, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port),
             WireAddr::V6(ip, port) => SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flags;
+
+    #[test]
+    fn flags_set_clear_and_test_bits_without_reaching_into_the_mask() {
+        const LOST: Flags = Flags::REQ_GAP.union(Flags::RESP_GAP);
+        let mut f = Flags::empty();
+        f.insert(Flags::UPGRADE | Flags::REQ_GAP);
+        assert!(f.contains(Flags::UPGRADE));
+        assert!(f.intersects(LOST));
+        assert!(!f.contains(LOST));
+        f.remove(Flags::UPGRADE);
+        assert!(!f.contains(Flags::UPGRADE));
+        assert_eq!(f, Flags::REQ_GAP);
+        f.remove(LOST);
+        assert!(f.is_empty());
+        assert!(!f.intersects(LOST));
     }
 }

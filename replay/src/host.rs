@@ -320,7 +320,9 @@ pub enum Unsendable {
 }
 
 /// The flags that make a captured request incomplete.
-const INCOMPLETE: Flags = Flags(Flags::REQ_INCOMPLETE.0 | Flags::REQ_GAP.0 | Flags::REQ_SNAPLEN.0);
+const INCOMPLETE: Flags = Flags::REQ_INCOMPLETE
+    .union(Flags::REQ_GAP)
+    .union(Flags::REQ_SNAPLEN);
 
 /// A request ready to send: the rewritten bytes, and where each target's
 /// Host line goes when the Host comes from the target.
@@ -432,7 +434,7 @@ impl Rewriter {
         if ex.flags.contains(Flags::REQ_BODY_CAPPED) {
             return Err(Unsendable::Skip(SkipReason::BodyCapped));
         }
-        if ex.flags.0 & INCOMPLETE.0 != 0 || (ex.request.len() as u64) < ex.request_len {
+        if ex.flags.intersects(INCOMPLETE) || (ex.request.len() as u64) < ex.request_len {
             return Err(Unsendable::Skip(SkipReason::Incomplete));
         }
         if ex.flags.contains(Flags::UPGRADE) {
