@@ -600,15 +600,36 @@ enum Src {
 /// elapses or `--max-exchanges` are written; then flushes everything still
 /// held and closes the log cleanly.
 pub fn run(cfg: &CaptureConfig, stop: &AtomicBool) -> Result<CaptureSummary, CaptureError> {
-    run_with(cfg, stop, &mut |_| {})
+    run_with(cfg, stop, &mut |_| {}, &mut |_| {})
+}
+
+/// What the capture tells its caller while it runs: the library prints
+/// nothing itself. Called on the capture thread, so a handler must not wait
+/// for anything a thread of lower priority may hold (such as std's stderr
+/// lock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice<'a> {
+    /// The metrics endpoint listens here (port 0 resolved).
+    Metrics(SocketAddr),
+    /// The capture started; what it reads, with the filter applied.
+    Started(&'a str),
+    /// A problem that did not stop the capture (also in
+    /// [`CaptureSummary::warnings`]).
+    Warning(&'a str),
+    /// The stats line ([`stats_line`]), every `stats_every` and once at the
+    /// end when that is set.
+    Stats(&'a str),
 }
 
 /// [`run`], calling `on_request` for each request as soon as it is
-/// complete on the wire (before its response; for mirroring).
+/// complete on the wire (before its response; for mirroring), and
+/// `on_notice` with what a user should be told.
 pub fn run_with(
     cfg: &CaptureConfig,
     stop: &AtomicBool,
     on_request: &mut dyn FnMut(&RequestEvent<'_>),
+    on_notice: &mut dyn FnMut(Notice<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
     let (mut src, desc, announce) = match &cfg.source {
         Source::Interface(i) => {
@@ -646,7 +667,7 @@ pub fn run_with(
             let server = MetricsServer::start(addr, Arc::clone(&metrics))
                 .map_err(|source| CaptureError::Metrics { addr, source })?;
             // The bound address (port 0 resolved), for scripts and tests.
-            say!("shadowtap: metrics on http://{}/metrics", server.addr);
+            on_notice(Notice::Metrics(server.addr));
             Some(server)
         }
         None => None,
@@ -660,7 +681,7 @@ pub fn run_with(
     if let Some(e) = out.error.take() {
         return Err(e);
     }
-    say!("shadowtap: {announce}");
+    on_notice(Notice::Started(&announce));
     metrics.set_up(true);
 
     let started = Instant::now();
@@ -761,7 +782,7 @@ pub fn run_with(
                     return Err(CaptureError::Read(e));
                 }
                 let w = format!("{}: {e}; processed the {n} packets before it", desc.1);
-                say!("shadowtap: warning: {w}");
+                on_notice(Notice::Warning(&w));
                 warnings.push(w);
                 done = Some(StopReason::EndOfFile);
             }
@@ -787,10 +808,9 @@ pub fn run_with(
             if let Some(every) = cfg.stats_every {
                 if last_stats.elapsed() >= every {
                     last_stats = Instant::now();
-                    say!(
-                        "{}",
-                        stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
-                    );
+                    let line =
+                        stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written());
+                    on_notice(Notice::Stats(&line));
                 }
             }
         }
@@ -823,10 +843,8 @@ pub fn run_with(
         paced_wait,
     };
     if cfg.stats_every.is_some() {
-        say!(
-            "{}",
-            stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written())
-        );
+        let line = stats_line(&stats, drops.0 + drops.1, out.written, out.bytes_written());
+        on_notice(Notice::Stats(&line));
     }
     Ok(summary)
 }

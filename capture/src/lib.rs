@@ -11,38 +11,6 @@
 
 use std::net::SocketAddr;
 
-/// A line on stderr that never panics: a daemon must not die because the
-/// terminal or pipe its stderr went to is gone. The capture thread prints
-/// these, so they take no lock (not even std's stderr lock, which a thread
-/// of lower priority could hold): the line goes out in one `write(2)`.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let mut line = format!($($arg)*);
-        line.push('\n');
-        $crate::write_stderr(line.as_bytes());
-    }};
-}
-
-/// Writes `bytes` to file descriptor 2, retrying short writes and EINTR,
-/// giving up silently on any other error.
-#[doc(hidden)]
-pub fn write_stderr(mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe a live byte slice.
-        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        if n == 0 {
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
-}
-
 use shadowtap_format::{Exchange, Flags};
 
 mod conn;
@@ -55,8 +23,8 @@ pub mod reasm;
 
 pub use conn::HttpStats;
 pub use daemon::{
-    read_pcap, run, run_with, CaptureConfig, CaptureError, CaptureSummary, OpenPcapError, Pacing,
-    Source, StopReason,
+    read_pcap, run, run_with, CaptureConfig, CaptureError, CaptureSummary, Notice, OpenPcapError,
+    Pacing, Source, StopReason,
 };
 pub use decode::LinkType;
 pub use pipeline::{Pipeline, PipelineConfig, Stats};

@@ -235,11 +235,27 @@ fn run_with_reports_each_request_before_its_exchange() {
     write_pcap(&pcap, 1, &many_conversations(6, 10, 1_000));
     let out = dir.path().join("o.stlog");
     let mut seen = Vec::new();
-    let s = shadowtap_capture::run_with(&config(&pcap, &out), &AtomicBool::new(false), &mut |r| {
-        seen.push(r.request.to_vec())
-    })
+    let mut notices = Vec::new();
+    let mut cfg = config(&pcap, &out);
+    cfg.stats_every = Some(std::time::Duration::from_secs(3600));
+    let s = shadowtap_capture::run_with(
+        &cfg,
+        &AtomicBool::new(false),
+        &mut |r| seen.push(r.request.to_vec()),
+        &mut |n| notices.push(format!("{n:?}")),
+    )
     .unwrap();
     assert_eq!(s.exchanges_written, 6);
+    // Told, not printed: what it reads first, the stats line at the end.
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        notices[0].starts_with("Started(\"importing "),
+        "{notices:?}"
+    );
+    assert!(
+        notices[1].starts_with("Stats(\"shadowtap: packets="),
+        "{notices:?}"
+    );
     let logged: Vec<Vec<u8>> = read_all(&out).0.into_iter().map(|e| e.request).collect();
     assert_eq!(seen, logged);
 }

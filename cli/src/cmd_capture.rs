@@ -330,7 +330,8 @@ pub(crate) fn config_from(
 pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
     let cfg = config(&args)?;
     install_signal_handlers()?;
-    let summary = shadowtap_capture::run(&cfg, &STOP)?;
+    let summary =
+        shadowtap_capture::run_with(&cfg, &STOP, &mut |_| {}, &mut crate::stderr::notice)?;
     let files: Vec<String> = summary
         .files
         .iter()

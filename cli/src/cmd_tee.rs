@@ -475,9 +475,12 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         let capture_thread = std::thread::Builder::new()
             .name("shadowtap-capture".into())
             .spawn(move || {
-                shadowtap_capture::run_with(&capture, &STOP, &mut |req| {
-                    tap.offer(req);
-                })
+                shadowtap_capture::run_with(
+                    &capture,
+                    &STOP,
+                    &mut |req| tap.offer(req),
+                    &mut crate::stderr::notice,
+                )
                 // The tap (and the queue's sender) is dropped here, which
                 // ends the mirror's input once the queue is drained.
             })

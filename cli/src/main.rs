@@ -30,6 +30,7 @@ mod cmd_serve;
 mod cmd_tee;
 mod exit;
 mod priority;
+mod stderr;
 
 use shadowtap_cli::units;
 
