@@ -92,13 +92,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             .args;
         // Validated before the run is described: a bad value is said alone.
         let plan = Plan::from_args(replay_args)?;
+        let (exchanges, span_s) = sample_extent()?;
         say!(
-            "shadowtap demo: replaying the bundled sample ({} KiB, 3,043 exchanges over 51 s of capture time)\n\
+            "shadowtap demo: replaying the bundled sample ({} KiB, {} exchanges over {} s of capture time)\n\
              \x20 to a built-in target at {target}, at {} with {}% of connections sampled, Host rewritten with -shadow,\n\
              \x20 thresholds p(99)<250ms and error_rate<1%.\n\
              \x20 The same run as a command: shadowtap replay samples/api-mix.stlog --target {target} --speed {} \
              --sample {} --sample-by connection --seed {} --threshold 'p(99)<250ms' --threshold 'error_rate<1%'\n",
             SAMPLE.len() / 1024,
+            thousands(exchanges),
+            span_s,
             args.speed,
             args.sample,
             args.speed,
@@ -117,4 +120,48 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
         );
         code
     })
+}
+
+/// How many exchanges the sample holds and how many seconds of capture time
+/// they span, read from the sample itself.
+fn sample_extent() -> anyhow::Result<(u64, u64)> {
+    let reader = shadowtap_format::Reader::new(std::io::Cursor::new(SAMPLE))
+        .context("reading the bundled sample")?;
+    let (mut n, mut first, mut last) = (0u64, u64::MAX, 0u64);
+    for ex in reader {
+        let ex = ex.context("reading the bundled sample")?;
+        n += 1;
+        first = first.min(ex.req_first_ns);
+        last = last.max(ex.req_last_ns);
+    }
+    let span_s = (last.saturating_sub(first.min(last)) + 500_000_000) / 1_000_000_000;
+    Ok((n, span_s))
+}
+
+/// `3043` as `3,043`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_is_described_by_what_it_holds() {
+        let (n, span) = sample_extent().unwrap();
+        assert!(n > 0 && span > 0, "{n} {span}");
+        assert_eq!(thousands(3043), "3,043");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(0), "0");
+    }
 }
