@@ -10,7 +10,8 @@
 //! live capture and mirroring; it never reads the clock: idle expiry uses
 //! the packet timestamps.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
 
@@ -123,6 +124,51 @@ impl Stats {
 }
 
 type FlowKey = (SocketAddr, SocketAddr);
+
+/// Flows ordered by when they were last seen, so that evicting one under a
+/// flood of new flows costs O(log n), not a scan of the table.
+///
+/// A min-heap with one entry per flow, pushed when it is created and not
+/// touched per packet: an entry's time is at most its flow's `last_ns`.
+/// Popping the least entry finds either a flow gone (or its key reused by
+/// a newer connection: dropped), a flow seen since (pushed back with its
+/// time now), or the flow seen longest ago: every other entry's time is at
+/// least its own, and no flow was seen earlier than its entry says. Entries
+/// of ended flows are dropped when met, and all of them once they outnumber
+/// the live flows, so the heap stays within twice the table.
+#[derive(Default)]
+struct AgeIndex {
+    heap: BinaryHeap<Reverse<(u64, u64, FlowKey)>>,
+}
+
+impl AgeIndex {
+    fn push(&mut self, last_ns: u64, conn: u64, key: FlowKey) {
+        self.heap.push(Reverse((last_ns, conn, key)));
+    }
+
+    fn least_recent(&mut self, flows: &HashMap<FlowKey, Flow, FlowHashState>) -> Option<FlowKey> {
+        if self.heap.len() > 2 * flows.len() + 64 {
+            self.heap = flows
+                .iter()
+                .map(|(k, f)| Reverse((f.last_ns, f.conn.id, *k)))
+                .collect();
+        }
+        while let Some(Reverse((ts, conn, key))) = self.heap.pop() {
+            let Some(flow) = flows.get(&key).filter(|f| f.conn.id == conn) else {
+                continue;
+            };
+            if flow.last_ns > ts {
+                self.push(flow.last_ns, conn, key);
+                continue;
+            }
+            // Still the flow's entry: it stays in the heap until the flow
+            // is gone, which the caller is about to make so.
+            self.push(ts, conn, key);
+            return Some(key);
+        }
+        None
+    }
+}
 
 /// Hashing of flow keys: a multiply-fold per word instead of SipHash's
 /// rounds (the flow table is looked up twice per packet). Keys come from
@@ -244,6 +290,9 @@ pub struct Pipeline {
     http: HttpConfig,
     link: LinkType,
     flows: HashMap<FlowKey, Flow, FlowHashState>,
+    /// The flows by when they were last seen, for eviction: see
+    /// [`Pipeline::least_recent`].
+    by_age: AgeIndex,
     next_conn: u64,
     next_id: u64,
     now_ns: u64,
@@ -276,6 +325,7 @@ impl Pipeline {
             http,
             link,
             flows: HashMap::with_hasher(FlowHashState::new()),
+            by_age: AgeIndex::default(),
             next_conn: 0,
             next_id: 0,
             now_ns: 0,
@@ -414,6 +464,7 @@ impl Pipeline {
                 mem: 0,
                 server_fin: false,
             };
+            self.by_age.push(ts_ns, self.next_conn, key);
             self.flows.insert(key, flow);
         }
         if f.rst {
@@ -515,11 +566,9 @@ impl Pipeline {
         }
     }
 
-    fn least_recent(&self) -> Option<FlowKey> {
-        self.flows
-            .iter()
-            .min_by_key(|(_, f)| (f.last_ns, f.conn.id))
-            .map(|(k, _)| *k)
+    /// The flow seen longest ago (the oldest connection among equals).
+    fn least_recent(&mut self) -> Option<FlowKey> {
+        self.by_age.least_recent(&self.flows)
     }
 
     fn end_flow(&mut self, key: FlowKey, how: End, sink: &mut dyn ExchangeSink) {
