@@ -188,38 +188,30 @@ cpu_times() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' 
 # steal_pct BEFORE AFTER: steal as a percentage of all CPU time between them.
 steal_pct() { echo "$1 $2" | awk '{ t = $4 - $2; printf "%.1f", (t > 0 ? 100 * ($3 - $1) / t : 0) }'; }
 
-# task_ticks PID [capture|mirror]: CPU time (clock ticks, user + system) of
-# PID's threads so far; `capture` counts only tee's capture thread (normal
-# priority), `mirror` every other thread (tee's mirror, idle priority).
-task_ticks() {
+# task_sum PID capture|mirror|all ticks|switches: summed over PID's threads,
+# CPU time (clock ticks, user + system) or voluntary context switches (the
+# thread blocked, to be woken later); `capture` counts only tee's capture
+# thread (normal priority), `mirror` every other thread (tee's mirror, idle
+# priority).
+task_sum() {
     local t comm sum=0 v
     for t in /proc/"$1"/task/*; do
         comm=$(cat "$t/comm" 2>/dev/null) || continue
-        case ${2:-all} in
+        case $2 in
             capture) [[ $comm == shadowtap-captu* ]] || continue ;;
             mirror) [[ $comm == shadowtap-captu* ]] && continue ;;
         esac
-        v=$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null) || continue
+        case $3 in
+            ticks) v=$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null) || continue ;;
+            switches) v=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$t/status" 2>/dev/null) || continue ;;
+        esac
         sum=$((sum + ${v:-0}))
     done
     echo "$sum"
 }
-# task_switches PID [capture|mirror]: voluntary context switches (the
-# thread blocked, to be woken later) of PID's threads so far, chosen as by
-# task_ticks.
-task_switches() {
-    local t comm sum=0 v
-    for t in /proc/"$1"/task/*; do
-        comm=$(cat "$t/comm" 2>/dev/null) || continue
-        case ${2:-all} in
-            capture) [[ $comm == shadowtap-captu* ]] || continue ;;
-            mirror) [[ $comm == shadowtap-captu* ]] && continue ;;
-        esac
-        v=$(awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "$t/status" 2>/dev/null) || continue
-        sum=$((sum + ${v:-0}))
-    done
-    echo "$sum"
-}
+# task_ticks PID [capture|mirror], task_switches PID [capture|mirror].
+task_ticks() { task_sum "$1" "${2:-all}" ticks; }
+task_switches() { task_sum "$1" "${2:-all}" switches; }
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_pct TICKS SECONDS: CPU time as a percentage of one CPU.
 cpu_pct() { fmt %.1f "100 * $1 / $CLK_TCK / $2"; }
