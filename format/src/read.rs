@@ -369,9 +369,8 @@ impl<R: Read> Reader<R> {
             Ok(info) => info,
             Err(e) => return self.damaged(e, &hdr),
         };
-        self.stored.resize(info.stored_len as usize, 0);
         let mut stored = std::mem::take(&mut self.stored);
-        let got = self.read_bytes(&mut stored);
+        let got = self.read_growing(&mut stored, info.stored_len as usize);
         self.stored = stored;
         let got = got?;
         if got < info.stored_len as usize {
@@ -569,10 +568,38 @@ impl<R: Read> Reader<R> {
 
     /// Puts bytes back in front of the stream.
     fn unread(&mut self, bytes: &[u8]) {
-        let mut v = bytes.to_vec();
-        v.extend_from_slice(&self.pushback);
-        self.pushback = v;
+        // A stack, last byte at the bottom: putting back and taking out cost
+        // what they move, however much is already put back (salvage slides
+        // through up to an index section's worth, a byte at a time).
+        self.pushback.extend(bytes.iter().rev());
         self.offset -= bytes.len() as u64;
+    }
+
+    /// Reads `len` bytes into `buf` (or until the source ends; returns how
+    /// many, `buf` holds just those). `buf` grows only as the bytes arrive,
+    /// a chunk at a time beyond what it already holds: a length field says
+    /// how much to expect, not how much is there, so a damaged or torn file
+    /// never makes the reader allocate the largest block for a few bytes.
+    fn read_growing(&mut self, buf: &mut Vec<u8>, len: usize) -> io::Result<usize> {
+        const CHUNK: usize = 1 << 20;
+        let mut filled = 0;
+        while filled < len {
+            let end = if buf.len() > filled {
+                buf.len().min(len)
+            } else {
+                filled.saturating_add(CHUNK).min(len)
+            };
+            if buf.len() < end {
+                buf.resize(end, 0);
+            }
+            let got = self.read_bytes(&mut buf[filled..end])?;
+            filled += got;
+            if filled < end {
+                break;
+            }
+        }
+        buf.truncate(filled);
+        Ok(filled)
     }
 
     /// Reads until `buf` is full or the source ends; returns bytes read.
@@ -580,8 +607,11 @@ impl<R: Read> Reader<R> {
         let mut n = 0;
         if !self.pushback.is_empty() {
             n = self.pushback.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.pushback[..n]);
-            self.pushback.drain(..n);
+            let rest = self.pushback.len() - n;
+            for (to, from) in buf[..n].iter_mut().zip(self.pushback[rest..].iter().rev()) {
+                *to = *from;
+            }
+            self.pushback.truncate(rest);
         }
         n += read_full(&mut self.src, &mut buf[n..])?;
         self.offset += n as u64;

@@ -245,3 +245,49 @@ fn an_empty_file_was_said_to_have_bad_magic_bytes() {
         .expect("an empty file is no log");
     assert_eq!(err.to_string(), "empty file: not a shadowtap log (.stlog)");
 }
+
+/// Fuzzing (issue 12): salvage put bytes back in front of the stream by
+/// copying everything already put back, and took them out by shifting it
+/// all, so sliding a byte at a time through a damaged index section (up to
+/// 65,536 entries of 40 bytes are put back) took time quadratic in its
+/// length: minutes for one damaged index header, where it now takes as long
+/// as reading the bytes.
+#[test]
+fn salvage_slid_through_a_damaged_index_in_quadratic_time() {
+    use shadowtap_format::spec::{INDEX_ENTRY_LEN, INDEX_MAGIC, MAX_INDEX_ENTRIES};
+    let exchanges: Vec<_> = (0..20).map(exchange).collect();
+    let file = write_all(&exchanges, small_blocks(Codec::None));
+    let second = file
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"STBK")
+        .nth(1)
+        .map(|(at, _)| at)
+        .expect("two blocks");
+    // An index header claiming the most entries, then no valid trailer.
+    let mut damage = INDEX_MAGIC.to_vec();
+    damage.extend_from_slice(&(MAX_INDEX_ENTRIES as u32).to_le_bytes());
+    damage.resize(8 + MAX_INDEX_ENTRIES * INDEX_ENTRY_LEN, 0xab);
+    let mut damaged = file[..second].to_vec();
+    damaged.extend_from_slice(&damage);
+    damaged.extend_from_slice(&file[second..]);
+
+    let mut r =
+        Reader::with_options(std::io::Cursor::new(damaged), ReadOptions { salvage: true }).unwrap();
+    let got: Vec<_> = r.by_ref().map(Result::unwrap).collect();
+    assert_eq!(got, exchanges, "every block around the damage is read");
+    // The file's own index no longer matches the shifted blocks: it is
+    // skipped too, and the file ends without one.
+    let index_at = file
+        .windows(4)
+        .rposition(|w| w == INDEX_MAGIC)
+        .expect("an index");
+    let s = r.salvage_stats();
+    assert_eq!(
+        s.skipped_bytes,
+        (damage.len() + file.len() - index_at) as u64,
+        "{s:?}"
+    );
+    assert_eq!((s.bad_blocks, s.lost_exchanges), (2, 0), "{s:?}");
+    assert_eq!(r.end(), Some(&End::Clean { indexed: false }));
+}
