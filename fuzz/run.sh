@@ -9,6 +9,9 @@
 #   SECONDS_PER_TARGET=600 ...     stop after that long instead
 #   JOBS=2 fuzz/run.sh             targets run in parallel (one per core)
 #   MEM_MB=512 TIMEOUT_MS=1000     per-run memory limit and timeout
+#   HANG_MS=5000                   a run over TIMEOUT_MS is saved as a hang only
+#                                  if it also exceeds this when run again (on a
+#                                  shared machine a run can stall for a second)
 #
 # Needs cargo-afl (`cargo install --locked cargo-afl`); uses its AFL++.
 set -euo pipefail
@@ -22,6 +25,8 @@ JOBS=${JOBS:-1}
 MEM_MB=${MEM_MB:-512}
 TIMEOUT_MS=${TIMEOUT_MS:-1000}
 OUT=${OUT:-$FUZZ/out}
+HANG_MS=${HANG_MS:-5000}
+export AFL_HANG_TMOUT=$HANG_MS
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
     AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_AUTORESUME=1
 
