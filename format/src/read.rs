@@ -520,9 +520,11 @@ impl<R: Read> Reader<R> {
         if !consumed.is_empty() {
             self.unread(&consumed[1..]);
         }
-        // Slide a window one byte at a time; bounded by the file's length.
+        // Slide a window one byte at a time, skipping ahead to the next
+        // magic; bounded by the file's length.
         let mut win = [0u8; BLOCK_HEADER_LEN];
         loop {
+            self.skip_to_magic()?;
             let at = self.offset;
             let got = self.read_bytes(&mut win[..4])?;
             if got < 4 {
@@ -563,6 +565,32 @@ impl<R: Read> Reader<R> {
             }
             let tail = win[1..4].to_vec();
             self.unread(&tail);
+        }
+    }
+
+    /// Consumes the bytes before the next block or index magic (or all but
+    /// the last three, which cannot hold one, at the end of the stream), a
+    /// chunk at a time: salvage then pays per damaged byte a comparison,
+    /// not a read and a put-back.
+    fn skip_to_magic(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let got = self.read_bytes(&mut chunk)?;
+            let hit = chunk[..got]
+                .windows(4)
+                .position(|w| w == BLOCK_MAGIC || w == INDEX_MAGIC);
+            match hit {
+                Some(i) => {
+                    self.unread(&chunk[i..got]);
+                    return Ok(());
+                }
+                None => {
+                    self.unread(&chunk[got.saturating_sub(3)..got]);
+                    if got < chunk.len() {
+                        return Ok(());
+                    }
+                }
+            }
         }
     }
 
