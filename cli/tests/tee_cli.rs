@@ -477,16 +477,7 @@ fn tee_reads_in_batches_while_the_mirror_is_behind_and_loses_nothing() {
     assert_eq!(interrupt(tee), 130);
     drop((prod, mirror));
 
-    let lines = lines_after_exit(&tee_err);
-    let last = lines
-        .iter()
-        .find(|l| l.starts_with("shadowtap tee: captured "))
-        .unwrap_or_else(|| panic!("no summary in {lines:?}"));
-    assert!(
-        last.starts_with(&format!("shadowtap tee: captured {n} requests; ")),
-        "{last}"
-    );
-    assert!(last.contains("kernel drops 0"), "{last}");
+    let last = &capture_summary(&tee_err, n);
     let batches: u64 = last
         .split("; the capture paused its reads ")
         .nth(1)
@@ -544,6 +535,23 @@ fn silent_target() -> (
     (addr, done, thread)
 }
 
+/// tee's summary line, once it exited, checked to say that the capture saw
+/// all `n` requests and the kernel dropped no packet.
+fn capture_summary(tee_err: &mpsc::Receiver<String>, n: usize) -> String {
+    let lines = lines_after_exit(tee_err);
+    let last = lines
+        .iter()
+        .find(|l| l.starts_with("shadowtap tee: captured "))
+        .unwrap_or_else(|| panic!("no summary in {lines:?}"))
+        .clone();
+    assert!(
+        last.starts_with(&format!("shadowtap tee: captured {n} requests; ")),
+        "{last}"
+    );
+    assert!(last.contains("kernel drops 0"), "{last}");
+    last
+}
+
 /// The summary line's count before `what`, e.g. "5 dropped at the capture".
 fn summary_count(line: &str, what: &str) -> u64 {
     line.split("; ")
@@ -563,33 +571,31 @@ fn a_mirror_without_free_slots_drops_at_the_capture_and_the_capture_loses_nothin
     let (target, done, holder) = silent_target();
     // One slot, taken by the first request for good (the target never
     // answers within --timeout): every later request finds no free slot.
-    let (tee, report, _started, tee_err) = start_tee(
+    let (tee, report, started, tee_err) = start_tee(
         prod_addr,
         &[format!("http://{target}")],
         dir.path(),
-        &["--concurrency", "1", "--timeout", "5s"],
+        &[
+            "--concurrency",
+            "1",
+            "--timeout",
+            "5s",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
     );
     let n = 3000;
     keepalive_gets(prod_addr, n);
-    // The capture hands over the last requests within a block timeout; no
-    // counter is scraped here, so wait longer than one.
-    std::thread::sleep(Duration::from_millis(500));
-    let code = interrupt(tee);
+    // The capture reads every request (bounded wait).
+    let captured = format!("shadowtap_tee_captured_requests_total {n}\n");
+    scrape_until(metrics_addr(&started), &captured);
+    interrupt(tee);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     holder.join().unwrap();
     drop(prod);
 
-    let lines = lines_after_exit(&tee_err);
-    let last = lines
-        .iter()
-        .find(|l| l.starts_with("shadowtap tee: captured "))
-        .unwrap_or_else(|| panic!("no summary in {lines:?} (exit {code})"));
     // The capture lost nothing while it dropped requests for the mirror.
-    assert!(
-        last.starts_with(&format!("shadowtap tee: captured {n} requests; ")),
-        "{last}"
-    );
-    assert!(last.contains("kernel drops 0"), "{last}");
+    let last = &capture_summary(&tee_err, n);
     assert_eq!(
         summary_count(last, " dropped because the queue was full"),
         0

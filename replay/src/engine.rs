@@ -384,14 +384,6 @@ struct Live {
 }
 
 impl Live {
-    /// A request that came through the producer's admission was taken or
-    /// left out (see [`FreeSlots::admit`]).
-    fn settle(&self) {
-        if let Some(slots) = &self.permits {
-            slots.settle();
-        }
-    }
-
     /// True (and the drops counted) when every target is full.
     fn drop_if_full(&self) -> bool {
         match &self.permits {
@@ -593,9 +585,11 @@ impl<E: Exchanges> Feed<E> {
         }
     }
 
+    /// A request that came through the producer's admission was left out
+    /// (see [`FreeSlots::admit`]).
     fn settle_live(&self) {
-        if let Some(live) = &self.live {
-            live.settle();
+        if let Some(slots) = self.live.as_ref().and_then(|l| l.permits.as_ref()) {
+            slots.settle();
         }
     }
 }
@@ -974,6 +968,14 @@ pub struct Progress {
 }
 
 impl Monitor {
+    /// The view of the targets' free slots a live producer admits by.
+    fn slots(&self) -> FreeSlots {
+        FreeSlots {
+            permits: self.permits.clone(),
+            ahead: self.ahead.clone(),
+        }
+    }
+
     /// A snapshot of the counters.
     pub fn progress(&self) -> Progress {
         let s = lock(&self.stats);
@@ -1124,17 +1126,10 @@ impl<X: Transports> Engine<X> {
         if c.live {
             feed.live = Some(Live {
                 stats: self.monitor.stats.clone(),
-                permits: (c.rate.is_none() && c.limit.is_none()).then(|| self.slots()),
+                permits: (c.rate.is_none() && c.limit.is_none()).then(|| self.monitor.slots()),
             });
         }
         feed
-    }
-
-    fn slots(&self) -> FreeSlots {
-        FreeSlots {
-            permits: self.monitor.permits.clone(),
-            ahead: self.monitor.ahead.clone(),
-        }
     }
 
     /// When mirroring live with no rate limit, no request limit and no
@@ -1147,7 +1142,7 @@ impl<X: Transports> Engine<X> {
     pub fn free_slots(&self) -> Option<FreeSlots> {
         let c = &self.config;
         (c.live && c.rate.is_none() && c.limit.is_none() && c.sampler.keeps_all())
-            .then(|| self.slots())
+            .then(|| self.monitor.slots())
     }
 
     /// Replays the items of `source` until its end (or `shutdown`).
@@ -1194,10 +1189,7 @@ impl<X: Transports> Engine<X> {
             stats: monitor.stats.clone(),
             start_cell: monitor.start.clone(),
             permits: monitor.permits.clone(),
-            admission: FreeSlots {
-                permits: monitor.permits.clone(),
-                ahead: monitor.ahead.clone(),
-            },
+            admission: monitor.slots(),
             queues,
             start: None,
             scheduled: 0,
