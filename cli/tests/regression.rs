@@ -662,6 +662,15 @@ mod command_line {
         );
     }
 
+    /// `capture --pcap PCAP --output LOG`.
+    fn import_args(pcap: &Path, log: &Path) -> Vec<OsString> {
+        let mut args = os(&["capture", "--pcap"]);
+        args.push(pcap.into());
+        args.push("--output".into());
+        args.push(log.into());
+        args
+    }
+
     #[test]
     fn pcap_import_errors_repeated_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
@@ -673,11 +682,7 @@ mod command_line {
             (&missing, "No such file or directory (os error 2)"),
             (&garbage, "unknown file format"),
         ] {
-            let mut args = os(&["capture", "--pcap"]);
-            args.push(pcap.clone().into());
-            args.push("--output".into());
-            args.push(out.clone().into());
-            let (code, _, stderr) = run(&args);
+            let (code, _, stderr) = run(&import_args(pcap, &out));
             assert_eq!(code, 1, "{stderr}");
             assert_eq!(
                 error_line(&stderr),
@@ -703,11 +708,7 @@ mod command_line {
         let log = dir.path().join("no/such/dir/x.stlog");
         let enoent = "No such file or directory (os error 2)";
 
-        let mut args = os(&["capture", "--pcap"]);
-        args.push(pcap.clone().into());
-        args.push("--output".into());
-        args.push(log.clone().into());
-        let (code, _, stderr) = run(&args);
+        let (code, _, stderr) = run(&import_args(&pcap, &log));
         assert_eq!(code, 1, "{stderr}");
         assert_eq!(
             error_line(&stderr),
