@@ -65,6 +65,41 @@ pub struct Response {
 }
 
 impl Exchange {
+    /// A complete request with no response yet: `request` is all of it
+    /// (`request_len` is its length), seen at `ts_ns` (first and last byte),
+    /// with no flags. Set the other fields with struct update syntax,
+    /// `Exchange { flags, ..Exchange::new(..) }`, and add a response with
+    /// [`with_response`](Exchange::with_response).
+    pub fn new(
+        id: u64,
+        conn: u64,
+        client: SocketAddr,
+        server: SocketAddr,
+        ts_ns: u64,
+        request: Vec<u8>,
+    ) -> Exchange {
+        Exchange {
+            id,
+            conn,
+            client,
+            server,
+            req_first_ns: ts_ns,
+            req_last_ns: ts_ns,
+            flags: Flags::empty(),
+            request_len: request.len() as u64,
+            request,
+            response: None,
+        }
+    }
+
+    /// The same exchange with `response`.
+    pub fn with_response(self, response: Response) -> Exchange {
+        Exchange {
+            response: Some(response),
+            ..self
+        }
+    }
+
     /// Response first byte minus request last byte, when there is a response
     /// and the clock did not go backwards.
     pub fn latency_ns(&self) -> Option<u64> {
@@ -79,6 +114,20 @@ impl Exchange {
             .as_ref()
             .map_or(0, |r| r.head.len() as u64 + r.body_len);
         self.request_len + resp
+    }
+}
+
+impl Response {
+    /// A complete response: `body` is all of it (`body_len` is its length).
+    pub fn new(status: u16, first_ns: u64, last_ns: u64, head: Vec<u8>, body: Vec<u8>) -> Response {
+        Response {
+            first_ns,
+            last_ns,
+            status,
+            head,
+            body_len: body.len() as u64,
+            body,
+        }
     }
 }
 
