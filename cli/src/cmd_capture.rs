@@ -3,12 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use shadowtap_capture::daemon::{DEFAULT_BLOCK_TIMEOUT, MAX_BODY_LIMIT};
 use shadowtap_capture::{CaptureConfig, PipelineConfig, Source};
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_format::Codec;
 
 use crate::{exit, units};
@@ -179,32 +180,35 @@ pub struct CaptureOpts {
     pub stats_interval: Duration,
 }
 
-/// Set from the SIGINT/SIGTERM handler.
-pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
-/// How many SIGINT/SIGTERM arrived (`tee`: the second ends the drain).
-pub(crate) static SIGNALS: AtomicU32 = AtomicU32::new(0);
+/// `tee`'s view of the process's shutdown token (the first signal).
+pub(crate) static STOP: StopFlag = StopFlag;
+/// `tee`'s view of how many signals came (the second ends the drain).
+pub(crate) static SIGNALS: SignalCount = SignalCount;
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-    SIGNALS.fetch_add(1, Ordering::Relaxed);
+/// The process token's flag, where `tee` still takes a static.
+pub(crate) struct StopFlag;
+
+impl std::ops::Deref for StopFlag {
+    type Target = AtomicBool;
+    fn deref(&self) -> &AtomicBool {
+        Shutdown::process().flag()
+    }
 }
 
-pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; the sigaction struct is fully initialised.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error()).context("installing the signal handler");
-        }
+/// The process token's signal count, where `tee` still takes a static.
+pub(crate) struct SignalCount;
+
+impl SignalCount {
+    pub(crate) fn load(&self, _: Ordering) -> u32 {
+        Shutdown::process().signals()
     }
-    Ok(())
+}
+
+/// Installs the process's shutdown token (see [`Shutdown::install`]).
+pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
+    Shutdown::install()
+        .map(drop)
+        .context("installing the signal handler")
 }
 
 /// The validated capture configuration.
@@ -329,9 +333,13 @@ pub(crate) fn config_from(
 
 pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
     let cfg = config(&args)?;
-    install_signal_handlers()?;
-    let summary =
-        shadowtap_capture::run_with(&cfg, &STOP, &mut |_| {}, &mut crate::stderr::notice)?;
+    let shutdown = Shutdown::install().context("installing the signal handler")?;
+    let summary = shadowtap_capture::run_with(
+        &cfg,
+        shutdown.flag(),
+        &mut |_| {},
+        &mut crate::stderr::notice,
+    )?;
     let files: Vec<String> = summary
         .files
         .iter()

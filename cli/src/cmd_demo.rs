@@ -4,6 +4,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::serve::{ServeOptions, Server};
 
 use crate::cmd_replay::{replay, Plan, ReplayArgs};
@@ -43,6 +44,7 @@ struct AsReplay {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
+    let shutdown = Shutdown::install().context("installing the signal handlers")?;
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let log = dir.path().join("api-mix.stlog");
     std::fs::write(&log, SAMPLE).context("writing the sample log")?;
@@ -108,7 +110,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             args.sample,
             args.seed
         );
-        let code = replay(plan).await;
+        let code = replay(plan, &shutdown).await;
         let _ = stop_tx.send(());
         let summary = served
             .await

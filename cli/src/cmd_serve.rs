@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::serve::{ServeError, ServeOptions, Server, DEFAULT_MAX_CONNECTIONS};
 
 use crate::{exit, units};
@@ -127,20 +128,6 @@ fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     })
 }
 
-/// Installs SIGINT and SIGTERM handlers now (must run inside the runtime)
-/// and returns a future that resolves on the first of them.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-    })
-}
-
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let opts = options(&args)?;
     let server = match Server::bind(opts) {
@@ -156,13 +143,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let summary = rt.block_on(async move {
-        // Install the handlers before announcing the address, so a script
-        // that signals right after reading it is handled.
-        let stop = stop_signal()?;
-        say!("listening on {addr}");
-        server.run(stop).await.map_err(anyhow::Error::from)
-    })?;
+    // Installed before the address is announced, so a script that signals
+    // right after reading it is handled.
+    let shutdown = Shutdown::install().context("installing the signal handlers")?;
+    say!("listening on {addr}");
+    let summary = rt.block_on(server.run(shutdown.first()))?;
     say!(
         "served {} requests on {} connections ({} bad){}",
         summary.requests,
