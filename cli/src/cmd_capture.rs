@@ -3,12 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use shadowtap_capture::daemon::{DEFAULT_BLOCK_TIMEOUT, MAX_BODY_LIMIT};
-use shadowtap_capture::{CaptureConfig, PipelineConfig, Source};
+use shadowtap_capture::{CaptureConfig, CaptureSummary, PipelineConfig, Source};
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_format::Codec;
 
 use crate::{exit, units};
@@ -179,47 +180,52 @@ pub struct CaptureOpts {
     pub stats_interval: Duration,
 }
 
-/// Set from the SIGINT/SIGTERM handler.
-pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
-/// How many SIGINT/SIGTERM arrived (`tee`: the second ends the drain).
-pub(crate) static SIGNALS: AtomicU32 = AtomicU32::new(0);
+/// `tee`'s view of the process's shutdown token (the first signal).
+pub(crate) static STOP: StopFlag = StopFlag;
+/// `tee`'s view of how many signals came (the second ends the drain).
+pub(crate) static SIGNALS: SignalCount = SignalCount;
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-    SIGNALS.fetch_add(1, Ordering::Relaxed);
-}
+/// The process token's flag, where `tee` still takes a static.
+pub(crate) struct StopFlag;
 
-pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; the sigaction struct is fully initialised.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error()).context("installing the signal handler");
-        }
+impl std::ops::Deref for StopFlag {
+    type Target = AtomicBool;
+    fn deref(&self) -> &AtomicBool {
+        Shutdown::process().flag()
     }
-    Ok(())
 }
 
-/// The validated capture configuration.
+/// The process token's signal count, where `tee` still takes a static.
+pub(crate) struct SignalCount;
+
+impl SignalCount {
+    pub(crate) fn load(&self, _: Ordering) -> u32 {
+        Shutdown::process().signals()
+    }
+}
+
+/// Installs the process's shutdown token (see [`Shutdown::install`]).
+pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
+    Shutdown::install()
+        .map(drop)
+        .context("installing the signal handler")
+}
+
+/// Phase two of `capture`'s options: the validated configuration.
 fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let source = match (&args.interface, &args.pcap) {
         (Some(i), None) => Source::Interface(i.clone()),
         (None, Some(p)) => Source::Pcap(p.clone()),
+        // clap's `source` group already holds to this.
         _ => return exit::usage("give exactly one of --interface and --pcap"),
     };
-    let mut cfg = config_from(source, Some(args.output.clone()), &args.opts)?;
-    if args.opts.block_timeout.is_none() {
-        // A log tolerates delay; a full buffer loses packets.
-        cfg.block_timeout = Some(CAPTURE_BLOCK_TIMEOUT);
-    }
-    Ok(cfg)
+    // A log tolerates delay; a full buffer loses packets.
+    validated(
+        source,
+        Some(args.output.clone()),
+        &args.opts,
+        CAPTURE_BLOCK_TIMEOUT,
+    )
 }
 
 /// Kernel block timeout of `capture` (see `--block-timeout`): at full
@@ -229,12 +235,23 @@ const CAPTURE_BLOCK_TIMEOUT: Duration = DEFAULT_BLOCK_TIMEOUT;
 /// Kernel block timeout of `tee`, whose mirror delay counts.
 const TEE_BLOCK_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// The one conversion of capture options into a validated configuration,
-/// for `capture` and `tee`; `output: None` writes no log.
+/// `tee`'s capture configuration (see [`validated`]); `output: None` writes
+/// no log.
 pub(crate) fn config_from(
     source: Source,
     output: Option<PathBuf>,
     opts: &CaptureOpts,
+) -> anyhow::Result<CaptureConfig> {
+    validated(source, output, opts, TEE_BLOCK_TIMEOUT)
+}
+
+/// The one conversion of capture options into a validated configuration,
+/// for `capture` and `tee`, each with its own default block timeout.
+fn validated(
+    source: Source,
+    output: Option<PathBuf>,
+    opts: &CaptureOpts,
+    default_block_timeout: Duration,
 ) -> anyhow::Result<CaptureConfig> {
     if matches!(source, Source::Interface(_)) && opts.port.is_empty() {
         return exit::usage("live capture needs --port (the BPF filter is built from it)");
@@ -300,7 +317,7 @@ pub(crate) fn config_from(
             .ok_or_else(|| exit::UsageError("--buffer is at most 2GiB".into()))?,
     );
     cfg.block_timeout = match opts.block_timeout {
-        None => Some(TEE_BLOCK_TIMEOUT),
+        None => Some(default_block_timeout),
         Some(t) if t.is_zero() => None,
         Some(t) if t > Duration::from_secs(10) => {
             return exit::usage("--block-timeout is at most 10s")
@@ -329,9 +346,18 @@ pub(crate) fn config_from(
 
 pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
     let cfg = config(&args)?;
-    install_signal_handlers()?;
-    let summary =
-        shadowtap_capture::run_with(&cfg, &STOP, &mut |_| {}, &mut crate::stderr::notice)?;
+    let shutdown = Shutdown::install().context("installing the signal handler")?;
+    let summary = shadowtap_capture::run_with(
+        &cfg,
+        shutdown.flag(),
+        &mut |_| {},
+        &mut crate::stderr::notice,
+    )?;
+    print_summary(&summary);
+    Ok(exit_code(&cfg, &summary))
+}
+
+fn print_summary(summary: &CaptureSummary) {
     let files: Vec<String> = summary
         .files
         .iter()
@@ -343,11 +369,16 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
         summary.bytes_written,
         files.join(", ")
     );
-    let interrupted_import = matches!(cfg.source, Source::Pcap(_))
-        && summary.stopped_by == shadowtap_capture::StopReason::Signal;
-    Ok(if interrupted_import {
+}
+
+/// A live capture is meant to end by a signal (0); an import stopped by
+/// one did not finish (130).
+fn exit_code(cfg: &CaptureConfig, summary: &CaptureSummary) -> u8 {
+    if matches!(cfg.source, Source::Pcap(_))
+        && summary.stopped_by == shadowtap_capture::StopReason::Signal
+    {
         exit::INTERRUPTED
     } else {
         exit::OK
-    })
+    }
 }

@@ -2,11 +2,15 @@
 //! CI thresholds, against the built-in target, in one process. No root, no
 //! network beyond loopback, nothing to install.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
-use clap::Parser;
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::serve::{ServeOptions, Server};
 
-use crate::cmd_replay::{replay, Plan, ReplayArgs};
+use crate::cmd_replay::{
+    replay, MirrorArgs, Plan, ReplayArgs, ReportArgs, ReportFormat, TimingArgs,
+};
 use crate::units;
 
 /// The sample log, built into the binary so `demo` runs from anywhere. Its
@@ -35,14 +39,11 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-/// Parses replay flags the same way the `replay` command does.
-#[derive(Parser)]
-struct AsReplay {
-    #[command(flatten)]
-    args: ReplayArgs,
-}
+/// The demo's pass/fail checks, as `--threshold` takes them.
+const THRESHOLDS: [&str; 2] = ["p(99)<250ms", "error_rate<1%"];
 
 pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
+    let shutdown = Shutdown::install().context("installing the signal handlers")?;
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let log = dir.path().join("api-mix.stlog");
     std::fs::write(&log, SAMPLE).context("writing the sample log")?;
@@ -64,51 +65,66 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             let _ = stop_rx.await;
         }));
 
-        let mut argv = vec![
-            "replay".to_string(),
-            log.display().to_string(),
-            "--target".into(),
-            target.clone(),
-            "--speed".into(),
-            args.speed.clone(),
-            "--sample".into(),
-            args.sample.clone(),
-            "--sample-by".into(),
-            "connection".into(),
-            "--seed".into(),
-            args.seed.to_string(),
-            "--header".into(),
-            "X-Shadowtap-Demo: 1".into(),
-            "--threshold".into(),
-            "p(99)<250ms".into(),
-            "--threshold".into(),
-            "error_rate<1%".into(),
-        ];
-        if args.json {
-            argv.extend(["--report".into(), "json".into()]);
-        }
-        let replay_args = AsReplay::try_parse_from(&argv)
-            .map_err(|e| crate::exit::UsageError(e.to_string().trim().to_string()))?
-            .args;
+        let replay_args = ReplayArgs {
+            files: vec![log.clone()],
+            salvage: false,
+            timing: TimingArgs {
+                speed: args.speed.clone(),
+                // `replay`'s defaults: one pass, no cut-off.
+                max_gap: None,
+                loops: 1,
+                duration: None,
+                limit: None,
+            },
+            mirror: MirrorArgs {
+                targets: vec![target.clone()],
+                sample: args.sample.clone(),
+                sample_by: "connection".into(),
+                seed: Some(args.seed),
+                headers: vec!["X-Shadowtap-Demo: 1".into()],
+                // `replay`'s defaults.
+                rate: None,
+                burst: None,
+                rate_policy: "delay".into(),
+                concurrency: 64,
+                timeout: Duration::from_secs(10),
+                insecure: false,
+                no_shadow_suffix: false,
+                keep_host: false,
+            },
+            output: ReportArgs {
+                report: if args.json {
+                    ReportFormat::Json
+                } else {
+                    ReportFormat::Text
+                },
+                thresholds: THRESHOLDS.map(String::from).to_vec(),
+                report_file: None,
+                hdr_log: None,
+                no_progress: false,
+            },
+        };
         // Validated before the run is described: a bad value is said alone.
         let plan = Plan::from_args(replay_args)?;
         let (exchanges, span_s) = sample_extent()?;
         say!(
             "shadowtap demo: replaying the bundled sample ({} KiB, {} exchanges over {} s of capture time)\n\
              \x20 to a built-in target at {target}, at {} with {}% of connections sampled, Host rewritten with -shadow,\n\
-             \x20 thresholds p(99)<250ms and error_rate<1%.\n\
+             \x20 thresholds {}.\n\
              \x20 The same run as a command: shadowtap replay samples/api-mix.stlog --target {target} --speed {} \
-             --sample {} --sample-by connection --seed {} --threshold 'p(99)<250ms' --threshold 'error_rate<1%'\n",
+             --sample {} --sample-by connection --seed {} {}\n",
             SAMPLE.len() / 1024,
             thousands(exchanges),
             span_s,
             args.speed,
             args.sample,
+            THRESHOLDS.join(" and "),
             args.speed,
             args.sample,
-            args.seed
+            args.seed,
+            THRESHOLDS.map(|t| format!("--threshold '{t}'")).join(" ")
         );
-        let code = replay(plan).await;
+        let code = replay(plan, &shutdown).await;
         let _ = stop_tx.send(());
         let summary = served
             .await

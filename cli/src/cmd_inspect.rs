@@ -177,8 +177,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
 /// are counted as "other" so memory stays bounded on any log.
 const MAX_DISTINCT_PATHS: usize = 100_000;
 
+/// What `stats` says about a log.
 #[derive(Serialize, Default)]
-struct Stats {
+struct LogTally {
     file: String,
     exchanges: u64,
     first_ts_ns: Option<u64>,
@@ -207,26 +208,36 @@ struct Percentiles {
     max: f64,
 }
 
-pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
-    let file_bytes = std::fs::metadata(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?
-        .len();
-    let mut reader = open(&args.file, args.salvage)?;
-    let mut s = Stats {
-        file: args.file.display().to_string(),
-        file_bytes,
-        ..Stats::default()
-    };
-    let mut paths: HashMap<String, u64> = HashMap::new();
-    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("valid histogram bounds");
-    while let Some(ex) = next(&mut reader, &args.file)? {
+/// A [`LogTally`] while the log is read: the counts, and what the rates,
+/// top paths and percentiles are computed from at the end.
+struct Tallying {
+    tally: LogTally,
+    paths: HashMap<String, u64>,
+    latency: hdrhistogram::Histogram<u64>,
+}
+
+impl Tallying {
+    fn new(file: &Path, file_bytes: u64) -> Tallying {
+        Tallying {
+            tally: LogTally {
+                file: file.display().to_string(),
+                file_bytes,
+                ..LogTally::default()
+            },
+            paths: HashMap::new(),
+            latency: hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
+        }
+    }
+
+    fn add(&mut self, ex: &Exchange) {
+        let s = &mut self.tally;
         s.exchanges += 1;
         let ts = ex.req_first_ns;
         s.first_ts_ns = Some(s.first_ts_ns.map_or(ts, |t| t.min(ts)));
         s.last_ts_ns = Some(s.last_ts_ns.map_or(ts, |t| t.max(ts)));
         s.wire_bytes += ex.wire_bytes();
-        s.stored_bytes += stored_len(&ex);
+        s.stored_bytes += stored_len(ex);
         let (method, uri) = request_line(&ex.request);
         let method = method.unwrap_or("(unparsed)").to_string();
         *s.methods.entry(method).or_default() += 1;
@@ -238,10 +249,10 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
         *s.status_classes.entry(class).or_default() += 1;
         if let Some(uri) = uri.as_deref() {
             let path = uri.split('?').next().unwrap_or(uri);
-            if let Some(c) = paths.get_mut(path) {
+            if let Some(c) = self.paths.get_mut(path) {
                 *c += 1;
-            } else if paths.len() < MAX_DISTINCT_PATHS {
-                paths.insert(path.to_string(), 1);
+            } else if self.paths.len() < MAX_DISTINCT_PATHS {
+                self.paths.insert(path.to_string(), 1);
             } else {
                 s.paths_truncated = true;
             }
@@ -253,46 +264,68 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
             s.with_response += 1;
         }
         if let Some(ns) = ex.latency_ns() {
-            latency.saturating_record((ns / 1000).max(1));
+            self.latency.saturating_record((ns / 1000).max(1));
         }
     }
-    if let (Some(a), Some(b)) = (s.first_ts_ns, s.last_ts_ns) {
-        s.span_s = (b - a) as f64 / 1e9;
-        if s.span_s > 0.0 {
-            s.rate_per_s = s.exchanges as f64 / s.span_s;
+
+    /// The tally, with the `top` most requested paths and how the log ended.
+    fn finish(self, top: usize, end: String) -> LogTally {
+        let Tallying {
+            tally: mut s,
+            paths,
+            latency,
+        } = self;
+        if let (Some(a), Some(b)) = (s.first_ts_ns, s.last_ts_ns) {
+            s.span_s = (b - a) as f64 / 1e9;
+            if s.span_s > 0.0 {
+                s.rate_per_s = s.exchanges as f64 / s.span_s;
+            }
         }
+        if !latency.is_empty() {
+            s.latency_us = Some(Percentiles {
+                p50: latency.value_at_quantile(0.5) as f64,
+                p90: latency.value_at_quantile(0.9) as f64,
+                p99: latency.value_at_quantile(0.99) as f64,
+                max: latency.max() as f64,
+            });
+        }
+        if s.file_bytes > 0 {
+            s.compression_ratio = s.wire_bytes as f64 / s.file_bytes as f64;
+        }
+        let mut paths: Vec<(String, u64)> = paths.into_iter().collect();
+        paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        paths.truncate(top);
+        s.top_paths = paths;
+        s.end = end;
+        s
     }
-    if !latency.is_empty() {
-        s.latency_us = Some(Percentiles {
-            p50: latency.value_at_quantile(0.5) as f64,
-            p90: latency.value_at_quantile(0.9) as f64,
-            p99: latency.value_at_quantile(0.99) as f64,
-            max: latency.max() as f64,
-        });
+}
+
+pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    let file_bytes = std::fs::metadata(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?
+        .len();
+    let mut reader = open(&args.file, args.salvage)?;
+    let mut tallying = Tallying::new(&args.file, file_bytes);
+    while let Some(ex) = next(&mut reader, &args.file)? {
+        tallying.add(&ex);
     }
-    if file_bytes > 0 {
-        s.compression_ratio = s.wire_bytes as f64 / file_bytes as f64;
-    }
-    let mut top: Vec<(String, u64)> = paths.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(args.top);
-    s.top_paths = top;
-    s.end = describe_end(&reader);
+    let tally = tallying.finish(args.top, describe_end(&reader));
     report_end(&reader, &args.file);
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &s)?;
+        serde_json::to_writer_pretty(&mut out, &tally)?;
         writeln!(out)?;
     } else {
-        print_stats(&mut out, &s)?;
+        print_tally(&mut out, &tally)?;
     }
     out.flush()?;
     Ok(crate::exit::OK)
 }
 
-fn print_stats(out: &mut impl Write, s: &Stats) -> io::Result<()> {
+fn print_tally(out: &mut impl Write, s: &LogTally) -> io::Result<()> {
     writeln!(out, "file          {}", s.file)?;
     writeln!(
         out,

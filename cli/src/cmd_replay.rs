@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
@@ -424,16 +425,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
         .thread_name("shadowtap-replay")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(replay(plan))
+    let shutdown = Shutdown::install().context("installing the signal handlers")?;
+    runtime.block_on(replay(plan, &shutdown))
 }
 
-pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
-    let signals = interrupts();
+/// Replays a plan until it ends or `shutdown` stops it: the first signal
+/// gives the requests in flight their grace, the second ends the run.
+pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let grace = plan.config.interrupt_grace;
     let told = {
-        let signals = signals.clone();
+        let first = shutdown.first();
         tokio::spawn(async move {
-            nth_interrupt(signals, 1).await;
+            first.await;
             say!(
                 "shadowtap replay: interrupted: requests in flight get at most {} \
                  (interrupt again to stop at once)",
@@ -443,7 +446,7 @@ pub(crate) async fn replay(plan: Plan) -> anyhow::Result<u8> {
     };
     let result = execute(plan, |engine| async {
         engine
-            .run_files_until(nth_interrupt(signals.clone(), 1), nth_interrupt(signals, 2))
+            .run_files_until(shutdown.first(), shutdown.nth(2))
             .await
             .map_err(|e| match e {
                 e @ EngineError::Input(_) => anyhow::Error::new(e).context("cannot read the input"),
@@ -569,42 +572,6 @@ where
     } else {
         exit::THRESHOLD_FAILED
     })
-}
-
-/// Counts SIGINT and SIGTERM from now on (installed at once, so a signal
-/// that comes early is not lost). When a handler cannot be installed the
-/// replay simply runs to its end.
-pub(crate) fn interrupts() -> tokio::sync::watch::Receiver<u32> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::watch::channel(0u32);
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::spawn(async move {
-        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-            let got = match s.as_mut() {
-                Some(s) => s.recv().await.is_some(),
-                None => false,
-            };
-            if !got {
-                std::future::pending::<()>().await;
-            }
-        }
-        loop {
-            tokio::select! {
-                _ = next(&mut int) => {}
-                _ = next(&mut term) => {}
-            }
-            tx.send_modify(|n| *n = n.saturating_add(1));
-        }
-    });
-    rx
-}
-
-/// Resolves once `n` signals have come (never, when none can).
-pub(crate) async fn nth_interrupt(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
-    if signals.wait_for(|&count| count >= n).await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Writes one interval of `--hdr-log` per second, and the last partial one.

@@ -2,11 +2,14 @@
 //! `shadowtap_replay::serve`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use shadowtap_replay::serve::{ServeError, ServeOptions, Server, DEFAULT_MAX_CONNECTIONS};
+use shadowtap_cli::shutdown::Shutdown;
+use shadowtap_replay::serve::{
+    ServeError, ServeOptions, ServeSummary, Server, DEFAULT_MAX_CONNECTIONS,
+};
 
 use crate::{exit, units};
 
@@ -109,7 +112,8 @@ fn resolve_listen(s: &str) -> anyhow::Result<SocketAddr> {
     }
 }
 
-/// The validated server options.
+/// Phase two of the flags: the server's options, typed (the server
+/// validates their ranges when it binds).
 fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     let too_big = |name: &str| exit::UsageError(format!("{name} is too large"));
     Ok(ServeOptions {
@@ -127,48 +131,41 @@ fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     })
 }
 
-/// Installs SIGINT and SIGTERM handlers now (must run inside the runtime)
-/// and returns a future that resolves on the first of them.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-    })
-}
-
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
-    let opts = options(&args)?;
-    let server = match Server::bind(opts) {
-        Ok(s) => s,
-        Err(e @ (ServeError::InvalidStatus(_) | ServeError::InvalidOption { .. })) => {
-            return exit::usage(e.to_string())
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let server = bind(options(&args)?)?;
     let addr = server.local_addr();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let summary = rt.block_on(async move {
-        // Install the handlers before announcing the address, so a script
-        // that signals right after reading it is handled.
-        let stop = stop_signal()?;
-        say!("listening on {addr}");
-        server.run(stop).await.map_err(anyhow::Error::from)
-    })?;
+    // Installed before the address is announced, so a script that signals
+    // right after reading it is handled.
+    let shutdown = Shutdown::install().context("installing the signal handlers")?;
+    say!("listening on {addr}");
+    let summary = rt.block_on(server.run(shutdown.first()))?;
+    print_summary(&summary, args.record.as_deref());
+    Ok(exit::OK)
+}
+
+/// Binds the server; the options it rejects are usage errors.
+fn bind(opts: ServeOptions) -> anyhow::Result<Server> {
+    match Server::bind(opts) {
+        Ok(s) => Ok(s),
+        Err(e @ (ServeError::InvalidStatus(_) | ServeError::InvalidOption { .. })) => {
+            exit::usage(e.to_string())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_summary(summary: &ServeSummary, record: Option<&Path>) {
     say!(
         "served {} requests on {} connections ({} bad){}",
         summary.requests,
         summary.connections,
         summary.bad_requests,
-        match &args.record {
+        match record {
             Some(path) => format!(
                 "; recorded {} exchanges to {}",
                 summary.recorded,
@@ -183,5 +180,4 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             summary.aborted_connections
         );
     }
-    Ok(exit::OK)
 }

@@ -22,28 +22,31 @@ fn golden() -> PathBuf {
 
 fn exchange(i: u64) -> Exchange {
     let request = format!("GET /items/{i}?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n").into_bytes();
+    let ts = 1_800_000_000_000_000_000 + i * 1_000_000;
     Exchange {
-        id: i,
-        conn: i / 2,
-        client: "127.0.0.1:40000".parse().unwrap(),
-        server: "127.0.0.1:8080".parse().unwrap(),
-        req_first_ns: 1_800_000_000_000_000_000 + i * 1_000_000,
-        req_last_ns: 1_800_000_000_000_000_000 + i * 1_000_000 + 10_000,
+        req_last_ns: ts + 10_000,
         flags: if i == 5 {
             Flags::REQ_BODY_CAPPED
         } else {
             Flags::empty()
         },
-        request_len: request.len() as u64,
-        request,
-        response: (i % 2 == 0).then(|| Response {
-            first_ns: 1_800_000_000_000_000_000 + i * 1_000_000 + 2_010_000,
-            last_ns: 1_800_000_000_000_000_000 + i * 1_000_000 + 2_020_000,
-            status: if i % 4 == 0 { 200 } else { 503 },
-            head: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec(),
-            body: b"ok".to_vec(),
-            body_len: 2,
+        response: (i % 2 == 0).then(|| {
+            Response::new(
+                if i % 4 == 0 { 200 } else { 503 },
+                ts + 2_010_000,
+                ts + 2_020_000,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec(),
+                b"ok".to_vec(),
+            )
         }),
+        ..Exchange::new(
+            i,
+            i / 2,
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+            ts,
+            request,
+        )
     }
 }
 

@@ -14,7 +14,7 @@ mod replay_tee_serve {
     use std::process::{Command, ExitStatus, Stdio};
     use std::sync::mpsc;
 
-    use shadowtap_format::{Exchange, FileHeader, Flags, Writer, WriterOptions};
+    use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 
     use super::common::{BIN, WAIT};
 
@@ -27,18 +27,14 @@ mod replay_tee_serve {
             let request =
                 format!("GET /item/{i} HTTP/1.1\r\nHost: shop.example\r\n\r\n").into_bytes();
             let ts = 1_700_000_000_000_000_000 + i * 1_000_000;
-            w.append(&Exchange {
-                id: i,
-                conn: i,
-                client: "10.0.0.1:40000".parse().unwrap(),
-                server: "10.0.0.2:80".parse().unwrap(),
-                req_first_ns: ts,
-                req_last_ns: ts,
-                flags: Flags::empty(),
-                request_len: request.len() as u64,
+            w.append(&Exchange::new(
+                i,
+                i,
+                "10.0.0.1:40000".parse().unwrap(),
+                "10.0.0.2:80".parse().unwrap(),
+                ts,
                 request,
-                response: None,
-            })
+            ))
             .unwrap();
         }
         w.finish().unwrap();
@@ -1018,16 +1014,15 @@ mod command_line {
         ];
         for (i, (request, flags)) in requests.into_iter().enumerate() {
             w.append(&Exchange {
-                id: i as u64,
-                conn: i as u64,
-                client: "10.0.0.1:40000".parse().unwrap(),
-                server: "10.0.0.2:80".parse().unwrap(),
-                req_first_ns: 1_700_000_000_000_000_000,
-                req_last_ns: 1_700_000_000_000_000_000,
                 flags,
-                request_len: request.len() as u64,
-                request: request.to_vec(),
-                response: None,
+                ..Exchange::new(
+                    i as u64,
+                    i as u64,
+                    "10.0.0.1:40000".parse().unwrap(),
+                    "10.0.0.2:80".parse().unwrap(),
+                    1_700_000_000_000_000_000,
+                    request.to_vec(),
+                )
             })
             .unwrap();
         }

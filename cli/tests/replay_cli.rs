@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shadowtap_format::http1::{Framer, Status};
-use shadowtap_format::{Exchange, FileHeader, Flags, Writer, WriterOptions};
+use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 
@@ -94,18 +94,14 @@ fn log(dir: &Path, n: u64, gap_ms: u64) -> PathBuf {
     for i in 0..n {
         let request = format!("GET /item/{i} HTTP/1.1\r\nHost: shop.example\r\nX-Req: {i}\r\n\r\n")
             .into_bytes();
-        w.append(&Exchange {
-            id: i,
-            conn: i / 10,
-            client: "10.0.0.1:40000".parse().unwrap(),
-            server: "10.0.0.2:80".parse().unwrap(),
-            req_first_ns: 1_700_000_000_000_000_000 + i * gap_ms * 1_000_000,
-            req_last_ns: 1_700_000_000_000_000_000 + i * gap_ms * 1_000_000,
-            flags: Flags::empty(),
-            request_len: request.len() as u64,
+        w.append(&Exchange::new(
+            i,
+            i / 10,
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            1_700_000_000_000_000_000 + i * gap_ms * 1_000_000,
             request,
-            response: None,
-        })
+        ))
         .unwrap();
     }
     w.finish().unwrap();

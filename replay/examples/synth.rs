@@ -31,7 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use shadowtap_format::{meta, Exchange, FileHeader, Flags, Response, Writer, WriterOptions};
+use shadowtap_format::{meta, Exchange, FileHeader, Response, Writer, WriterOptions};
 
 struct Opts {
     count: u64,
@@ -213,31 +213,24 @@ fn exchange(o: &Opts, rng: &mut Rng, i: u64) -> Exchange {
     let last = first + o.interval_ns.min(5_000);
     let response = o.responses.then(|| {
         let b = body(rng, o.response_size);
-        Response {
-            first_ns: last + 100_000,
-            last_ns: last + 120_000,
-            status: 200,
-            head: format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-                b.len()
-            )
-            .into_bytes(),
-            body_len: b.len() as u64,
-            body: b,
-        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            b.len()
+        );
+        Response::new(200, last + 100_000, last + 120_000, head.into_bytes(), b)
     });
     let port = u16::try_from(1024 + conn).unwrap_or(u16::MAX);
     Exchange {
-        id: i + 1,
-        conn: conn + 1,
-        client: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port),
-        server: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80),
-        req_first_ns: first,
         req_last_ns: last,
-        flags: Flags::empty(),
-        request_len: request.len() as u64,
-        request,
         response,
+        ..Exchange::new(
+            i + 1,
+            conn + 1,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80),
+            first,
+            request,
+        )
     }
 }
 

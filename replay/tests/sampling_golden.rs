@@ -5,22 +5,18 @@
 //! here. Never update them to make a change pass; such a change breaks the
 //! promise.
 
-use shadowtap_format::{Exchange, Flags};
+use shadowtap_format::Exchange;
 use shadowtap_replay::sample::{hash_bytes, mix, Percent, SampleBy, Sampler};
 
 fn ex(id: u64, conn: u64, request: &[u8]) -> Exchange {
-    Exchange {
+    Exchange::new(
         id,
         conn,
-        client: "127.0.0.1:1".parse().unwrap(),
-        server: "127.0.0.1:2".parse().unwrap(),
-        req_first_ns: 0,
-        req_last_ns: 0,
-        flags: Flags::empty(),
-        request: request.to_vec(),
-        request_len: request.len() as u64,
-        response: None,
-    }
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+        0,
+        request.to_vec(),
+    )
 }
 
 fn sampler(pct: &str, by: SampleBy, seed: u64) -> Sampler {

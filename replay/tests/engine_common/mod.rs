@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shadowtap_format::http1::{Framer, Status};
-use shadowtap_format::{Exchange, Flags};
+use shadowtap_format::Exchange;
 use shadowtap_replay::client::{Reply, Target};
 use shadowtap_replay::engine::{Config, Engine, Inline, Memory, RunOutcome, Transport, Transports};
 use shadowtap_replay::stats::ErrorKind;
@@ -28,18 +28,14 @@ pub fn get(id: u64, conn: u64, ts_ns: u64) -> Exchange {
 }
 
 pub fn with_request(id: u64, conn: u64, ts_ns: u64, request: Vec<u8>) -> Exchange {
-    Exchange {
+    Exchange::new(
         id,
         conn,
-        client: "127.0.0.1:40000".parse().unwrap(),
-        server: "127.0.0.1:80".parse().unwrap(),
-        req_first_ns: ts_ns,
-        req_last_ns: ts_ns,
-        flags: Flags::empty(),
-        request_len: request.len() as u64,
+        "127.0.0.1:40000".parse().unwrap(),
+        "127.0.0.1:80".parse().unwrap(),
+        ts_ns,
         request,
-        response: None,
-    }
+    )
 }
 
 /// `n` GETs `gap_ms` apart, starting at a realistic epoch time.
