@@ -27,7 +27,7 @@ use shadowtap_replay::input::{InputError, InputWarning};
 use shadowtap_replay::stats::{DropCause, ErrorKind, Stats, TargetStats, STATUS_CLASSES};
 
 use crate::cmd_capture::{config_from, install_signal_handlers, CaptureOpts, SIGNALS, STOP};
-use crate::cmd_replay::{execute, MirrorArgs, Plan, ReplayArgs, ReportArgs, TimingArgs};
+use crate::cmd_replay::{execute, MirrorArgs, Plan, ReportArgs};
 use crate::priority::{make_current_thread_idle, MirrorPriority};
 use crate::{exit, units};
 
@@ -379,6 +379,21 @@ impl Tap {
     }
 }
 
+/// The report's configuration keys for tee's input (the mirror's follow).
+#[derive(serde::Serialize)]
+struct TeeShown {
+    mode: &'static str,
+    interface: String,
+    filter: String,
+    queue: usize,
+    record: Option<String>,
+    // Keys of `replay` that mean nothing live, shown empty as they always
+    // were, so that reports of both read alike.
+    max_gap_ms: Option<u64>,
+    duration_ms: Option<u64>,
+    limit: Option<u64>,
+}
+
 pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
     if args.queue == 0 || args.queue > MAX_QUEUE {
         return exit::usage(format!("--queue must be between 1 and {MAX_QUEUE}"));
@@ -393,38 +408,21 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         // responses are not even framed.
         capture.pipeline.responses = false;
     }
-    let mut plan = Plan::from_args(ReplayArgs {
-        files: Vec::new(),
-        salvage: false,
-        timing: TimingArgs {
-            speed: "max".into(),
-            max_gap: None,
-            loops: 1,
-            duration: None,
-            limit: None,
-        },
-        mirror: args.mirror,
-        output: args.report,
-    })?;
-    plan.config.live = true;
+    let mut plan = Plan::live(args.mirror, args.report)?;
     let drain = plan.config.client.timeout;
     // The shutdown future below already waits --timeout after the signal:
     // what is still in flight then is abandoned at once (unanswered).
     plan.config.interrupt_grace = Duration::ZERO;
-    if let Some(obj) = plan.shown.as_object_mut() {
-        obj.remove("files");
-        obj.remove("salvage");
-        obj.remove("speed");
-        obj.remove("loop");
-        obj.insert("mode".into(), "tee".into());
-        obj.insert("interface".into(), args.interface.clone().into());
-        obj.insert("filter".into(), capture.filter().into());
-        obj.insert("queue".into(), args.queue.into());
-        obj.insert(
-            "record".into(),
-            args.record.as_ref().map(|p| p.display().to_string()).into(),
-        );
-    }
+    let shown = TeeShown {
+        mode: "tee",
+        interface: args.interface.clone(),
+        filter: capture.filter(),
+        queue: args.queue,
+        record: args.record.as_ref().map(|p| p.display().to_string()),
+        max_gap_ms: None,
+        duration_ms: None,
+        limit: None,
+    };
     install_signal_handlers()?;
 
     let idle = args.mirror_priority == MirrorPriority::Idle;
@@ -441,7 +439,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         .build()
         .context("starting the async runtime")?;
     let stats_every = capture.stats_every;
-    runtime.block_on(execute(plan, |engine| async move {
+    runtime.block_on(execute(plan, shown, |engine| async move {
         let monitor = engine.monitor();
         let targets = engine_targets(&monitor);
         let slots = engine.free_slots();
