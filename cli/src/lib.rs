@@ -1,4 +1,8 @@
-//! The parts of the `shadowtap` binary that other crates use: the parsers of
-//! the units users type, which the fuzz targets drive directly.
+//! The parts of the `shadowtap` binary that are library code: the parsers
+//! of the units users type (which the fuzz targets drive directly), and
+//! `tee`'s machinery (its queue, drop accounting, metrics and run loop),
+//! testable without a live capture.
 
+pub mod priority;
+pub mod tee;
 pub mod units;
