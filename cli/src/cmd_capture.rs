@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -178,37 +177,6 @@ pub struct CaptureOpts {
         allow_hyphen_values = true,
     )]
     pub stats_interval: Duration,
-}
-
-/// `tee`'s view of the process's shutdown token (the first signal).
-pub(crate) static STOP: StopFlag = StopFlag;
-/// `tee`'s view of how many signals came (the second ends the drain).
-pub(crate) static SIGNALS: SignalCount = SignalCount;
-
-/// The process token's flag, where `tee` still takes a static.
-pub(crate) struct StopFlag;
-
-impl std::ops::Deref for StopFlag {
-    type Target = AtomicBool;
-    fn deref(&self) -> &AtomicBool {
-        Shutdown::process().flag()
-    }
-}
-
-/// The process token's signal count, where `tee` still takes a static.
-pub(crate) struct SignalCount;
-
-impl SignalCount {
-    pub(crate) fn load(&self, _: Ordering) -> u32 {
-        Shutdown::process().signals()
-    }
-}
-
-/// Installs the process's shutdown token (see [`Shutdown::install`]).
-pub(crate) fn install_signal_handlers() -> anyhow::Result<()> {
-    Shutdown::install()
-        .map(drop)
-        .context("installing the signal handler")
 }
 
 /// Phase two of `capture`'s options: the validated configuration.

@@ -204,7 +204,7 @@ pub struct ReportArgs {
     pub no_progress: bool,
 }
 
-/// Everything `replay` needs, validated.
+/// Everything `replay` (or `tee`'s mirror) needs, validated.
 pub(crate) struct Plan {
     pub(crate) config: Config,
     seed: u64,
@@ -213,14 +213,91 @@ pub(crate) struct Plan {
     report_file: Option<PathBuf>,
     hdr_log: Option<PathBuf>,
     progress: bool,
-    /// The configuration as shown in the report.
-    pub(crate) shown: serde_json::Value,
+    /// The mirror's part of the configuration shown in the report.
+    pub(crate) shown: MirrorShown,
+    /// The input's part (`replay` only; `tee` shows its own).
+    pace: Option<PaceShown>,
+}
+
+/// The logs `replay` reads and when it sends their requests.
+struct Logs {
+    files: Vec<PathBuf>,
+    salvage: bool,
+    timing: TimingArgs,
+}
+
+/// The report's configuration keys for the input of `replay`.
+#[derive(serde::Serialize)]
+struct PaceShown {
+    files: Vec<String>,
+    salvage: bool,
+    speed: String,
+    max_gap_ms: Option<u64>,
+    #[serde(rename = "loop")]
+    loops: u32,
+    duration_ms: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The report's configuration keys for the mirror, shared by `replay` and
+/// `tee`.
+#[derive(serde::Serialize, Debug, Clone)]
+pub(crate) struct MirrorShown {
+    targets: Vec<String>,
+    sample_pct: f64,
+    sample_by: String,
+    seed: u64,
+    rate_per_s: Option<f64>,
+    burst: Option<u32>,
+    rate_policy: Option<&'static str>,
+    concurrency: usize,
+    timeout_ms: u64,
+    shadow_suffix: bool,
+    keep_host: bool,
+    headers: Vec<String>,
+    thresholds: Vec<String>,
+}
+
+/// The whole configuration of a report: the input's keys, then the
+/// mirror's.
+#[derive(serde::Serialize)]
+struct Shown<'a, S> {
+    #[serde(flatten)]
+    input: S,
+    #[serde(flatten)]
+    mirror: &'a MirrorShown,
 }
 
 impl Plan {
     /// The one conversion from flags to a validated plan: every problem is
     /// collected and reported at once.
     pub(crate) fn from_args(args: ReplayArgs) -> Result<Plan, exit::UsageError> {
+        let logs = Logs {
+            files: args.files,
+            salvage: args.salvage,
+            timing: args.timing,
+        };
+        Plan::new(Some(logs), args.mirror, args.output)
+    }
+
+    /// The plan of a live mirror (`tee`): requests are sent as they arrive,
+    /// as fast as `--concurrency` allows, once each.
+    pub(crate) fn live(mirror: MirrorArgs, output: ReportArgs) -> Result<Plan, exit::UsageError> {
+        Plan::new(None, mirror, output)
+    }
+
+    /// `logs` is `None` for a live mirror.
+    fn new(
+        logs: Option<Logs>,
+        mirror: MirrorArgs,
+        output: ReportArgs,
+    ) -> Result<Plan, exit::UsageError> {
+        let live = logs.is_none();
+        let timing = logs.as_ref().map(|l| &l.timing);
+        let max_gap = timing.and_then(|t| t.max_gap);
+        let duration = timing.and_then(|t| t.duration);
+        let limit = timing.and_then(|t| t.limit);
+        let loops = timing.map_or(1, |t| t.loops);
         let mut errors: Vec<String> = Vec::new();
         let mut check = |r: Result<(), String>| {
             if let Err(e) = r {
@@ -229,60 +306,56 @@ impl Plan {
         };
 
         let mut targets = Vec::new();
-        for t in &args.mirror.targets {
+        for t in &mirror.targets {
             match Target::parse(t) {
                 Ok(t) => targets.push(t),
                 Err(e) => check(Err(format!("--target: {e}"))),
             }
         }
-        let speed = args
-            .timing
-            .speed
-            .parse::<Speed>()
-            .map_err(|e| format!("--speed: {e}"));
-        let pct = if is_negative(&args.mirror.sample) {
-            Err(format!(
-                "--sample {}: {}",
-                args.mirror.sample,
-                units::NEGATIVE
-            ))
+        let speed = match timing {
+            Some(t) => t
+                .speed
+                .parse::<Speed>()
+                .map_err(|e| format!("--speed: {e}")),
+            None => Ok(Speed::Max),
+        };
+        let pct = if is_negative(&mirror.sample) {
+            Err(format!("--sample {}: {}", mirror.sample, units::NEGATIVE))
         } else {
-            args.mirror
+            mirror
                 .sample
                 .parse::<Percent>()
                 .map_err(|e| format!("--sample: {e}"))
         };
-        let by = args
-            .mirror
+        let by = mirror
             .sample_by
             .parse::<SampleBy>()
             .map_err(|e| format!("--sample-by: {e}"));
-        let rate = match args.mirror.rate.as_deref() {
+        let rate = match mirror.rate.as_deref() {
             Some(r) if is_negative(r) => Err(format!("--rate {r}: {}", units::NEGATIVE)),
             r => r
                 .map(str::parse::<Rate>)
                 .transpose()
                 .map_err(|e| format!("--rate: {e}")),
         };
-        let policy = args
-            .mirror
+        let policy = mirror
             .rate_policy
             .parse::<RatePolicy>()
             .map_err(|e| format!("--rate-policy: {e}"));
-        let burst = match args.mirror.burst {
+        let burst = match mirror.burst {
             None => Ok(std::num::NonZeroU32::MIN),
             Some(b) => {
                 std::num::NonZeroU32::new(b).ok_or_else(|| "--burst must be at least 1".to_owned())
             }
         };
         let mut headers = Vec::new();
-        for h in &args.mirror.headers {
+        for h in &mirror.headers {
             match ExtraHeader::parse(h) {
                 Ok(h) => headers.push(h),
                 Err(e) => check(Err(format!("--header: {e}"))),
             }
         }
-        let thresholds = match Threshold::parse_all(&args.output.thresholds) {
+        let thresholds = match Threshold::parse_all(&output.thresholds) {
             Ok(t) => t,
             Err(errs) => {
                 for e in errs {
@@ -291,31 +364,29 @@ impl Plan {
                 Vec::new()
             }
         };
-        if args.mirror.concurrency == 0 {
+        if mirror.concurrency == 0 {
             check(Err("--concurrency must be at least 1".into()));
         }
-        if args.mirror.timeout.is_zero() {
+        if mirror.timeout.is_zero() {
             check(Err("--timeout must be more than 0".into()));
         }
-        if args.timing.limit == Some(0) {
+        if limit == Some(0) {
             check(Err("--limit must be at least 1".into()));
         }
-        if args.timing.duration.is_some_and(|d| d.is_zero()) {
+        if duration.is_some_and(|d| d.is_zero()) {
             check(Err("--duration must be more than 0".into()));
         }
-        if args.timing.max_gap.is_some_and(|d| d.is_zero()) {
+        if max_gap.is_some_and(|d| d.is_zero()) {
             check(Err("--max-gap must be more than 0".into()));
         }
-        if args.mirror.rate.is_none()
-            && (args.mirror.burst.is_some() || args.mirror.rate_policy != "delay")
-        {
+        if mirror.rate.is_none() && (mirror.burst.is_some() || mirror.rate_policy != "delay") {
             check(Err("--burst and --rate-policy need --rate".into()));
         }
         let host_mode = HostMode {
-            keep_captured: args.mirror.keep_host,
-            no_suffix: args.mirror.no_shadow_suffix,
+            keep_captured: mirror.keep_host,
+            no_suffix: mirror.no_shadow_suffix,
         };
-        if !args.mirror.keep_host
+        if !mirror.keep_host
             && !headers
                 .iter()
                 .any(|h| h.name().eq_ignore_ascii_case("host"))
@@ -340,61 +411,69 @@ impl Plan {
                 return Err(exit::UsageError(all.join("\n  ")));
             }
         };
-        let seed = args.mirror.seed.unwrap_or_else(random_seed);
+        let seed = mirror.seed.unwrap_or_else(random_seed);
 
-        let shown = serde_json::json!({
-            "files": args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-            "salvage": args.salvage,
-            "targets": targets.iter().map(|t| t.url().to_owned()).collect::<Vec<_>>(),
-            "speed": speed.to_string(),
-            "max_gap_ms": args.timing.max_gap.map(|d| d.as_millis() as u64),
-            "loop": args.timing.loops,
-            "duration_ms": args.timing.duration.map(|d| d.as_millis() as u64),
-            "limit": args.timing.limit,
-            "sample_pct": pct.as_f64(),
-            "sample_by": by.to_string(),
-            "seed": seed,
-            "rate_per_s": rate.map(|r| r.per_second),
-            "burst": rate.map(|_| burst.get()),
-            "rate_policy": rate.map(|_| match policy { RatePolicy::Delay => "delay", RatePolicy::Drop => "drop" }),
-            "concurrency": args.mirror.concurrency,
-            "timeout_ms": args.mirror.timeout.as_millis() as u64,
-            "shadow_suffix": !args.mirror.no_shadow_suffix,
-            "keep_host": args.mirror.keep_host,
-            "headers": args.mirror.headers,
-            "thresholds": args.output.thresholds,
+        let pace = logs.as_ref().map(|l| PaceShown {
+            files: l.files.iter().map(|p| p.display().to_string()).collect(),
+            salvage: l.salvage,
+            speed: speed.to_string(),
+            max_gap_ms: max_gap.map(|d| d.as_millis() as u64),
+            loops,
+            duration_ms: duration.map(|d| d.as_millis() as u64),
+            limit,
         });
+        let shown = MirrorShown {
+            targets: targets.iter().map(|t| t.url().to_owned()).collect(),
+            sample_pct: pct.as_f64(),
+            sample_by: by.to_string(),
+            seed,
+            rate_per_s: rate.map(|r| r.per_second),
+            burst: rate.map(|_| burst.get()),
+            rate_policy: rate.map(|_| match policy {
+                RatePolicy::Delay => "delay",
+                RatePolicy::Drop => "drop",
+            }),
+            concurrency: mirror.concurrency,
+            timeout_ms: mirror.timeout.as_millis() as u64,
+            shadow_suffix: !mirror.no_shadow_suffix,
+            keep_host: mirror.keep_host,
+            headers: mirror.headers,
+            thresholds: output.thresholds,
+        };
 
-        let mut config = Config::new(args.files, targets);
+        let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
+        let mut config = Config::new(files, targets);
+        config.live = live;
         config.speed = speed;
-        config.max_gap = args.timing.max_gap;
-        config.input.salvage = args.salvage;
-        config.loops = args.timing.loops;
-        config.duration = args.timing.duration;
-        config.limit = args.timing.limit;
+        config.max_gap = max_gap;
+        config.input.salvage = salvage;
+        config.loops = loops;
+        config.duration = duration;
+        config.limit = limit;
         config.sampler = Sampler::new(pct, by, seed);
         config.rate = rate.map(|rate| RateLimit {
             rate,
             burst,
             policy,
         });
-        config.concurrency = args.mirror.concurrency;
-        config.client.timeout = args.mirror.timeout;
+        config.concurrency = mirror.concurrency;
+        config.client.timeout = mirror.timeout;
         // After SIGINT/SIGTERM, requests in flight get at most their own
         // deadline; a second signal ends the run at once.
-        config.interrupt_grace = args.mirror.timeout;
-        config.client.insecure = args.mirror.insecure;
+        config.interrupt_grace = mirror.timeout;
+        config.client.insecure = mirror.insecure;
         config.host_mode = host_mode;
         config.headers = headers;
         Ok(Plan {
             config,
             seed,
             thresholds,
-            report: args.output.report,
-            report_file: args.output.report_file,
-            hdr_log: args.output.hdr_log,
-            progress: !args.output.no_progress && std::io::stderr().is_terminal(),
+            report: output.report,
+            report_file: output.report_file,
+            hdr_log: output.hdr_log,
+            progress: !output.no_progress && std::io::stderr().is_terminal(),
             shown,
+            pace,
         })
     }
 }
@@ -431,7 +510,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 
 /// Replays a plan until it ends or `shutdown` stops it: the first signal
 /// gives the requests in flight their grace, the second ends the run.
-pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
+pub(crate) async fn replay(mut plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let grace = plan.config.interrupt_grace;
     let told = {
         let first = shutdown.first();
@@ -444,7 +523,8 @@ pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8
             );
         })
     };
-    let result = execute(plan, |engine| async {
+    let pace = plan.pace.take();
+    let result = execute(plan, pace, |engine| async {
         engine
             .run_files_until(shutdown.first(), shutdown.nth(2))
             .await
@@ -460,12 +540,19 @@ pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8
 
 /// Runs a planned replay whose engine is fed by `run` (log files for
 /// `replay`, the live capture for `tee`), then reports and maps the outcome
-/// to an exit code.
-pub(crate) async fn execute<F, Fut>(plan: Plan, run: F) -> anyhow::Result<u8>
+/// to an exit code. The report's configuration is `input`'s keys (what fed
+/// the engine) and the plan's mirror keys.
+pub(crate) async fn execute<S, F, Fut>(plan: Plan, input: S, run: F) -> anyhow::Result<u8>
 where
+    S: serde::Serialize,
     F: FnOnce(Engine) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<RunOutcome>>,
 {
+    let config = serde_json::to_value(Shown {
+        input,
+        mirror: &plan.shown,
+    })
+    .context("encoding the configuration")?;
     // Open the output files first: a bad path fails before anything is sent.
     let mut report_out = match &plan.report_file {
         Some(p) => Some(
@@ -518,7 +605,7 @@ where
     let mut report = Report::from_stats(
         &outcome.stats,
         &RunInfo {
-            config: plan.shown.clone(),
+            config,
             seed: Some(plan.seed),
             elapsed: outcome.elapsed,
             interrupted,

@@ -29,7 +29,6 @@ mod cmd_report;
 mod cmd_serve;
 mod cmd_tee;
 mod exit;
-mod priority;
 mod stderr;
 
 use shadowtap_cli::units;
