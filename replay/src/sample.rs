@@ -151,6 +151,8 @@ impl fmt::Display for Percent {
 #[derive(Clone, Debug)]
 pub struct Sampler {
     threshold: Option<u64>,
+    /// What `threshold` was made from (for the report).
+    pct: Percent,
     by: SampleBy,
     seed: u64,
 }
@@ -164,9 +166,25 @@ impl Sampler {
     pub fn new(pct: Percent, by: SampleBy, seed: u64) -> Sampler {
         Sampler {
             threshold: pct.threshold(),
+            pct,
             by,
             seed,
         }
+    }
+
+    /// The share of requests kept.
+    pub fn percent(&self) -> Percent {
+        self.pct
+    }
+
+    /// What is kept together.
+    pub fn by(&self) -> &SampleBy {
+        &self.by
+    }
+
+    /// The seed of the sampling hash.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// A sampler that keeps everything.
