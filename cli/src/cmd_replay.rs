@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::client::Target;
-use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
+use shadowtap_replay::engine::{Config, Engine, EngineError, Mode, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
 use shadowtap_replay::host::{ExtraHeader, HostMode};
 use shadowtap_replay::report::{Report, RunInfo};
@@ -443,8 +443,11 @@ impl Plan {
 
         let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
         let mut config = Config::new(files, targets);
-        config.live = live;
-        config.speed = speed;
+        config.mode = if live {
+            Mode::Live
+        } else {
+            Mode::replay(speed)
+        };
         config.max_gap = max_gap;
         config.input.salvage = salvage;
         config.loops = loops;
