@@ -207,16 +207,13 @@ pub struct ReportArgs {
 /// Everything `replay` (or `tee`'s mirror) needs, validated.
 pub(crate) struct Plan {
     pub(crate) config: Config,
-    seed: u64,
     thresholds: Vec<Threshold>,
+    /// The `--threshold` arguments as given, for the report.
+    threshold_args: Vec<String>,
     report: ReportFormat,
     report_file: Option<PathBuf>,
     hdr_log: Option<PathBuf>,
     progress: bool,
-    /// The mirror's part of the configuration shown in the report.
-    pub(crate) shown: MirrorShown,
-    /// The input's part (`replay` only; `tee` shows its own).
-    pace: Option<PaceShown>,
 }
 
 /// The logs `replay` reads and when it sends their requests.
@@ -226,46 +223,16 @@ struct Logs {
     timing: TimingArgs,
 }
 
-/// The report's configuration keys for the input of `replay`.
-#[derive(serde::Serialize)]
-struct PaceShown {
-    files: Vec<String>,
-    salvage: bool,
-    speed: String,
-    max_gap_ms: Option<u64>,
-    #[serde(rename = "loop")]
-    loops: u32,
-    duration_ms: Option<u64>,
-    limit: Option<u64>,
-}
-
-/// The report's configuration keys for the mirror, shared by `replay` and
-/// `tee`.
-#[derive(serde::Serialize, Debug, Clone)]
-pub(crate) struct MirrorShown {
-    targets: Vec<String>,
-    sample_pct: f64,
-    sample_by: String,
-    seed: u64,
-    rate_per_s: Option<f64>,
-    burst: Option<u32>,
-    rate_policy: Option<&'static str>,
-    concurrency: usize,
-    timeout_ms: u64,
-    shadow_suffix: bool,
-    keep_host: bool,
-    headers: Vec<String>,
-    thresholds: Vec<String>,
-}
-
-/// The whole configuration of a report: the input's keys, then the
-/// mirror's.
+/// The whole configuration of a report: the keys of what fed the engine
+/// (none for `replay`, whose input is in the engine's configuration), the
+/// engine's configuration, and the thresholds.
 #[derive(serde::Serialize)]
 struct Shown<'a, S> {
     #[serde(flatten)]
     input: S,
     #[serde(flatten)]
-    mirror: &'a MirrorShown,
+    config: &'a Config,
+    thresholds: &'a [String],
 }
 
 impl Plan {
@@ -364,8 +331,26 @@ impl Plan {
                 Vec::new()
             }
         };
-        if mirror.concurrency == 0 {
-            check(Err("--concurrency must be at least 1".into()));
+        // The engine's own check of targets, concurrency and Host lines,
+        // its problems reported here with the others.
+        let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
+        let mut config = Config::new(files, targets);
+        config.concurrency = mirror.concurrency;
+        config.host_mode = HostMode {
+            keep_captured: mirror.keep_host,
+            no_suffix: mirror.no_shadow_suffix,
+        };
+        config.headers = headers;
+        let mut host_problems = Vec::new();
+        for problem in config.problems() {
+            match problem {
+                EngineError::TargetHost { url, source } => {
+                    host_problems.push(format!("--target {url}: {source}"));
+                }
+                // Said by the --target errors already.
+                EngineError::NoTarget => {}
+                e => check(Err(e.to_string())),
+            }
         }
         if mirror.timeout.is_zero() {
             check(Err("--timeout must be more than 0".into()));
@@ -382,21 +367,7 @@ impl Plan {
         if mirror.rate.is_none() && (mirror.burst.is_some() || mirror.rate_policy != "delay") {
             check(Err("--burst and --rate-policy need --rate".into()));
         }
-        let host_mode = HostMode {
-            keep_captured: mirror.keep_host,
-            no_suffix: mirror.no_shadow_suffix,
-        };
-        if !mirror.keep_host
-            && !headers
-                .iter()
-                .any(|h| h.name().eq_ignore_ascii_case("host"))
-        {
-            for t in &targets {
-                if let Err(e) = host_mode.target_host_line(t.authority()) {
-                    check(Err(format!("--target {}: {e}", t.url())));
-                }
-            }
-        }
+        errors.extend(host_problems);
         let (speed, pct, by, rate, policy, burst) = match (speed, pct, by, rate, policy, burst) {
             (Ok(s), Ok(p), Ok(b), Ok(r), Ok(po), Ok(bu)) if errors.is_empty() => {
                 (s, p, b, r, po, bu)
@@ -413,36 +384,6 @@ impl Plan {
         };
         let seed = mirror.seed.unwrap_or_else(random_seed);
 
-        let pace = logs.as_ref().map(|l| PaceShown {
-            files: l.files.iter().map(|p| p.display().to_string()).collect(),
-            salvage: l.salvage,
-            speed: speed.to_string(),
-            max_gap_ms: max_gap.map(|d| d.as_millis() as u64),
-            loops,
-            duration_ms: duration.map(|d| d.as_millis() as u64),
-            limit,
-        });
-        let shown = MirrorShown {
-            targets: targets.iter().map(|t| t.url().to_owned()).collect(),
-            sample_pct: pct.as_f64(),
-            sample_by: by.to_string(),
-            seed,
-            rate_per_s: rate.map(|r| r.per_second),
-            burst: rate.map(|_| burst.get()),
-            rate_policy: rate.map(|_| match policy {
-                RatePolicy::Delay => "delay",
-                RatePolicy::Drop => "drop",
-            }),
-            concurrency: mirror.concurrency,
-            timeout_ms: mirror.timeout.as_millis() as u64,
-            shadow_suffix: !mirror.no_shadow_suffix,
-            keep_host: mirror.keep_host,
-            headers: mirror.headers,
-            thresholds: output.thresholds,
-        };
-
-        let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
-        let mut config = Config::new(files, targets);
         config.mode = if live {
             Mode::Live
         } else {
@@ -459,24 +400,19 @@ impl Plan {
             burst,
             policy,
         });
-        config.concurrency = mirror.concurrency;
         config.client.timeout = mirror.timeout;
         // After SIGINT/SIGTERM, requests in flight get at most their own
         // deadline; a second signal ends the run at once.
         config.interrupt_grace = mirror.timeout;
         config.client.insecure = mirror.insecure;
-        config.host_mode = host_mode;
-        config.headers = headers;
         Ok(Plan {
             config,
-            seed,
             thresholds,
+            threshold_args: output.thresholds,
             report: output.report,
             report_file: output.report_file,
             hdr_log: output.hdr_log,
             progress: !output.no_progress && std::io::stderr().is_terminal(),
-            shown,
-            pace,
         })
     }
 }
@@ -513,7 +449,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 
 /// Replays a plan until it ends or `shutdown` stops it: the first signal
 /// gives the requests in flight their grace, the second ends the run.
-pub(crate) async fn replay(mut plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
+pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let grace = plan.config.interrupt_grace;
     let told = {
         let first = shutdown.first();
@@ -526,8 +462,8 @@ pub(crate) async fn replay(mut plan: Plan, shutdown: &Shutdown) -> anyhow::Resul
             );
         })
     };
-    let pace = plan.pace.take();
-    let result = execute(plan, pace, |engine| async {
+    // Its input is in the engine's configuration: no keys of its own.
+    let result = execute(plan, serde_json::Map::new(), |engine| async {
         engine
             .run_files_until(shutdown.first(), shutdown.nth(2))
             .await
@@ -553,7 +489,8 @@ where
 {
     let config = serde_json::to_value(Shown {
         input,
-        mirror: &plan.shown,
+        config: &plan.config,
+        thresholds: &plan.threshold_args,
     })
     .context("encoding the configuration")?;
     // Open the output files first: a bad path fails before anything is sent.
@@ -609,7 +546,7 @@ where
         &outcome.stats,
         &RunInfo {
             config,
-            seed: Some(plan.seed),
+            seed: Some(plan.config.sampler.seed()),
             elapsed: outcome.elapsed,
             interrupted,
         },
