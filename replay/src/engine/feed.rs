@@ -363,7 +363,7 @@ impl<I: Iterator<Item = Item> + Send> ItemSource for Inline<I> {
 /// A feed run on its own thread (file reading and decompression block).
 ///
 /// Items cross to the scheduler through a bounded tokio channel
-/// ([`FEED_CAPACITY`]): the input thread blocks while it is full, the
+/// (`FEED_CAPACITY`, 1024 items): the input thread blocks while it is full, the
 /// scheduler takes whatever is there at once (up to half the capacity), so
 /// at full speed it is woken once per batch rather than per item. An item
 /// is handed over as soon as it is made, so a live feed (`tee`) gets no

@@ -2,7 +2,7 @@
 //!
 //! **One owner per count.** Every request's fate is recorded by the one
 //! part holding the request when its fate is decided, through its own
-//! [`Recorder`]: the feed (left out by sampling or as unreplayable, and in
+//! `Recorder`: the feed (left out by sampling or as unreplayable, and in
 //! live mode dropped before it is rewritten when no target has a slot), the
 //! scheduler (dropped for the rate limit or for want of a slot, an
 //! `invalid_host` error, still queued for a worker when the run was
@@ -17,7 +17,7 @@
 //! take), not to the run's [`Stats`]: workers never contend with each other
 //! per response. The shards are merged into the run's stats whenever the
 //! live view is read (each progress tick, `--hdr-log` interval, metrics
-//! scrape) and whenever a shard holds [`SHARD_BATCH`] entries, so a run
+//! scrape) and whenever a shard holds `SHARD_BATCH` (128) entries, so a run
 //! nobody watches stays bounded. A shard holds entries rather than a whole
 //! [`Stats`] because a `Stats` carries histograms of about 190 KB each:
 //! one per worker would cost tens of megabytes per target.
@@ -317,4 +317,67 @@ impl Monitor {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A worker that panicked mid-record leaves the counters usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ErrorKind;
+
+    fn outcome(target: usize, result: Result<u16, ErrorKind>) -> Entry {
+        Entry::Outcome(Outcome {
+            target,
+            intended: Duration::ZERO,
+            sent: Duration::ZERO,
+            done: Duration::from_millis(1),
+            result,
+            bytes_sent: 10,
+            bytes_received: 20,
+        })
+    }
+
+    fn merged(ledger: &Ledger) -> (u64, u64, u64, u64, u64) {
+        let s = ledger.stats();
+        (
+            s.sent(),
+            s.completed(),
+            s.errors(),
+            s.unanswered(),
+            s.dropped(),
+        )
+    }
+
+    #[test]
+    fn every_shard_is_merged_on_read_and_adds_up() {
+        let ledger = Arc::new(Ledger::new(Stats::new(&["a".into(), "b".into()])));
+        let (w1, w2, sched) = (ledger.recorder(), ledger.recorder(), ledger.recorder());
+        w1.record(outcome(0, Ok(200)));
+        w1.record(Entry::Unanswered(0, Duration::ZERO, Duration::ZERO));
+        w2.record(outcome(1, Err(ErrorKind::Timeout)));
+        sched.record(Entry::Drop(1, DropCause::Concurrency));
+        sched.record(Entry::DropAll(DropCause::RateLimit));
+        // Nothing is in the run's stats until they are read.
+        assert_eq!(lock(&ledger.total).sent(), 0);
+        assert_eq!(merged(&ledger), (3, 1, 1, 1, 3));
+        // Read again: nothing is counted twice.
+        assert_eq!(merged(&ledger), (3, 1, 1, 1, 3));
+        for t in ledger.stats().per_target() {
+            assert_eq!(t.sent, t.completed + t.errors_total() + t.unanswered);
+        }
+    }
+
+    #[test]
+    fn a_full_shard_merges_itself_and_an_immediate_recorder_at_once() {
+        let ledger = Arc::new(Ledger::new(Stats::new(&["a".into()])));
+        let worker = ledger.recorder();
+        for _ in 0..SHARD_BATCH {
+            worker.record(outcome(0, Ok(200)));
+        }
+        assert_eq!(lock(&ledger.total).sent(), SHARD_BATCH as u64);
+        ledger
+            .immediate()
+            .record(Entry::LeftOut(2, vec![(SkipReason::Upgrade, 1)]));
+        let total = lock(&ledger.total);
+        assert_eq!((total.sampled_out(), total.skipped_total()), (2, 1));
+    }
 }
