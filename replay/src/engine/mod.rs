@@ -145,11 +145,9 @@ impl<X> std::fmt::Debug for Engine<X> {
 }
 
 impl Engine<Network> {
-    /// Checks the configuration and resolves the targets. Nothing is sent.
+    /// Resolves the targets, then checks the configuration (see
+    /// [`Engine::with_transports`]). Nothing is sent.
     pub async fn new(config: Config) -> Result<Engine, EngineError> {
-        if let Some(e) = config.problems().into_iter().next() {
-            return Err(e);
-        }
         let network = Network::resolve(&config.targets, config.client).await?;
         Engine::with_transports(config, network)
     }
