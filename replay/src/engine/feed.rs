@@ -371,8 +371,9 @@ impl<I: Iterator<Item = Item> + Send> ItemSource for Inline<I> {
 /// input thread at its next item.
 pub struct Threaded {
     rx: mpsc::Receiver<Item>,
-    /// Taken from the channel, not yet handed out.
-    local: VecDeque<Item>,
+    /// Taken from the channel, not yet handed out, the next one last (so
+    /// that handing one out is a pop, and the buffer is reused).
+    batch: Vec<Item>,
 }
 
 impl Threaded {
@@ -391,22 +392,21 @@ impl Threaded {
             })?;
         Ok(Threaded {
             rx,
-            local: VecDeque::with_capacity(FEED_BATCH),
+            batch: Vec::with_capacity(FEED_BATCH),
         })
     }
 }
 
 impl ItemSource for Threaded {
     async fn next_item(&mut self) -> Option<Item> {
-        if self.local.is_empty() {
-            // Cancel-safe: nothing is taken unless it is put in `local`.
-            let mut batch = Vec::with_capacity(FEED_BATCH);
-            if self.rx.recv_many(&mut batch, FEED_BATCH).await == 0 {
+        if self.batch.is_empty() {
+            // Cancel-safe: `recv_many` takes nothing unless it completes.
+            if self.rx.recv_many(&mut self.batch, FEED_BATCH).await == 0 {
                 return None;
             }
-            self.local.extend(batch);
+            self.batch.reverse();
         }
-        self.local.pop_front()
+        self.batch.pop()
     }
 }
 
