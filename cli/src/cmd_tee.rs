@@ -53,7 +53,8 @@ pub struct TeeArgs {
     pub report: ReportArgs,
 }
 
-/// The report's configuration keys for tee's input (the mirror's follow).
+/// The report's configuration keys for tee's input (the engine's
+/// configuration follows: live, it shows no files, speed nor loops).
 #[derive(serde::Serialize)]
 struct TeeShown {
     mode: &'static str,
@@ -61,11 +62,6 @@ struct TeeShown {
     filter: String,
     queue: usize,
     record: Option<String>,
-    // Keys of `replay` that mean nothing live, shown empty as they always
-    // were, so that reports of both read alike.
-    max_gap_ms: Option<u64>,
-    duration_ms: Option<u64>,
-    limit: Option<u64>,
 }
 
 pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
@@ -89,9 +85,6 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         filter: config.filter(),
         queue: args.queue,
         record: args.record.as_ref().map(|p| p.display().to_string()),
-        max_gap_ms: None,
-        duration_ms: None,
-        limit: None,
     };
     let shutdown = Shutdown::install().context("installing the signal handlers")?;
 

@@ -247,6 +247,8 @@ impl HostMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtraHeader {
     name: String,
+    /// The argument as given (for the report).
+    arg: String,
     /// The line as sent, without its ending (the request's): `Name: value`.
     line: Vec<u8>,
 }
@@ -291,6 +293,7 @@ impl ExtraHeader {
         let line = format!("{name}: {value}").into_bytes();
         Ok(ExtraHeader {
             name: name.to_owned(),
+            arg: arg.to_owned(),
             line,
         })
     }
@@ -298,6 +301,11 @@ impl ExtraHeader {
     /// The header name as given.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The `--header` argument it was parsed from.
+    pub fn arg(&self) -> &str {
+        &self.arg
     }
 }
 

@@ -132,25 +132,25 @@ pub struct InputStats {
 }
 
 /// An exchange held by the window, ordered by time then file position.
-struct Pending {
+struct Lookahead {
     ts: u64,
     seq: u64,
     /// Boxed: heap sifts then move 24 bytes, not a whole exchange.
     ex: Box<Exchange>,
 }
 
-impl PartialEq for Pending {
+impl PartialEq for Lookahead {
     fn eq(&self, other: &Self) -> bool {
         (self.ts, self.seq) == (other.ts, other.seq)
     }
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
+impl Eq for Lookahead {}
+impl PartialOrd for Lookahead {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Pending {
+impl Ord for Lookahead {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.ts, self.seq).cmp(&(other.ts, other.seq))
     }
@@ -160,7 +160,7 @@ impl Ord for Pending {
 struct FileInput<R> {
     path: PathBuf,
     reader: Reader<R>,
-    heap: BinaryHeap<Reverse<Pending>>,
+    heap: BinaryHeap<Reverse<Lookahead>>,
     newest: u64,
     seq: u64,
     eof: bool,
@@ -191,7 +191,7 @@ impl<R: std::io::Read> FileInput<R> {
                     ex.response = None;
                     self.newest = self.newest.max(ex.req_first_ns);
                     self.seq += 1;
-                    self.heap.push(Reverse(Pending {
+                    self.heap.push(Reverse(Lookahead {
                         ts: ex.req_first_ns,
                         seq: self.seq,
                         ex: Box::new(ex),
@@ -337,22 +337,18 @@ impl<R: std::io::Read> Input<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shadowtap_format::{FileHeader, Flags, Writer, WriterOptions};
+    use shadowtap_format::{FileHeader, Writer, WriterOptions};
 
     fn ex(id: u64, ts_ms: u64) -> Exchange {
         let request = format!("GET /{id} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes();
-        Exchange {
+        Exchange::new(
             id,
-            conn: id,
-            client: "127.0.0.1:1".parse().unwrap(),
-            server: "127.0.0.1:2".parse().unwrap(),
-            req_first_ns: ts_ms * 1_000_000,
-            req_last_ns: ts_ms * 1_000_000,
-            flags: Flags::empty(),
-            request_len: request.len() as u64,
+            id,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            ts_ms * 1_000_000,
             request,
-            response: None,
-        }
+        )
     }
 
     fn log(items: &[(u64, u64)]) -> Vec<u8> {

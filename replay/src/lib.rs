@@ -2,9 +2,10 @@
 //!
 //! Composed parts: [`input`] (streaming, merged log input), [`schedule`]
 //! (absolute send times), [`sample`] (deterministic sampling), [`host`] (the
-//! `-shadow` Host rule), [`client`] (raw HTTP/1.1 transport), [`engine`] (ties
-//! them together), [`stats`] (histograms), [`report`], [`threshold`],
-//! [`hdrlog`] and [`serve`] (the built-in target).
+//! `-shadow` Host rule), [`client`] (raw HTTP/1.1 transport), [`engine`]
+//! (ties them together: config, feed, scheduler, workers, monitor),
+//! [`stats`] (histograms), [`report`], [`threshold`], [`hdrlog`] and
+//! [`serve`] (the built-in target).
 
 pub mod client;
 pub mod engine;

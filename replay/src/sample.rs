@@ -151,6 +151,8 @@ impl fmt::Display for Percent {
 #[derive(Clone, Debug)]
 pub struct Sampler {
     threshold: Option<u64>,
+    /// What `threshold` was made from (for the report).
+    pct: Percent,
     by: SampleBy,
     seed: u64,
 }
@@ -164,9 +166,25 @@ impl Sampler {
     pub fn new(pct: Percent, by: SampleBy, seed: u64) -> Sampler {
         Sampler {
             threshold: pct.threshold(),
+            pct,
             by,
             seed,
         }
+    }
+
+    /// The share of requests kept.
+    pub fn percent(&self) -> Percent {
+        self.pct
+    }
+
+    /// What is kept together.
+    pub fn by(&self) -> &SampleBy {
+        &self.by
+    }
+
+    /// The seed of the sampling hash.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// A sampler that keeps everything.
@@ -239,21 +257,16 @@ pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shadowtap_format::Flags;
 
     fn ex(id: u64, conn: u64, request: &[u8]) -> Exchange {
-        Exchange {
+        Exchange::new(
             id,
             conn,
-            client: "127.0.0.1:1".parse().unwrap(),
-            server: "127.0.0.1:2".parse().unwrap(),
-            req_first_ns: 0,
-            req_last_ns: 0,
-            flags: Flags::empty(),
-            request: request.to_vec(),
-            request_len: request.len() as u64,
-            response: None,
-        }
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            0,
+            request.to_vec(),
+        )
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::time::Duration;
 use engine_common::*;
 use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 use shadowtap_replay::client::Target;
-use shadowtap_replay::engine::{Config, Engine, Exchanges, Inline, Memory, RunOutcome, StopReason};
+use shadowtap_replay::engine::{
+    Config, Engine, Exchanges, Inline, Memory, Mode, RunOutcome, StopReason,
+};
 use shadowtap_replay::host::{ExtraHeader, HostMode};
 use shadowtap_replay::input::{InputError, InputWarning};
 use shadowtap_replay::sample::{SampleBy, Sampler};
@@ -21,7 +23,7 @@ use shadowtap_replay::stats::{DropCause, ErrorKind};
 fn real_config(urls: &[&str]) -> Config {
     let targets = urls.iter().map(|u| Target::parse(u).unwrap()).collect();
     let mut c = Config::new(Vec::new(), targets);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 4;
     c.client.timeout = Duration::from_secs(5);
     c
@@ -176,7 +178,7 @@ async fn a_dead_target_does_not_disturb_a_live_one() {
     let mut c = real_config(&[&live.url, &dead, &slow.url]);
     // Real time: past --concurrency in flight, requests to a target are
     // dropped, never queued.
-    c.speed = Speed::Factor(1.0);
+    c.mode = Mode::replay(Speed::Factor(1.0));
     c.concurrency = 2;
     c.client.timeout = Duration::from_millis(300);
     let out = run(c, evenly(100, 2)).await;
@@ -220,7 +222,7 @@ async fn replays_log_files_through_the_input_thread() {
     let server = Server::start(Behaviour::Ok).await;
     let mut c = real_config(&[&server.url]);
     c.inputs = paths;
-    c.speed = Speed::Factor(10.0);
+    c.mode = Mode::replay(Speed::Factor(10.0));
     c.loops = 2;
     let engine = Engine::new(c).await.unwrap();
     let out = tokio::time::timeout(
@@ -260,7 +262,7 @@ impl Exchanges for Channel {
 #[test]
 fn a_live_feed_counts_what_it_leaves_out_at_once() {
     let mut c = config(1);
-    c.live = true;
+    c.mode = Mode::Live;
     c.sampler = Sampler::new("0".parse().unwrap(), SampleBy::Request, 1);
     let engine = Engine::with_transports(c, Fake::new(Duration::ZERO)).unwrap();
     let monitor = engine.monitor();
@@ -289,7 +291,7 @@ fn free_slots_are_offered_only_where_a_request_without_one_is_dropped_anyway() {
     use shadowtap_replay::schedule::{RateLimit, RatePolicy};
     let engine = |f: &dyn Fn(&mut Config)| {
         let mut c = config(2);
-        c.live = true;
+        c.mode = Mode::Live;
         f(&mut c);
         Engine::with_transports(c, Fake::new(Duration::ZERO)).unwrap()
     };
@@ -298,7 +300,7 @@ fn free_slots_are_offered_only_where_a_request_without_one_is_dropped_anyway() {
         .expect("live, nothing else set");
     assert!(slots.any(), "every slot is free before the run");
     // Not live: a busy target is waited for (or its miss is the scheduler's).
-    assert!(engine(&|c| c.live = false).free_slots().is_none());
+    assert!(engine(&|c| c.mode = Mode::default()).free_slots().is_none());
     // A rate limit may delay the request, a limit may end the run before
     // it, a sampler may leave it out: whatever the slots.
     let rate = RateLimit {
@@ -319,8 +321,7 @@ fn free_slots_are_offered_only_where_a_request_without_one_is_dropped_anyway() {
 #[tokio::test(start_paused = true)]
 async fn a_burst_admitted_on_one_free_slot_passed_whole() {
     let mut c = config(1);
-    c.live = true;
-    c.speed = Speed::Max;
+    c.mode = Mode::Live;
     c.concurrency = 3;
     let fake = Fake::new(Duration::from_secs(3600));
     let engine = Engine::with_transports(c, fake.clone()).unwrap();

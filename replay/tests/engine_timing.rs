@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use engine_common::*;
-use shadowtap_replay::engine::{Engine, Inline, Memory, StopReason};
+use shadowtap_replay::engine::{Engine, Inline, Memory, Mode, StopReason};
 use shadowtap_replay::host::HostMode;
 use shadowtap_replay::schedule::{RateLimit, RatePolicy, Speed};
 use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason};
@@ -47,7 +47,7 @@ async fn speed_factor_scales_every_offset() {
     for (speed, want_us) in [(2.5, 4_000u64), (0.5, 20_000), (10.0, 1_000)] {
         let fake = Fake::new(Duration::ZERO);
         let mut c = config(1);
-        c.speed = Speed::Factor(speed);
+        c.mode = Mode::replay(Speed::Factor(speed));
         replay(c, &fake, evenly(200, 10)).await;
         let got = offsets(&fake.sent());
         for (i, off) in got.iter().enumerate() {
@@ -64,7 +64,7 @@ async fn speed_factor_scales_every_offset() {
 async fn max_speed_ignores_capture_timing_and_waits_for_concurrency() {
     let fake = Fake::new(Duration::from_millis(10));
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 4;
     // Captured one minute apart: at max speed that does not matter.
     let out = replay(c, &fake, evenly(40, 60_000)).await;
@@ -133,7 +133,7 @@ async fn duration_stops_scheduling() {
 
     let fake = Fake::new(Duration::from_millis(100));
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 1;
     c.duration = Some(Duration::from_millis(950));
     c.loops = 0;
@@ -340,9 +340,8 @@ async fn live_mode_drops_when_a_target_is_busy_and_measures_mirror_delay() {
     let burst: Vec<_> = (0..20).map(|i| (0, get(i, i, 1_000))).collect();
     let fake = Fake::new(Duration::from_secs(1));
     let mut c = config(1);
-    c.speed = Speed::Max;
     c.concurrency = 2;
-    c.live = true;
+    c.mode = Mode::Live;
     let out = replay(c, &fake, burst.clone()).await;
     let t = out.stats.target(0).unwrap();
     assert_eq!(t.sent, 2, "live mode never waits for a busy target");
@@ -353,9 +352,8 @@ async fn live_mode_drops_when_a_target_is_busy_and_measures_mirror_delay() {
     // both, once (the feed drops it before rewriting it), and every request
     // is accounted per target.
     let mut c = config(2);
-    c.speed = Speed::Max;
     c.concurrency = 2;
-    c.live = true;
+    c.mode = Mode::Live;
     let fake = Fake::new(Duration::from_secs(1));
     let out = replay(c, &fake, burst.clone()).await;
     for target in 0..2 {
@@ -368,7 +366,7 @@ async fn live_mode_drops_when_a_target_is_busy_and_measures_mirror_delay() {
 
     // The same burst without live mode waits for slots at max speed.
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 2;
     let out = replay(c, &Fake::new(Duration::from_secs(1)), burst).await;
     let t = out.stats.target(0).unwrap();

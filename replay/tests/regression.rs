@@ -13,7 +13,7 @@ use engine_common::{config, evenly, replay, with_request, Behaviour, Fake};
 use shadowtap_format::{Flags, Reader};
 use shadowtap_replay::client::{Reply, Target};
 use shadowtap_replay::engine::{
-    Config, Engine, Inline, Memory, RunOutcome, StopReason, Transport, Transports,
+    Config, Engine, Inline, Memory, Mode, RunOutcome, StopReason, Transport, Transports,
 };
 use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
 use shadowtap_replay::report::{Report, RunInfo};
@@ -328,7 +328,7 @@ impl Http10Server {
 
 fn real_config(url: &str) -> Config {
     let mut c = Config::new(Vec::new(), vec![Target::parse(url).unwrap()]);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 1;
     c.client.timeout = Duration::from_secs(5);
     c.host_mode = HostMode {
@@ -481,7 +481,7 @@ async fn ctrl_c_is_ignored_once_every_request_has_been_sent() {
     // the 15 s timeout; SIGINT at 1 s, a 4 s grace.
     let fake = Fake::new(Duration::from_secs(3_600));
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.limit = Some(10);
     c.client.timeout = Duration::from_secs(15);
     c.interrupt_grace = Duration::from_secs(4);
@@ -524,7 +524,7 @@ async fn ctrl_c_is_ignored_once_every_request_has_been_sent() {
     // Without a signal nothing changes: the requests end by themselves.
     let fake = Fake::new(Duration::from_secs(3));
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.limit = Some(10);
     let out = replay(c, &fake, evenly(100, 1)).await;
     assert!(!out.interrupted);
@@ -541,7 +541,7 @@ async fn requests_in_flight_at_an_interrupt_vanish_from_the_report() {
     // --loop 0 to a target that never answers, SIGINT at 1 s.
     let fake = Fake::new(Duration::from_secs(3_600));
     let mut c = config(1);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.loops = 0;
     c.concurrency = 64;
     c.interrupt_grace = Duration::from_secs(1);
@@ -583,7 +583,7 @@ async fn requests_in_flight_at_an_interrupt_vanish_from_the_report() {
 
     // Answers, errors and silence mixed, closed loop: the counts add up.
     let mut c = config(2);
-    c.speed = Speed::Max;
+    c.mode = Mode::replay(Speed::Max);
     c.concurrency = 4;
     c.interrupt_grace = Duration::from_millis(500);
     let out = run_mixed(c, evenly(30, 1), Duration::from_secs(1)).await;
@@ -610,8 +610,7 @@ async fn requests_in_flight_at_an_interrupt_vanish_from_the_report() {
     // Live mode (tee), 30 requests arriving at once for 3 slots: one of
     // each kind is sent, the rest dropped.
     let mut c = config(1);
-    c.speed = Speed::Max;
-    c.live = true;
+    c.mode = Mode::Live;
     c.concurrency = 3;
     c.interrupt_grace = Duration::ZERO;
     let out = run_mixed(c, evenly(30, 0), Duration::from_millis(100)).await;

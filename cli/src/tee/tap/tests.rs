@@ -31,7 +31,7 @@ fn free_slots(concurrency: usize) -> FreeSlots {
         Vec::new(),
         vec![Target::parse("http://127.0.0.1:9").unwrap()],
     );
-    config.live = true;
+    config.mode = shadowtap_replay::engine::Mode::Live;
     config.concurrency = concurrency;
     let engine = rt.block_on(Engine::new(config)).unwrap();
     engine

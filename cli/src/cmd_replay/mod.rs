@@ -8,22 +8,22 @@
 //! still written), 99 a threshold failed, 130 interrupted.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use shadowtap_cli::shutdown::Shutdown;
-use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
-use shadowtap_replay::host::{ExtraHeader, HostMode};
 use shadowtap_replay::report::{Report, RunInfo};
-use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
-use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
-use shadowtap_replay::threshold::{evaluate, Threshold};
+use shadowtap_replay::threshold::evaluate;
 
 use crate::{exit, units};
+
+mod plan;
+
+pub(crate) use self::plan::Plan;
 
 /// Report formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,296 +204,16 @@ pub struct ReportArgs {
     pub no_progress: bool,
 }
 
-/// Everything `replay` (or `tee`'s mirror) needs, validated.
-pub(crate) struct Plan {
-    pub(crate) config: Config,
-    seed: u64,
-    thresholds: Vec<Threshold>,
-    report: ReportFormat,
-    report_file: Option<PathBuf>,
-    hdr_log: Option<PathBuf>,
-    progress: bool,
-    /// The mirror's part of the configuration shown in the report.
-    pub(crate) shown: MirrorShown,
-    /// The input's part (`replay` only; `tee` shows its own).
-    pace: Option<PaceShown>,
-}
-
-/// The logs `replay` reads and when it sends their requests.
-struct Logs {
-    files: Vec<PathBuf>,
-    salvage: bool,
-    timing: TimingArgs,
-}
-
-/// The report's configuration keys for the input of `replay`.
-#[derive(serde::Serialize)]
-struct PaceShown {
-    files: Vec<String>,
-    salvage: bool,
-    speed: String,
-    max_gap_ms: Option<u64>,
-    #[serde(rename = "loop")]
-    loops: u32,
-    duration_ms: Option<u64>,
-    limit: Option<u64>,
-}
-
-/// The report's configuration keys for the mirror, shared by `replay` and
-/// `tee`.
-#[derive(serde::Serialize, Debug, Clone)]
-pub(crate) struct MirrorShown {
-    targets: Vec<String>,
-    sample_pct: f64,
-    sample_by: String,
-    seed: u64,
-    rate_per_s: Option<f64>,
-    burst: Option<u32>,
-    rate_policy: Option<&'static str>,
-    concurrency: usize,
-    timeout_ms: u64,
-    shadow_suffix: bool,
-    keep_host: bool,
-    headers: Vec<String>,
-    thresholds: Vec<String>,
-}
-
-/// The whole configuration of a report: the input's keys, then the
-/// mirror's.
+/// The whole configuration of a report: the keys of what fed the engine
+/// (none for `replay`, whose input is in the engine's configuration), the
+/// engine's configuration, and the thresholds.
 #[derive(serde::Serialize)]
 struct Shown<'a, S> {
     #[serde(flatten)]
     input: S,
     #[serde(flatten)]
-    mirror: &'a MirrorShown,
-}
-
-impl Plan {
-    /// The one conversion from flags to a validated plan: every problem is
-    /// collected and reported at once.
-    pub(crate) fn from_args(args: ReplayArgs) -> Result<Plan, exit::UsageError> {
-        let logs = Logs {
-            files: args.files,
-            salvage: args.salvage,
-            timing: args.timing,
-        };
-        Plan::new(Some(logs), args.mirror, args.output)
-    }
-
-    /// The plan of a live mirror (`tee`): requests are sent as they arrive,
-    /// as fast as `--concurrency` allows, once each.
-    pub(crate) fn live(mirror: MirrorArgs, output: ReportArgs) -> Result<Plan, exit::UsageError> {
-        Plan::new(None, mirror, output)
-    }
-
-    /// `logs` is `None` for a live mirror.
-    fn new(
-        logs: Option<Logs>,
-        mirror: MirrorArgs,
-        output: ReportArgs,
-    ) -> Result<Plan, exit::UsageError> {
-        let live = logs.is_none();
-        let timing = logs.as_ref().map(|l| &l.timing);
-        let max_gap = timing.and_then(|t| t.max_gap);
-        let duration = timing.and_then(|t| t.duration);
-        let limit = timing.and_then(|t| t.limit);
-        let loops = timing.map_or(1, |t| t.loops);
-        let mut errors: Vec<String> = Vec::new();
-        let mut check = |r: Result<(), String>| {
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        };
-
-        let mut targets = Vec::new();
-        for t in &mirror.targets {
-            match Target::parse(t) {
-                Ok(t) => targets.push(t),
-                Err(e) => check(Err(format!("--target: {e}"))),
-            }
-        }
-        let speed = match timing {
-            Some(t) => t
-                .speed
-                .parse::<Speed>()
-                .map_err(|e| format!("--speed: {e}")),
-            None => Ok(Speed::Max),
-        };
-        let pct = if is_negative(&mirror.sample) {
-            Err(format!("--sample {}: {}", mirror.sample, units::NEGATIVE))
-        } else {
-            mirror
-                .sample
-                .parse::<Percent>()
-                .map_err(|e| format!("--sample: {e}"))
-        };
-        let by = mirror
-            .sample_by
-            .parse::<SampleBy>()
-            .map_err(|e| format!("--sample-by: {e}"));
-        let rate = match mirror.rate.as_deref() {
-            Some(r) if is_negative(r) => Err(format!("--rate {r}: {}", units::NEGATIVE)),
-            r => r
-                .map(str::parse::<Rate>)
-                .transpose()
-                .map_err(|e| format!("--rate: {e}")),
-        };
-        let policy = mirror
-            .rate_policy
-            .parse::<RatePolicy>()
-            .map_err(|e| format!("--rate-policy: {e}"));
-        let burst = match mirror.burst {
-            None => Ok(std::num::NonZeroU32::MIN),
-            Some(b) => {
-                std::num::NonZeroU32::new(b).ok_or_else(|| "--burst must be at least 1".to_owned())
-            }
-        };
-        let mut headers = Vec::new();
-        for h in &mirror.headers {
-            match ExtraHeader::parse(h) {
-                Ok(h) => headers.push(h),
-                Err(e) => check(Err(format!("--header: {e}"))),
-            }
-        }
-        let thresholds = match Threshold::parse_all(&output.thresholds) {
-            Ok(t) => t,
-            Err(errs) => {
-                for e in errs {
-                    check(Err(format!("--threshold: {e}")));
-                }
-                Vec::new()
-            }
-        };
-        if mirror.concurrency == 0 {
-            check(Err("--concurrency must be at least 1".into()));
-        }
-        if mirror.timeout.is_zero() {
-            check(Err("--timeout must be more than 0".into()));
-        }
-        if limit == Some(0) {
-            check(Err("--limit must be at least 1".into()));
-        }
-        if duration.is_some_and(|d| d.is_zero()) {
-            check(Err("--duration must be more than 0".into()));
-        }
-        if max_gap.is_some_and(|d| d.is_zero()) {
-            check(Err("--max-gap must be more than 0".into()));
-        }
-        if mirror.rate.is_none() && (mirror.burst.is_some() || mirror.rate_policy != "delay") {
-            check(Err("--burst and --rate-policy need --rate".into()));
-        }
-        let host_mode = HostMode {
-            keep_captured: mirror.keep_host,
-            no_suffix: mirror.no_shadow_suffix,
-        };
-        if !mirror.keep_host
-            && !headers
-                .iter()
-                .any(|h| h.name().eq_ignore_ascii_case("host"))
-        {
-            for t in &targets {
-                if let Err(e) = host_mode.target_host_line(t.authority()) {
-                    check(Err(format!("--target {}: {e}", t.url())));
-                }
-            }
-        }
-        let (speed, pct, by, rate, policy, burst) = match (speed, pct, by, rate, policy, burst) {
-            (Ok(s), Ok(p), Ok(b), Ok(r), Ok(po), Ok(bu)) if errors.is_empty() => {
-                (s, p, b, r, po, bu)
-            }
-            (s, p, b, r, po, bu) => {
-                let mut all = errors;
-                all.extend(
-                    [s.err(), p.err(), b.err(), r.err(), po.err(), bu.err()]
-                        .into_iter()
-                        .flatten(),
-                );
-                return Err(exit::UsageError(all.join("\n  ")));
-            }
-        };
-        let seed = mirror.seed.unwrap_or_else(random_seed);
-
-        let pace = logs.as_ref().map(|l| PaceShown {
-            files: l.files.iter().map(|p| p.display().to_string()).collect(),
-            salvage: l.salvage,
-            speed: speed.to_string(),
-            max_gap_ms: max_gap.map(|d| d.as_millis() as u64),
-            loops,
-            duration_ms: duration.map(|d| d.as_millis() as u64),
-            limit,
-        });
-        let shown = MirrorShown {
-            targets: targets.iter().map(|t| t.url().to_owned()).collect(),
-            sample_pct: pct.as_f64(),
-            sample_by: by.to_string(),
-            seed,
-            rate_per_s: rate.map(|r| r.per_second),
-            burst: rate.map(|_| burst.get()),
-            rate_policy: rate.map(|_| match policy {
-                RatePolicy::Delay => "delay",
-                RatePolicy::Drop => "drop",
-            }),
-            concurrency: mirror.concurrency,
-            timeout_ms: mirror.timeout.as_millis() as u64,
-            shadow_suffix: !mirror.no_shadow_suffix,
-            keep_host: mirror.keep_host,
-            headers: mirror.headers,
-            thresholds: output.thresholds,
-        };
-
-        let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
-        let mut config = Config::new(files, targets);
-        config.live = live;
-        config.speed = speed;
-        config.max_gap = max_gap;
-        config.input.salvage = salvage;
-        config.loops = loops;
-        config.duration = duration;
-        config.limit = limit;
-        config.sampler = Sampler::new(pct, by, seed);
-        config.rate = rate.map(|rate| RateLimit {
-            rate,
-            burst,
-            policy,
-        });
-        config.concurrency = mirror.concurrency;
-        config.client.timeout = mirror.timeout;
-        // After SIGINT/SIGTERM, requests in flight get at most their own
-        // deadline; a second signal ends the run at once.
-        config.interrupt_grace = mirror.timeout;
-        config.client.insecure = mirror.insecure;
-        config.host_mode = host_mode;
-        config.headers = headers;
-        Ok(Plan {
-            config,
-            seed,
-            thresholds,
-            report: output.report,
-            report_file: output.report_file,
-            hdr_log: output.hdr_log,
-            progress: !output.no_progress && std::io::stderr().is_terminal(),
-            shown,
-            pace,
-        })
-    }
-}
-
-/// A value that starts with a minus sign.
-fn is_negative(s: &str) -> bool {
-    s.trim_start().starts_with('-')
-}
-
-/// A seed when none is given: different each run, printed in the report.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
+    config: &'a Config,
+    thresholds: &'a [String],
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
@@ -510,7 +230,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 
 /// Replays a plan until it ends or `shutdown` stops it: the first signal
 /// gives the requests in flight their grace, the second ends the run.
-pub(crate) async fn replay(mut plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
+pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8> {
     let grace = plan.config.interrupt_grace;
     let told = {
         let first = shutdown.first();
@@ -523,8 +243,8 @@ pub(crate) async fn replay(mut plan: Plan, shutdown: &Shutdown) -> anyhow::Resul
             );
         })
     };
-    let pace = plan.pace.take();
-    let result = execute(plan, pace, |engine| async {
+    // Its input is in the engine's configuration: no keys of its own.
+    let result = execute(plan, serde_json::Map::new(), |engine| async {
         engine
             .run_files_until(shutdown.first(), shutdown.nth(2))
             .await
@@ -550,7 +270,8 @@ where
 {
     let config = serde_json::to_value(Shown {
         input,
-        mirror: &plan.shown,
+        config: &plan.config,
+        thresholds: &plan.threshold_args,
     })
     .context("encoding the configuration")?;
     // Open the output files first: a bad path fails before anything is sent.
@@ -606,7 +327,7 @@ where
         &outcome.stats,
         &RunInfo {
             config,
-            seed: Some(plan.seed),
+            seed: Some(plan.config.sampler.seed()),
             elapsed: outcome.elapsed,
             interrupted,
         },

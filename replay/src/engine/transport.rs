@@ -1,0 +1,65 @@
+//! How a worker sends a request: the [`Transport`] trait, [`Session`] over
+//! the network, and [`Network`], which makes one session per worker. Tests
+//! put a fake here and run the engine on a paused clock.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target};
+
+/// Sends one prepared request and reads its response: [`Session`] over the
+/// network, or a fake in tests.
+pub trait Transport: Send + 'static {
+    /// Sends the concatenation of `parts`; `method` frames the response;
+    /// `keep_alive` false: the request does not let its connection carry
+    /// another one ([`Prepared::keep_alive`](crate::host::Prepared::keep_alive)).
+    fn send(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+    ) -> impl Future<Output = Reply> + Send;
+}
+
+impl Transport for Session {
+    fn send(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+    ) -> impl Future<Output = Reply> + Send {
+        Session::send(self, parts, method, keep_alive)
+    }
+}
+
+/// Makes one [`Transport`] per worker.
+pub trait Transports {
+    /// The transport type.
+    type T: Transport;
+    /// A transport for a worker of target number `target`.
+    fn make(&self, target: usize) -> Self::T;
+}
+
+/// The network: one resolved [`Endpoint`] per target.
+#[derive(Debug)]
+pub struct Network {
+    endpoints: Vec<Arc<Endpoint>>,
+}
+
+impl Network {
+    /// Resolves the targets and sets up TLS.
+    pub async fn resolve(targets: &[Target], opts: ClientOptions) -> Result<Network, ClientError> {
+        let mut endpoints = Vec::new();
+        for t in targets {
+            endpoints.push(Arc::new(Endpoint::new(t.clone(), opts).await?));
+        }
+        Ok(Network { endpoints })
+    }
+}
+
+impl Transports for Network {
+    type T = Session;
+    fn make(&self, target: usize) -> Session {
+        Session::new(self.endpoints[target].clone())
+    }
+}

@@ -1,0 +1,155 @@
+//! The workers: `--concurrency` per target, each with its own connection
+//! ([`Transport`]) and its own [`Recorder`], taking [`Job`]s from the
+//! target's queue (an `async_channel`, many consumers: whichever worker is
+//! idle takes the next job).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::monitor::{Entry, Monitor, Recorder};
+use super::transport::{Transport, Transports};
+use crate::host::{HostLine, Prepared};
+use crate::stats::Outcome;
+
+/// One request for one target.
+#[derive(Debug)]
+pub struct Job {
+    pub(crate) req: Arc<Prepared>,
+    pub(crate) wire_ns: u64,
+    pub(crate) intended: Duration,
+    pub(crate) start: Instant,
+    /// The target's slot, given back when the job is dropped (done).
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// The workers of every target, and each target's queue.
+pub(crate) struct Workers {
+    pub(crate) handles: Vec<JoinHandle<()>>,
+    /// Where the scheduler puts each target's jobs.
+    pub(crate) queues: Vec<async_channel::Sender<Job>>,
+    /// The same queues, for counting what is left in them after an abort.
+    pub(crate) leftovers: Vec<async_channel::Receiver<Job>>,
+}
+
+/// Starts `concurrency` workers per target. `wall_anchor`: measure the
+/// mirror delay (live mode).
+pub(crate) fn spawn<X: Transports>(
+    concurrency: usize,
+    transports: &X,
+    host_lines: &Arc<Vec<Option<HostLine>>>,
+    monitor: &Monitor,
+    live: bool,
+) -> Workers {
+    let wall_anchor = live.then(|| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        (Instant::now(), wall)
+    });
+    let mut w = Workers {
+        handles: Vec::new(),
+        queues: Vec::new(),
+        leftovers: Vec::new(),
+    };
+    for target in 0..host_lines.len() {
+        // As many jobs as there are slots: never full (a job holds a slot).
+        let (tx, rx) = async_channel::bounded(concurrency);
+        for _ in 0..concurrency {
+            let worker = Worker {
+                target,
+                transport: transports.make(target),
+                host_lines: host_lines.clone(),
+                recorder: monitor.ledger.recorder(),
+                queue: rx.clone(),
+                wall_anchor,
+            };
+            w.handles.push(tokio::spawn(worker.run()));
+        }
+        w.queues.push(tx);
+        w.leftovers.push(rx);
+    }
+    w
+}
+
+/// One connection slot of one target.
+struct Worker<T> {
+    target: usize,
+    transport: T,
+    host_lines: Arc<Vec<Option<HostLine>>>,
+    recorder: Recorder,
+    queue: async_channel::Receiver<Job>,
+    /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
+    /// is measured.
+    wall_anchor: Option<(Instant, u64)>,
+}
+
+/// Records a request as unanswered when it is dropped armed: its worker was
+/// aborted (the grace period after a shutdown ended) while the request was
+/// with the transport.
+struct InFlight<'a> {
+    recorder: &'a Recorder,
+    target: usize,
+    intended: Duration,
+    sent: Duration,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.recorder
+                .record(Entry::Unanswered(self.target, self.intended, self.sent));
+        }
+    }
+}
+
+impl<T: Transport> Worker<T> {
+    async fn run(mut self) {
+        while let Ok(job) = self.queue.recv().await {
+            let mut in_flight = InFlight {
+                recorder: &self.recorder,
+                target: self.target,
+                intended: job.intended,
+                sent: Instant::now().saturating_duration_since(job.start),
+                armed: true,
+            };
+            let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
+            let reply = self
+                .transport
+                .send(
+                    job.req.parts(host_line),
+                    job.req.method(),
+                    job.req.keep_alive(),
+                )
+                .await;
+            in_flight.armed = false;
+            drop(in_flight);
+            if let Some((at, wall_ns)) = self.wall_anchor {
+                // The send's wall-clock time, from one anchor pair taken at
+                // start (the monotonic clock carries the rest).
+                let sent_ns =
+                    wall_ns + reply.started.saturating_duration_since(at).as_nanos() as u64;
+                let delay = Duration::from_nanos(sent_ns.saturating_sub(job.wire_ns));
+                self.recorder.record(Entry::MirrorDelay(self.target, delay));
+            }
+            self.recorder.record(Entry::Outcome(Outcome {
+                target: self.target,
+                intended: job.intended,
+                sent: reply.started.saturating_duration_since(job.start),
+                done: reply.done.saturating_duration_since(job.start),
+                result: reply.result,
+                bytes_sent: reply.bytes_sent,
+                bytes_received: reply.bytes_received,
+            }));
+            if let Some(reason) = reply.tls_reason {
+                self.recorder.record(Entry::TlsReason(self.target, reason));
+            }
+            // The job (and its slot) is released only now.
+            drop(job);
+        }
+    }
+}
