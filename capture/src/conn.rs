@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use shadowtap_format::http1::{scan_request_line, BodyKind, Framer, Status};
 use shadowtap_format::{Exchange, Flags, Response};
 
-use crate::hunt::{Found, Hunter, Piece, Want};
+use crate::hunt::{Candidate, Found, Hunter, Want};
 use crate::reasm::{Reassembler, SegMeta};
 use crate::{ExchangeSink, RequestEvent};
 
@@ -416,7 +416,7 @@ impl Conn {
         if self.ignored {
             return;
         }
-        let mut backlog: VecDeque<Piece> = VecDeque::new();
+        let mut backlog: VecDeque<Candidate> = VecDeque::new();
         self.step(d, meta, offset, bytes, &mut backlog, peer, ctx);
         while let Some(p) = backlog.pop_front() {
             if self.ignored {
@@ -433,7 +433,7 @@ impl Conn {
         meta: SegMeta,
         mut offset: u64,
         mut input: &[u8],
-        backlog: &mut VecDeque<Piece>,
+        backlog: &mut VecDeque<Candidate>,
         peer: &Reassembler,
         ctx: &mut Ctx<'_>,
     ) {

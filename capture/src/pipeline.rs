@@ -75,7 +75,7 @@ impl Default for PipelineConfig {
 
 /// Counters of a [`Pipeline`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct PipelineStats {
     /// Frames seen.
     pub packets: u64,
     /// Bytes of those frames on the wire (original lengths).
@@ -116,7 +116,10 @@ pub struct Stats {
     pub http: HttpStats,
 }
 
-impl Stats {
+/// The old name of [`PipelineStats`].
+pub type Stats = PipelineStats;
+
+impl PipelineStats {
     /// Flows evicted for any reason.
     pub fn evicted(&self) -> u64 {
         self.evicted_idle + self.evicted_flow_limit + self.evicted_memory
@@ -278,7 +281,7 @@ struct Flow {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
+enum FlowEnd {
     Closed,
     Evicted,
     CaptureOver,
@@ -297,7 +300,7 @@ pub struct Pipeline {
     next_id: u64,
     now_ns: u64,
     last_sweep_ns: u64,
-    stats: Stats,
+    stats: PipelineStats,
     http_stats: HttpStats,
     reasm_done: ReasmStats,
     mem_total: usize,
@@ -330,7 +333,7 @@ impl Pipeline {
             next_id: 0,
             now_ns: 0,
             last_sweep_ns: 0,
-            stats: Stats::default(),
+            stats: PipelineStats::default(),
             http_stats: HttpStats::default(),
             reasm_done: ReasmStats::default(),
             mem_total: 0,
@@ -343,7 +346,7 @@ impl Pipeline {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> PipelineStats {
         let mut s = self.stats;
         s.flows_active = self.flows.len() as u64;
         s.buffered_bytes = self.mem_total as u64;
@@ -388,7 +391,7 @@ impl Pipeline {
         idle.sort_unstable();
         for (_, key) in idle {
             self.stats.evicted_idle += 1;
-            self.end_flow(key, End::Evicted, sink);
+            self.end_flow(key, FlowEnd::Evicted, sink);
         }
     }
 
@@ -399,7 +402,7 @@ impl Pipeline {
             self.flows.iter().map(|(k, f)| (f.conn.id, *k)).collect();
         all.sort_unstable();
         for (_, key) in all {
-            self.end_flow(key, End::CaptureOver, sink);
+            self.end_flow(key, FlowEnd::CaptureOver, sink);
         }
     }
 
@@ -430,7 +433,7 @@ impl Pipeline {
             if let Some(flow) = self.flows.get(&key) {
                 if flow.syn_seq[d] != Some(p.seq) {
                     self.stats.flows_closed += 1;
-                    self.end_flow(key, End::Closed, sink);
+                    self.end_flow(key, FlowEnd::Closed, sink);
                 }
             }
         }
@@ -441,7 +444,7 @@ impl Pipeline {
             if self.flows.len() >= self.cfg.max_flows.max(1) {
                 if let Some(victim) = self.least_recent() {
                     self.stats.evicted_flow_limit += 1;
-                    self.end_flow(victim, End::Evicted, sink);
+                    self.end_flow(victim, FlowEnd::Evicted, sink);
                 }
             }
             let client = if f.syn {
@@ -469,7 +472,7 @@ impl Pipeline {
         }
         if f.rst {
             self.stats.flows_closed += 1;
-            self.end_flow(key, End::Closed, sink);
+            self.end_flow(key, FlowEnd::Closed, sink);
             return;
         }
         let requests_only = !self.cfg.responses;
@@ -552,17 +555,17 @@ impl Pipeline {
         self.mem_total = self.mem_total - old_mem + new_mem;
         if both_done {
             self.stats.flows_closed += 1;
-            self.end_flow(key, End::Closed, sink);
+            self.end_flow(key, FlowEnd::Closed, sink);
         } else if new_mem > self.cfg.max_flow_bytes || queued > MAX_QUEUED {
             self.stats.evicted_memory += 1;
-            self.end_flow(key, End::Evicted, sink);
+            self.end_flow(key, FlowEnd::Evicted, sink);
         }
         while self.mem_total > self.cfg.max_total_bytes {
             let Some(victim) = self.least_recent() else {
                 break;
             };
             self.stats.evicted_memory += 1;
-            self.end_flow(victim, End::Evicted, sink);
+            self.end_flow(victim, FlowEnd::Evicted, sink);
         }
     }
 
@@ -571,7 +574,7 @@ impl Pipeline {
         self.by_age.least_recent(&self.flows)
     }
 
-    fn end_flow(&mut self, key: FlowKey, how: End, sink: &mut dyn ExchangeSink) {
+    fn end_flow(&mut self, key: FlowKey, how: FlowEnd, sink: &mut dyn ExchangeSink) {
         let Some(mut flow) = self.flows.remove(&key) else {
             return;
         };
@@ -603,7 +606,7 @@ impl Pipeline {
         }
         flow.conn.close(
             meta,
-            how == End::Evicted,
+            how == FlowEnd::Evicted,
             [&flow.reasm[0], &flow.reasm[1]],
             &mut ctx,
         );

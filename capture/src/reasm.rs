@@ -81,29 +81,29 @@ struct Next {
 }
 
 #[derive(Debug)]
-enum Piece {
+enum Chunk {
     Bytes(Vec<u8>),
     /// Bytes known to exist on the wire but cut by the snap length.
     Snapped(u64),
 }
 
 #[derive(Debug)]
-struct Pending {
+struct HeldSegment {
     meta: SegMeta,
-    piece: Piece,
+    piece: Chunk,
 }
 
-impl Pending {
+impl HeldSegment {
     fn len(&self) -> u64 {
         match &self.piece {
-            Piece::Bytes(b) => b.len() as u64,
-            Piece::Snapped(n) => *n,
+            Chunk::Bytes(b) => b.len() as u64,
+            Chunk::Snapped(n) => *n,
         }
     }
     fn mem(&self) -> usize {
         match &self.piece {
-            Piece::Bytes(b) => b.len(),
-            Piece::Snapped(_) => 0,
+            Chunk::Bytes(b) => b.len(),
+            Chunk::Snapped(_) => 0,
         }
     }
 }
@@ -112,7 +112,7 @@ impl Pending {
 #[derive(Debug)]
 pub struct Reassembler {
     next: Option<Next>,
-    pending: BTreeMap<u64, Pending>,
+    pending: BTreeMap<u64, HeldSegment>,
     pending_bytes: usize,
     max_pending: usize,
     fin_at: Option<u64>,
@@ -294,9 +294,9 @@ impl Reassembler {
                 self.pending_bytes += bytes.len();
                 self.pending.insert(
                     a,
-                    Pending {
+                    HeldSegment {
                         meta,
-                        piece: Piece::Bytes(bytes),
+                        piece: Chunk::Bytes(bytes),
                     },
                 );
             }
@@ -304,9 +304,9 @@ impl Reassembler {
             if ha < b {
                 self.pending.insert(
                     ha,
-                    Pending {
+                    HeldSegment {
                         meta,
-                        piece: Piece::Snapped(b - ha),
+                        piece: Chunk::Snapped(b - ha),
                     },
                 );
             }
@@ -333,8 +333,8 @@ impl Reassembler {
             }
             let skip = pos - start;
             match p.piece {
-                Piece::Bytes(b) => self.deliver_bytes(p.meta, &b[skip as usize..], out),
-                Piece::Snapped(_) => self.deliver_gap(p.meta, end - pos, true, out),
+                Chunk::Bytes(b) => self.deliver_bytes(p.meta, &b[skip as usize..], out),
+                Chunk::Snapped(_) => self.deliver_gap(p.meta, end - pos, true, out),
             }
         }
     }

@@ -128,7 +128,11 @@ impl LogSink {
 
     /// Bytes written so far (closed files by their size).
     pub fn bytes_written(&self) -> u64 {
-        self.closed_bytes + self.current.as_ref().map_or(0, |c| c.writer.bytes_written())
+        self.closed_bytes
+            + self
+                .current
+                .as_ref()
+                .map_or(0, |c| c.writer.bytes_written())
     }
 
     /// The files opened so far, in order.
@@ -276,7 +280,7 @@ fn saturating_ns(d: Duration) -> u64 {
 fn wall_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| saturating_ns(d))
+        .map_or(0, saturating_ns)
 }
 
 /// The name of rotated file number `seq`, opened at `ts_ns`.
