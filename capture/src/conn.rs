@@ -555,12 +555,8 @@ fn response_of(
         *flags |= Flags::REDACTED;
     }
     Response {
-        first_ns,
-        last_ns: m.last_ns,
-        status: h.status.unwrap_or(0),
-        head,
-        body,
         body_len: m.framer.body_consumed(),
+        ..Response::new(h.status.unwrap_or(0), first_ns, m.last_ns, head, body)
     }
 }
 
