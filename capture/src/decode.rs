@@ -14,7 +14,7 @@
 //! order), and raw IP (`RAW`, `IPV4`, `IPV6`). IPv4 (with options) and IPv6
 //! (with extension headers) are decoded by etherparse.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{
     ether_type, ip_number, EtherType, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
@@ -293,12 +293,22 @@ fn fast_ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpPacket<'_>> {
     if total > packet.len() || total < ip_len {
         return None;
     }
-    let segment = &packet[ip_len..total];
-    let tcp = etherparse::TcpHeaderSlice::from_slice(segment).ok()?;
-    let payload = &segment[tcp.slice().len()..];
-    Some(TcpPacket {
-        src: SocketAddr::new(ip.source_addr().into(), tcp.source_port()),
-        dst: SocketAddr::new(ip.destination_addr().into(), tcp.destination_port()),
+    let tcp = etherparse::TcpSlice::from_slice(&packet[ip_len..total]).ok()?;
+    let wire_len = u32::try_from(tcp.payload().len()).ok()?;
+    let (src, dst) = (ip.source_addr().into(), ip.destination_addr().into());
+    Some(tcp_packet(&tcp, src, dst, wire_len))
+}
+
+/// The packet a TCP segment from `src` to `dst` makes.
+fn tcp_packet<'a>(
+    tcp: &etherparse::TcpSlice<'a>,
+    src: IpAddr,
+    dst: IpAddr,
+    wire_len: u32,
+) -> TcpPacket<'a> {
+    TcpPacket {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: TcpFlags {
@@ -307,9 +317,9 @@ fn fast_ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpPacket<'_>> {
             fin: tcp.fin(),
             rst: tcp.rst(),
         },
-        payload,
-        wire_len: u32::try_from(payload.len()).ok()?,
-    })
+        payload: tcp.payload(),
+        wire_len,
+    }
 }
 
 fn tcp_from_sliced<'a>(
@@ -376,20 +386,7 @@ fn tcp_from_sliced<'a>(
         data.len() as u64
     };
     let wire_len = u32::try_from(wire_len).map_err(|_| Skip::Malformed)?;
-    Ok(TcpPacket {
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        flags: TcpFlags {
-            syn: tcp.syn(),
-            ack: tcp.ack(),
-            fin: tcp.fin(),
-            rst: tcp.rst(),
-        },
-        payload: data,
-        wire_len,
-    })
+    Ok(tcp_packet(tcp, src_ip, dst_ip, wire_len))
 }
 
 #[cfg(test)]
