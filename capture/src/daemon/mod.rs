@@ -334,7 +334,7 @@ pub fn run_with(
     on_request: &mut dyn FnMut(&RequestEvent<'_>),
     on_notice: &mut dyn FnMut(Notice<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
-    let (mut src, announce) = source::open(cfg, &cfg.source)?;
+    let (mut src, announce) = source::Opened::open(cfg, &cfg.source)?;
     let live = src.live();
     let (source_key, source_name) = match &cfg.source {
         PacketSource::Interface(i) => (meta::INTERFACE, i.clone()),
@@ -376,7 +376,7 @@ pub fn run_with(
     metrics.set_up(true);
 
     let mut clocks = Housekeeping::new(cfg, live);
-    let ended = pump(&mut *src, &mut pipeline, &mut out, &mut clocks, stop);
+    let ended = pump(&mut src, &mut pipeline, &mut out, &mut clocks, stop);
     let ended = match ended {
         Ok(e) => e,
         Err(e) => {
@@ -440,10 +440,10 @@ struct Ended {
 
 /// The one capture loop, for live sources and files alike: read a packet,
 /// feed it to the pipeline, and let the clocks decide the rest.
-fn pump(
-    src: &mut dyn PacketReader,
+fn pump<R: PacketReader, O: Output>(
+    src: &mut R,
     pipeline: &mut Pipeline,
-    out: &mut dyn Output,
+    out: &mut O,
     clocks: &mut Housekeeping,
     stop: &AtomicBool,
 ) -> Result<Ended, CaptureError> {

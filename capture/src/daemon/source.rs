@@ -190,22 +190,67 @@ impl PacketReader for LiveReader {
     }
 }
 
-/// Opens `source` for `cfg`: the reader and how to announce it.
-pub(super) fn open(
-    cfg: &CaptureConfig,
-    source: &PacketSource,
-) -> Result<(Box<dyn PacketReader>, String), CaptureError> {
-    Ok(match source {
-        PacketSource::Interface(i) => {
-            let live = LiveReader::open(cfg, i)?;
-            let announce = format!("capturing on {i} (filter: {})", live.applied);
-            (Box::new(live), announce)
+/// The source of a capture, opened: one of the two readers (an enum, so
+/// the loop's calls per packet are resolved statically).
+pub(super) enum Opened {
+    /// A live capture.
+    Live(LiveReader),
+    /// A file.
+    File(FileReader),
+}
+
+impl Opened {
+    /// Opens `source` for `cfg`; also says how to announce it.
+    pub(super) fn open(
+        cfg: &CaptureConfig,
+        source: &PacketSource,
+    ) -> Result<(Opened, String), CaptureError> {
+        Ok(match source {
+            PacketSource::Interface(i) => {
+                let live = LiveReader::open(cfg, i)?;
+                let announce = format!("capturing on {i} (filter: {})", live.applied);
+                (Opened::Live(live), announce)
+            }
+            PacketSource::Pcap(p) => (
+                Opened::File(FileReader::open(p)?),
+                format!("importing {}", p.display()),
+            ),
+        })
+    }
+}
+
+impl PacketReader for Opened {
+    fn live(&self) -> bool {
+        matches!(self, Opened::Live(_))
+    }
+
+    fn link(&self) -> LinkType {
+        match self {
+            Opened::Live(r) => r.link(),
+            Opened::File(r) => r.link(),
         }
-        PacketSource::Pcap(p) => (
-            Box::new(FileReader::open(p)?),
-            format!("importing {}", p.display()),
-        ),
-    })
+    }
+
+    fn next(&mut self) -> Next<'_> {
+        match self {
+            Opened::Live(r) => r.next(),
+            Opened::File(r) => r.next(),
+        }
+    }
+
+    fn wait_readable(&mut self, timeout_ms: i32) -> bool {
+        match self {
+            Opened::Live(r) => r.wait_readable(timeout_ms),
+            Opened::File(r) => r.wait_readable(timeout_ms),
+        }
+    }
+
+    fn drops(&mut self) -> Option<(u64, u64)> {
+        match self {
+            Opened::Live(r) => r.drops(),
+            Opened::File(r) => r.drops(),
+        }
+    }
 }
 
 /// Why a pcap file could not be opened, said once: libpcap's own messages
