@@ -2,9 +2,9 @@
 //! file) driving a [`Pipeline`] whose exchanges go to `.stlog` files, with
 //! rotation, periodic stats, Prometheus metrics, and clean stops.
 //!
-//! One loop ([`pump`]) serves both kinds of source and [`read_pcap`]: it
-//! reads a packet from the [`PacketReader`], feeds it to the pipeline, and
-//! asks [`Housekeeping`], which owns every clock, whether to stop, wait,
+//! One loop (`pump`) serves both kinds of source and [`read_pcap`]: it
+//! reads a packet from the `PacketReader`, feeds it to the pipeline, and
+//! asks `Housekeeping`, which owns every clock, whether to stop, wait,
 //! pause, flush or report. The parts:
 //!
 //! - `source`: the libpcap edge (open, read, drops, error causes, hostname);
