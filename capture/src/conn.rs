@@ -17,35 +17,29 @@
 //! before it, and a gap inside a body of known length is accounted and the
 //! message continues to its end so the next message is still found.
 
-use std::borrow::Cow;
+mod entry;
+mod msg;
+mod stats;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::{scan_request_line, BodyKind, Framer, Status};
-use shadowtap_format::{Exchange, Flags, Response};
+use shadowtap_format::http1::Framer;
+use shadowtap_format::{Flags, Response};
 
-use crate::hunt::{Found, Hunter, Piece, Want};
+use crate::hunt::{Candidate, Found, Hunter, Want};
 use crate::reasm::{Reassembler, SegMeta};
-use crate::{ExchangeSink, RequestEvent};
+use crate::ExchangeSink;
+use entry::{Ending, Entry};
+use msg::{Fed, Msg};
+pub use stats::HttpStats;
+
+// The daemon tests check the largest exchange against the log format.
+#[cfg(all(test, feature = "libpcap"))]
+pub(crate) use msg::framing_room;
 
 /// Largest amount of client bytes held while an upgrade request waits.
 const MAX_PAUSED: usize = 64 * 1024;
-
-/// Room for chunked framing in what is stored of a body: at most
-/// `max_body + framing_room(max_body)` bytes of a body are stored, data and
-/// framing together, so 1-byte chunks with long extensions stay bounded too
-/// (a body with more framing than that room is capped).
-const MIN_FRAMING_ROOM: u64 = 64 * 1024;
-
-/// The chunked framing stored with a body of at most `max_body` data bytes:
-/// half the cap, or [`MIN_FRAMING_ROOM`] for small caps. Half, not all of
-/// it: at the largest cap ([`crate::daemon::MAX_BODY_LIMIT`]) a request and
-/// a response, each with its head, its data and its framing, must still fit
-/// in one block of the log format (`MAX_BLOCK_RAW_LEN`), or the exchange
-/// could not be written at all.
-pub(crate) fn framing_room(max_body: u64) -> u64 {
-    (max_body / 2).max(MIN_FRAMING_ROOM)
-}
 
 /// HTTP extraction settings shared by every connection.
 #[derive(Clone, Debug)]
@@ -59,216 +53,12 @@ pub(crate) struct HttpConfig {
     pub give_up_after: Option<u64>,
 }
 
-/// Counters of the HTTP layer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HttpStats {
-    /// Requests seen complete on the wire.
-    pub requests: u64,
-    /// Exchanges emitted.
-    pub exchanges: u64,
-    /// Exchanges emitted with a part missing (incomplete, gap, no response).
-    pub incomplete: u64,
-    /// Responses that matched no request (the capture missed the request).
-    pub orphan_responses: u64,
-    /// Messages whose bytes did not frame as HTTP/1.x (a head over the
-    /// bound, an unreadable start line, broken chunked framing).
-    pub framing_errors: u64,
-    /// Messages recorded flagged `req_malformed` or `resp_malformed` (an
-    /// exchange with both counts twice): not strict HTTP/1.x, kept raw as
-    /// far as they were read.
-    pub malformed: u64,
-    /// Bytes of tracked connections kept in no exchange: skipped while
-    /// looking for a message start, empty lines before a start line, after
-    /// a framing error, or a head that never completed and does not start
-    /// with a request line.
-    pub skipped_bytes: u64,
-    /// Connections that switched protocols (CONNECT, Upgrade).
-    pub upgrades: u64,
-    /// Bodies longer than the body cap.
-    pub capped_bodies: u64,
-    /// Connections given up as not HTTP.
-    pub not_http: u64,
-}
-
-impl HttpStats {
-    /// Adds `o` to `self`.
-    pub fn add(&mut self, o: &HttpStats) {
-        self.requests += o.requests;
-        self.exchanges += o.exchanges;
-        self.incomplete += o.incomplete;
-        self.orphan_responses += o.orphan_responses;
-        self.framing_errors += o.framing_errors;
-        self.malformed += o.malformed;
-        self.skipped_bytes += o.skipped_bytes;
-        self.upgrades += o.upgrades;
-        self.capped_bodies += o.capped_bodies;
-        self.not_http += o.not_http;
-    }
-}
-
 /// What connection-level code needs from the pipeline.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a HttpConfig,
     pub sink: &'a mut dyn ExchangeSink,
     pub next_id: &'a mut u64,
     pub stats: &'a mut HttpStats,
-}
-
-/// One exchange being assembled.
-#[derive(Debug)]
-struct Entry {
-    seq: u64,
-    req_start_offset: u64,
-    request: Vec<u8>,
-    request_len: u64,
-    req_first_ns: u64,
-    req_last_ns: u64,
-    method: Option<Cow<'static, str>>,
-    upgrade_req: bool,
-    req_done: bool,
-    response: Option<Response>,
-    resp_done: bool,
-    flags: Flags,
-}
-
-impl Entry {
-    fn mem(&self) -> usize {
-        self.request.len()
-            + self
-                .response
-                .as_ref()
-                .map_or(0, |r| r.head.len() + r.body.len())
-    }
-}
-
-/// What [`Msg::feed`] did with its input.
-struct Fed {
-    consumed: usize,
-    complete: bool,
-    /// Empty lines before the start line, which the framer skips.
-    skipped: usize,
-}
-
-/// A message being framed.
-#[derive(Debug)]
-struct Msg {
-    framer: Framer,
-    /// The entry: for a request its own, for a response the request it
-    /// answers (None: an orphan response, framed and dropped).
-    target: Option<u64>,
-    bytes: Vec<u8>,
-    wire: u64,
-    head_len: Option<usize>,
-    /// Bytes stored up to here at most (the body cap, a gap).
-    store_until: u64,
-    /// Bound of the stored bytes once the head is known: head, body cap and
-    /// the chunked framing room. A body that goes beyond it is capped.
-    store_cap: u64,
-    first_ns: Option<u64>,
-    last_ns: u64,
-    gap: bool,
-    snaplen: bool,
-}
-
-impl Msg {
-    fn new(framer: Framer, target: Option<u64>) -> Msg {
-        Msg {
-            framer,
-            target,
-            bytes: Vec::new(),
-            wire: 0,
-            head_len: None,
-            store_until: u64::MAX,
-            store_cap: u64::MAX,
-            first_ns: None,
-            last_ns: 0,
-            gap: false,
-            snaplen: false,
-        }
-    }
-
-    /// Feeds bytes; returns how many were consumed, whether the message is
-    /// complete, and how many of the consumed bytes were empty lines before
-    /// its start line (skipped, kept in no exchange).
-    fn feed(
-        &mut self,
-        meta: SegMeta,
-        input: &[u8],
-        max_body: u64,
-    ) -> Result<Fed, shadowtap_format::http1::FramingError> {
-        let lead_before = self.framer.leading_skipped();
-        let p = self.framer.feed(input)?;
-        let lead = (self.framer.leading_skipped() - lead_before).min(p.consumed);
-        let body = &input[lead..p.consumed];
-        if !body.is_empty() {
-            // Segments reach here in stream order, not capture order: an
-            // out-of-order or retransmitted segment carries an earlier or
-            // later time than its neighbours, so the message spans the
-            // earliest and the latest of them.
-            self.first_ns = Some(self.first_ns.map_or(meta.ts_ns, |t| t.min(meta.ts_ns)));
-            self.last_ns = self.last_ns.max(meta.ts_ns);
-        }
-        if self.head_len.is_none() {
-            if let Some(h) = self.framer.head() {
-                self.head_len = Some(h.len);
-                self.store_cap = (h.len as u64)
-                    .saturating_add(max_body)
-                    .saturating_add(framing_room(max_body));
-                self.store_until = self.store_until.min(self.store_cap);
-            }
-        }
-        if let Some(at) = self.framer.capped_at() {
-            // The framer counts the empty lines it skipped; `wire` does not.
-            let at = at.saturating_sub(self.framer.leading_skipped() as u64);
-            self.store_until = self.store_until.min(at);
-        }
-        let before = self.wire;
-        self.wire += body.len() as u64;
-        let store_end = self.wire.min(self.store_until);
-        if store_end > before {
-            self.bytes
-                .extend_from_slice(&body[..(store_end - before) as usize]);
-        }
-        Ok(Fed {
-            consumed: p.consumed,
-            complete: p.status == Status::Complete,
-            skipped: lead,
-        })
-    }
-
-    /// Accounts `len` missing bytes inside a body whose framing does not
-    /// depend on them (Content-Length with enough left, or read-until-close).
-    /// Returns false when the gap cannot be stepped over.
-    fn skip_gap(&mut self, len: u64) -> bool {
-        let Some(head) = self.framer.head() else {
-            return false;
-        };
-        match head.body {
-            BodyKind::Length(n) if n.saturating_sub(self.framer.body_consumed()) >= len => {}
-            BodyKind::UntilClose => {}
-            _ => return false,
-        }
-        self.store_until = self.store_until.min(self.wire);
-        static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(ZEROS.len() as u64) as usize;
-            match self.framer.feed(&ZEROS[..n]) {
-                Ok(p) if p.consumed == n => {}
-                _ => return false,
-            }
-            left -= n as u64;
-        }
-        self.wire += len;
-        self.gap = true;
-        true
-    }
-
-    /// The body went beyond the cap: more than `max_body` body bytes
-    /// (decoded chunk data), or more chunked framing than the room for it.
-    fn capped(&self) -> bool {
-        self.framer.capped_at().is_some() || self.wire > self.store_cap
-    }
 }
 
 /// Why a message ends before it is complete.
@@ -416,7 +206,7 @@ impl Conn {
         if self.ignored {
             return;
         }
-        let mut backlog: VecDeque<Piece> = VecDeque::new();
+        let mut backlog: VecDeque<Candidate> = VecDeque::new();
         self.step(d, meta, offset, bytes, &mut backlog, peer, ctx);
         while let Some(p) = backlog.pop_front() {
             if self.ignored {
@@ -433,7 +223,7 @@ impl Conn {
         meta: SegMeta,
         mut offset: u64,
         mut input: &[u8],
-        backlog: &mut VecDeque<Piece>,
+        backlog: &mut VecDeque<Candidate>,
         peer: &Reassembler,
         ctx: &mut Ctx<'_>,
     ) {
@@ -503,13 +293,13 @@ impl Conn {
                             offset += n as u64;
                             ctx.stats.skipped_bytes += skipped as u64;
                             if complete {
-                                self.complete_msg(d, meta, peer, ctx);
+                                self.end_msg(d, Ending::Complete, meta, peer, ctx);
                             }
                         }
                         Err(_) => {
                             ctx.stats.framing_errors += 1;
                             ctx.stats.skipped_bytes += input.len() as u64;
-                            self.abort_msg(d, Abort::Framing, ctx);
+                            self.end_msg(d, Ending::Abort(Abort::Framing), meta, peer, ctx);
                             self.dirs[d].mode = Mode::Hunting(Hunter::new(false));
                             self.dirs[d].resynced = true;
                             return;
@@ -616,193 +406,6 @@ impl Conn {
         }
     }
 
-    fn complete_msg(&mut self, d: usize, meta: SegMeta, peer: &Reassembler, ctx: &mut Ctx<'_>) {
-        let Mode::Msg(mut boxed) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
-            return;
-        };
-        let m = &mut *boxed;
-        let capped = m.capped();
-        if capped {
-            ctx.stats.capped_bodies += 1;
-        }
-        let head = m.framer.take_head();
-        if self.is_client(d) {
-            let responses = ctx.cfg.responses;
-            let (conn, addrs, client) = (self.id, self.addrs, self.client.unwrap_or(d));
-            let Some(e) = m.target.and_then(|s| self.entry_mut(s)) else {
-                return;
-            };
-            e.request = std::mem::take(&mut m.bytes);
-            e.request_len = m.wire;
-            e.req_first_ns = m.first_ns.unwrap_or(meta.ts_ns);
-            e.req_last_ns = m.last_ns;
-            e.req_done = true;
-            set(&mut e.flags, Flags::REQ_GAP, m.gap);
-            set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
-            set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
-            if let Some(h) = &head {
-                set(&mut e.flags, Flags::REQ_MALFORMED, h.malformed);
-                e.method = h.method.clone();
-                e.upgrade_req = h.upgrade;
-                if h.upgrade {
-                    e.flags |= Flags::UPGRADE;
-                }
-                let hl = h.len.min(e.request.len());
-                if redact(&mut e.request[..hl], &ctx.cfg.redact) {
-                    e.flags |= Flags::REDACTED;
-                }
-            }
-            ctx.stats.requests += 1;
-            ctx.sink.request(&RequestEvent {
-                conn,
-                index: e.seq,
-                client: addrs[client],
-                server: addrs[1 - client],
-                first_ns: e.req_first_ns,
-                last_ns: e.req_last_ns,
-                flags: e.flags,
-                request: &e.request,
-                request_len: e.request_len,
-            });
-            if e.upgrade_req {
-                ctx.stats.upgrades += 1;
-                self.dirs[d].mode = if responses {
-                    Mode::Paused(Hunter::new(true))
-                } else {
-                    Mode::Stopped
-                };
-            }
-        } else {
-            let Some(target) = m.target else {
-                ctx.stats.orphan_responses += 1;
-                return;
-            };
-            let Some(h) = head else { return };
-            let redact_names = &ctx.cfg.redact;
-            let Some(e) = self.entry_mut(target) else {
-                return;
-            };
-            if h.is_interim() {
-                e.flags |= Flags::INTERIM;
-                return;
-            }
-            let first_ns = m.first_ns.unwrap_or(meta.ts_ns);
-            e.response = Some(response_of(m, &h, first_ns, redact_names, &mut e.flags));
-            e.resp_done = true;
-            set(&mut e.flags, Flags::RESP_GAP, m.gap);
-            set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
-            set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
-            set(&mut e.flags, Flags::RESP_MALFORMED, h.malformed);
-            let upgrade_req = e.upgrade_req;
-            if h.upgrade {
-                e.flags |= Flags::UPGRADE;
-                self.ignored = true;
-                for dir in &mut self.dirs {
-                    dir.mode = Mode::Stopped;
-                }
-            } else if upgrade_req {
-                // The server declined the upgrade: HTTP/1.x goes on.
-                e.flags.remove(Flags::UPGRADE);
-                if let Some(c) = self.client {
-                    if let Mode::Paused(mut h) =
-                        std::mem::replace(&mut self.dirs[c].mode, Mode::Idle)
-                    {
-                        let mut dropped = 0;
-                        let held = h.take_from(0, &mut dropped);
-                        for p in held {
-                            self.on_data(c, p.meta, p.offset, &p.bytes, peer, ctx);
-                        }
-                    }
-                }
-            }
-        }
-        self.spare = Some(boxed);
-        self.try_emit(ctx);
-    }
-
-    /// Ends the message of direction `d` early (gap, framing error, end of
-    /// stream). What was read of it is kept in its exchange, flagged; bytes
-    /// that cannot be (a head that never completed and is no request line,
-    /// a response head cut short) are counted in `skipped_bytes`.
-    fn abort_msg(&mut self, d: usize, cause: Abort, ctx: &mut Ctx<'_>) {
-        let Mode::Msg(m) = std::mem::replace(&mut self.dirs[d].mode, Mode::Idle) else {
-            return;
-        };
-        let mut m = *m;
-        let head = m.framer.take_head();
-        let capped = m.capped();
-        let gap = cause == Abort::Gap;
-        let malformed = cause == Abort::Framing || head.as_ref().is_some_and(|h| h.malformed);
-        if self.is_client(d) {
-            let Some(seq) = m.target else { return };
-            let line_method = match &head {
-                Some(_) => None,
-                None => match scan_request_line(&m.bytes) {
-                    Some(l) => Some(Cow::Owned(l.method.to_string())),
-                    None if gap => None,
-                    None => {
-                        // Bytes that never framed as a request: not an exchange.
-                        ctx.stats.skipped_bytes += m.wire;
-                        if self.queue.back().is_some_and(|e| e.seq == seq) {
-                            self.queue.pop_back();
-                        }
-                        return;
-                    }
-                },
-            };
-            let Some(e) = self.entry_mut(seq) else { return };
-            e.request = m.bytes;
-            e.request_len = m.wire;
-            if let Some(t) = m.first_ns {
-                e.req_first_ns = t;
-                e.req_last_ns = m.last_ns;
-            }
-            e.req_done = true;
-            e.flags |= Flags::REQ_INCOMPLETE;
-            set(&mut e.flags, Flags::REQ_GAP, gap || m.gap);
-            set(&mut e.flags, Flags::REQ_SNAPLEN, m.snaplen);
-            set(&mut e.flags, Flags::REQ_BODY_CAPPED, capped);
-            set(&mut e.flags, Flags::REQ_MALFORMED, malformed);
-            // A request line read this far still tells how to frame the
-            // response (HEAD, CONNECT).
-            e.method = line_method;
-            if let Some(h) = &head {
-                e.method = h.method.clone();
-                let hl = h.len.min(e.request.len());
-                if redact(&mut e.request[..hl], &ctx.cfg.redact) {
-                    e.flags |= Flags::REDACTED;
-                }
-            }
-        } else {
-            let Some(seq) = m.target else {
-                ctx.stats.orphan_responses += 1;
-                return;
-            };
-            let redact_names = &ctx.cfg.redact;
-            let Some(e) = self.entry_mut(seq) else { return };
-            match &head {
-                Some(h) if h.is_interim() => {
-                    // An interim response cut short: the final one is missing.
-                    e.flags |= Flags::INTERIM;
-                    ctx.stats.skipped_bytes += m.wire;
-                }
-                Some(h) => {
-                    let first_ns = m.first_ns.unwrap_or(0);
-                    e.response = Some(response_of(&mut m, h, first_ns, redact_names, &mut e.flags));
-                }
-                // A status line and headers cut short: no response to keep.
-                None => ctx.stats.skipped_bytes += m.wire,
-            }
-            e.resp_done = true;
-            e.flags |= Flags::RESP_INCOMPLETE;
-            set(&mut e.flags, Flags::RESP_GAP, gap || m.gap);
-            set(&mut e.flags, Flags::RESP_SNAPLEN, m.snaplen);
-            set(&mut e.flags, Flags::RESP_BODY_CAPPED, capped);
-            set(&mut e.flags, Flags::RESP_MALFORMED, malformed);
-        }
-        self.try_emit(ctx);
-    }
-
     /// `len` bytes of direction `d` are missing at this point.
     pub fn on_gap(
         &mut self,
@@ -828,11 +431,11 @@ impl Conn {
                 if m.skip_gap(len) {
                     m.snaplen |= snaplen;
                     if m.framer.is_complete() {
-                        self.complete_msg(d, meta, peer, ctx);
+                        self.end_msg(d, Ending::Complete, meta, peer, ctx);
                     }
                 } else {
                     m.snaplen |= snaplen;
-                    self.abort_msg(d, Abort::Gap, ctx);
+                    self.end_msg(d, Ending::Abort(Abort::Gap), meta, peer, ctx);
                     self.dirs[d].mode = Mode::Hunting(Hunter::new(true));
                     self.dirs[d].resynced = true;
                 }
@@ -849,9 +452,9 @@ impl Conn {
         self.dirs[d].ended = true;
         if let Mode::Msg(m) = &mut self.dirs[d].mode {
             if m.framer.finish() {
-                self.complete_msg(d, meta, peer, ctx);
+                self.end_msg(d, Ending::Complete, meta, peer, ctx);
             } else {
-                self.abort_msg(d, Abort::End, ctx);
+                self.end_msg(d, Ending::Abort(Abort::End), meta, peer, ctx);
             }
         }
         self.dirs[d].mode = Mode::Stopped;
@@ -882,48 +485,6 @@ impl Conn {
             self.emit(e, ctx);
         }
     }
-
-    fn try_emit(&mut self, ctx: &mut Ctx<'_>) {
-        while self
-            .queue
-            .front()
-            .is_some_and(|e| e.req_done && e.resp_done)
-        {
-            if let Some(e) = self.queue.pop_front() {
-                self.emit(e, ctx);
-            }
-        }
-    }
-
-    fn emit(&mut self, e: Entry, ctx: &mut Ctx<'_>) {
-        let c = self.client.unwrap_or(0);
-        *ctx.next_id += 1;
-        let ex = Exchange {
-            id: *ctx.next_id,
-            conn: self.id,
-            client: self.addrs[c],
-            server: self.addrs[1 - c],
-            req_first_ns: e.req_first_ns,
-            req_last_ns: e.req_last_ns,
-            flags: e.flags,
-            request: e.request,
-            request_len: e.request_len,
-            response: e.response,
-        };
-        ctx.stats.exchanges += 1;
-        for f in [Flags::REQ_MALFORMED, Flags::RESP_MALFORMED] {
-            ctx.stats.malformed += u64::from(ex.flags.contains(f));
-        }
-        let missing = Flags::REQ_INCOMPLETE
-            | Flags::REQ_GAP
-            | Flags::RESP_INCOMPLETE
-            | Flags::RESP_GAP
-            | Flags::RESP_MISSING;
-        if ex.flags.intersects(missing) {
-            ctx.stats.incomplete += 1;
-        }
-        ctx.sink.exchange(ex);
-    }
 }
 
 fn set(flags: &mut Flags, f: Flags, on: bool) {
@@ -949,12 +510,8 @@ fn response_of(
         *flags |= Flags::REDACTED;
     }
     Response {
-        first_ns,
-        last_ns: m.last_ns,
-        status: h.status.unwrap_or(0),
-        head,
-        body,
         body_len: m.framer.body_consumed(),
+        ..Response::new(h.status.unwrap_or(0), first_ns, m.last_ns, head, body)
     }
 }
 

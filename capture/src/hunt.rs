@@ -30,7 +30,7 @@ pub(crate) enum Found {
 
 /// Bytes handed back from the hunting buffer, in stream order.
 #[derive(Debug)]
-pub(crate) struct Piece {
+pub(crate) struct Candidate {
     pub meta: SegMeta,
     pub offset: u64,
     pub bytes: Vec<u8>,
@@ -140,7 +140,7 @@ impl Hunter {
 
     /// Takes the bytes from `pos` on as pieces, dropping (and counting) the
     /// bytes before it, and leaves the hunter empty.
-    pub fn take_from(&mut self, pos: usize, skipped: &mut u64) -> Vec<Piece> {
+    pub fn take_from(&mut self, pos: usize, skipped: &mut u64) -> Vec<Candidate> {
         *skipped += pos as u64;
         let mut out = Vec::with_capacity(self.marks.len());
         let marks = std::mem::take(&mut self.marks);
@@ -151,7 +151,7 @@ impl Hunter {
                 continue;
             }
             let start = (*at).max(pos);
-            out.push(Piece {
+            out.push(Candidate {
                 meta: *meta,
                 offset: offset + (start - at) as u64,
                 bytes: buf[start..end].to_vec(),

@@ -1,9 +1,11 @@
 //! Packet capture, TCP reassembly and HTTP/1.x exchange extraction.
 //!
 //! The core is sans-IO: [`Pipeline`] takes captured frames with their
-//! timestamps and produces [`Exchange`]s into an [`ExchangeSink`]. Sources
-//! (pcap/pcapng files, live libpcap capture) and the capture daemon that
-//! writes `.stlog` files are built on it.
+//! timestamps and produces [`Exchange`]s into an [`ExchangeSink`]. It builds
+//! without libpcap (`--no-default-features`), which is how the fuzz targets
+//! use it. The packet sources (pcap/pcapng files, live libpcap capture) and
+//! the capture daemon that writes `.stlog` files are built on it, in
+//! `daemon`, behind the default `libpcap` feature.
 //!
 //! Layers, bottom up: [`decode`] (link layer, IP, TCP), [`reasm`] (TCP
 //! reassembly per direction), the HTTP/1.x extraction per connection, and
@@ -14,6 +16,7 @@ use std::net::SocketAddr;
 use shadowtap_format::{Exchange, Flags};
 
 mod conn;
+#[cfg(feature = "libpcap")]
 pub mod daemon;
 pub mod decode;
 mod hunt;
@@ -22,12 +25,13 @@ pub mod pipeline;
 pub mod reasm;
 
 pub use conn::HttpStats;
+#[cfg(feature = "libpcap")]
 pub use daemon::{
-    read_pcap, run, run_with, CaptureConfig, CaptureError, CaptureSummary, Notice, OpenPcapError,
-    Pacing, Source, StopReason,
+    read_pcap, run, run_with, CaptureConfig, CaptureEnd, CaptureError, CaptureSummary, Notice,
+    OpenPcapError, Pacing, PacketSource, Source, StopReason,
 };
 pub use decode::LinkType;
-pub use pipeline::{Pipeline, PipelineConfig, Stats};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, Stats};
 
 /// A request complete on the wire, before its response.
 #[derive(Clone, Copy, Debug)]

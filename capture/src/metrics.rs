@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::Stats;
+use crate::PipelineStats;
 
 /// Renders more exposition text, appended to every scrape (e.g. `tee`'s
 /// mirror counters).
@@ -135,7 +135,7 @@ impl Metrics {
     }
 
     /// Publishes a snapshot.
-    pub fn update(&self, s: &Stats, drops: u64, written: u64, bytes_written: u64) {
+    pub fn update(&self, s: &PipelineStats, drops: u64, written: u64, bytes_written: u64) {
         let v = [
             s.packets,
             s.bytes,

@@ -10,15 +10,16 @@
 //! live capture and mirroring; it never reads the clock: idle expiry uses
 //! the packet timestamps.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasher, Hasher, RandomState};
+mod flows;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::conn::{Conn, Ctx, HttpConfig, HttpStats};
 use crate::decode::{decode, LinkType, Skip, TcpPacket};
 use crate::reasm::{ReasmStats, Reassembler, SegMeta, StreamSink};
 use crate::ExchangeSink;
+use flows::{AgeIndex, Flow, FlowHashState};
 
 /// Most exchanges one connection may hold waiting for responses (pipelined
 /// requests nobody answers); beyond it the flow is evicted.
@@ -75,7 +76,7 @@ impl Default for PipelineConfig {
 
 /// Counters of a [`Pipeline`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct PipelineStats {
     /// Frames seen.
     pub packets: u64,
     /// Bytes of those frames on the wire (original lengths).
@@ -116,7 +117,10 @@ pub struct Stats {
     pub http: HttpStats,
 }
 
-impl Stats {
+/// The old name of [`PipelineStats`].
+pub type Stats = PipelineStats;
+
+impl PipelineStats {
     /// Flows evicted for any reason.
     pub fn evicted(&self) -> u64 {
         self.evicted_idle + self.evicted_flow_limit + self.evicted_memory
@@ -125,160 +129,8 @@ impl Stats {
 
 type FlowKey = (SocketAddr, SocketAddr);
 
-/// Flows ordered by when they were last seen, so that evicting one under a
-/// flood of new flows costs O(log n), not a scan of the table.
-///
-/// A min-heap with one entry per flow, pushed when it is created and not
-/// touched per packet: an entry's time is at most its flow's `last_ns`.
-/// Popping the least entry finds either a flow gone (or its key reused by
-/// a newer connection: dropped), a flow seen since (pushed back with its
-/// time now), or the flow seen longest ago: every other entry's time is at
-/// least its own, and no flow was seen earlier than its entry says. Entries
-/// of ended flows are dropped when met, and all of them once they outnumber
-/// the live flows, so the heap stays within twice the table.
-#[derive(Default)]
-struct AgeIndex {
-    heap: BinaryHeap<Reverse<(u64, u64, FlowKey)>>,
-}
-
-impl AgeIndex {
-    fn push(&mut self, last_ns: u64, conn: u64, key: FlowKey) {
-        self.heap.push(Reverse((last_ns, conn, key)));
-    }
-
-    fn least_recent(&mut self, flows: &HashMap<FlowKey, Flow, FlowHashState>) -> Option<FlowKey> {
-        if self.heap.len() > 2 * flows.len() + 64 {
-            self.heap = flows
-                .iter()
-                .map(|(k, f)| Reverse((f.last_ns, f.conn.id, *k)))
-                .collect();
-        }
-        while let Some(Reverse((ts, conn, key))) = self.heap.pop() {
-            let Some(flow) = flows.get(&key).filter(|f| f.conn.id == conn) else {
-                continue;
-            };
-            if flow.last_ns > ts {
-                self.push(flow.last_ns, conn, key);
-                continue;
-            }
-            // Still the flow's entry: it stays in the heap until the flow
-            // is gone, which the caller is about to make so.
-            self.push(ts, conn, key);
-            return Some(key);
-        }
-        None
-    }
-}
-
-/// Hashing of flow keys: a multiply-fold per word instead of SipHash's
-/// rounds (the flow table is looked up twice per packet). Keys come from
-/// the network, so the seeds are random per table, drawn from std's
-/// `RandomState`: which keys collide cannot be known in advance.
-#[derive(Clone, Debug)]
-struct FlowHashState {
-    seed: u64,
-    key: u64,
-}
-
-impl FlowHashState {
-    fn new() -> FlowHashState {
-        let rs = RandomState::new();
-        FlowHashState {
-            seed: rs.hash_one(0x5eed_u64),
-            // Odd, so the multiply never loses the low bits.
-            key: rs.hash_one(0x006b_6579_u64) | 1,
-        }
-    }
-}
-
-impl BuildHasher for FlowHashState {
-    type Hasher = FlowHasher;
-
-    fn build_hasher(&self) -> FlowHasher {
-        FlowHasher {
-            h: self.seed,
-            key: self.key,
-        }
-    }
-}
-
-struct FlowHasher {
-    h: u64,
-    key: u64,
-}
-
-/// The high and low halves of the 128-bit product, xor-ed.
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let r = u128::from(a) * u128::from(b);
-    (r as u64) ^ ((r >> 64) as u64)
-}
-
-impl FlowHasher {
-    fn add(&mut self, word: u64) {
-        self.h = fold_mul(self.h ^ word, self.key);
-    }
-}
-
-impl Hasher for FlowHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            // The length keeps "ab" and "ab\0" apart.
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // One more round, so the last word is mixed into every bit.
-        fold_mul(self.h, self.key.rotate_left(32) | 1)
-    }
-}
-
-struct Flow {
-    conn: Conn,
-    reasm: [Reassembler; 2],
-    syn_seq: [Option<u32>; 2],
-    last_ns: u64,
-    mem: usize,
-    /// Requests only: the server sent its FIN (its bytes are not followed).
-    server_fin: bool,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
+enum FlowEnd {
     Closed,
     Evicted,
     CaptureOver,
@@ -297,7 +149,7 @@ pub struct Pipeline {
     next_id: u64,
     now_ns: u64,
     last_sweep_ns: u64,
-    stats: Stats,
+    stats: PipelineStats,
     http_stats: HttpStats,
     reasm_done: ReasmStats,
     mem_total: usize,
@@ -330,7 +182,7 @@ impl Pipeline {
             next_id: 0,
             now_ns: 0,
             last_sweep_ns: 0,
-            stats: Stats::default(),
+            stats: PipelineStats::default(),
             http_stats: HttpStats::default(),
             reasm_done: ReasmStats::default(),
             mem_total: 0,
@@ -343,7 +195,7 @@ impl Pipeline {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> PipelineStats {
         let mut s = self.stats;
         s.flows_active = self.flows.len() as u64;
         s.buffered_bytes = self.mem_total as u64;
@@ -388,7 +240,7 @@ impl Pipeline {
         idle.sort_unstable();
         for (_, key) in idle {
             self.stats.evicted_idle += 1;
-            self.end_flow(key, End::Evicted, sink);
+            self.end_flow(key, FlowEnd::Evicted, sink);
         }
     }
 
@@ -399,7 +251,7 @@ impl Pipeline {
             self.flows.iter().map(|(k, f)| (f.conn.id, *k)).collect();
         all.sort_unstable();
         for (_, key) in all {
-            self.end_flow(key, End::CaptureOver, sink);
+            self.end_flow(key, FlowEnd::CaptureOver, sink);
         }
     }
 
@@ -430,7 +282,7 @@ impl Pipeline {
             if let Some(flow) = self.flows.get(&key) {
                 if flow.syn_seq[d] != Some(p.seq) {
                     self.stats.flows_closed += 1;
-                    self.end_flow(key, End::Closed, sink);
+                    self.end_flow(key, FlowEnd::Closed, sink);
                 }
             }
         }
@@ -441,7 +293,7 @@ impl Pipeline {
             if self.flows.len() >= self.cfg.max_flows.max(1) {
                 if let Some(victim) = self.least_recent() {
                     self.stats.evicted_flow_limit += 1;
-                    self.end_flow(victim, End::Evicted, sink);
+                    self.end_flow(victim, FlowEnd::Evicted, sink);
                 }
             }
             let client = if f.syn {
@@ -469,7 +321,7 @@ impl Pipeline {
         }
         if f.rst {
             self.stats.flows_closed += 1;
-            self.end_flow(key, End::Closed, sink);
+            self.end_flow(key, FlowEnd::Closed, sink);
             return;
         }
         let requests_only = !self.cfg.responses;
@@ -552,17 +404,17 @@ impl Pipeline {
         self.mem_total = self.mem_total - old_mem + new_mem;
         if both_done {
             self.stats.flows_closed += 1;
-            self.end_flow(key, End::Closed, sink);
+            self.end_flow(key, FlowEnd::Closed, sink);
         } else if new_mem > self.cfg.max_flow_bytes || queued > MAX_QUEUED {
             self.stats.evicted_memory += 1;
-            self.end_flow(key, End::Evicted, sink);
+            self.end_flow(key, FlowEnd::Evicted, sink);
         }
         while self.mem_total > self.cfg.max_total_bytes {
             let Some(victim) = self.least_recent() else {
                 break;
             };
             self.stats.evicted_memory += 1;
-            self.end_flow(victim, End::Evicted, sink);
+            self.end_flow(victim, FlowEnd::Evicted, sink);
         }
     }
 
@@ -571,7 +423,7 @@ impl Pipeline {
         self.by_age.least_recent(&self.flows)
     }
 
-    fn end_flow(&mut self, key: FlowKey, how: End, sink: &mut dyn ExchangeSink) {
+    fn end_flow(&mut self, key: FlowKey, how: FlowEnd, sink: &mut dyn ExchangeSink) {
         let Some(mut flow) = self.flows.remove(&key) else {
             return;
         };
@@ -603,7 +455,7 @@ impl Pipeline {
         }
         flow.conn.close(
             meta,
-            how == End::Evicted,
+            how == FlowEnd::Evicted,
             [&flow.reasm[0], &flow.reasm[1]],
             &mut ctx,
         );
@@ -628,42 +480,5 @@ impl StreamSink for DirSink<'_, '_> {
     fn gap(&mut self, meta: SegMeta, _offset: u64, len: u64, snaplen: bool) {
         self.conn
             .on_gap(self.d, meta, len, snaplen, self.peer, self.ctx);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hash(state: &FlowHashState, key: &FlowKey) -> u64 {
-        state.hash_one(key)
-    }
-
-    #[test]
-    fn flow_hash_is_stable_per_table_and_spreads_keys() {
-        let state = FlowHashState::new();
-        let server: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let mut seen = std::collections::HashSet::new();
-        for port in 1024..(1024 + 4096u16) {
-            let client = SocketAddr::from(([127, 0, 0, 1], port));
-            let key = (client, server);
-            assert_eq!(hash(&state, &key), hash(&state, &key));
-            seen.insert(hash(&state, &key));
-        }
-        // Keys differing in one port must not collide in bulk.
-        assert_eq!(seen.len(), 4096);
-        // Buckets come from the low bits: they must spread too.
-        let buckets: std::collections::HashSet<u64> = seen.iter().map(|h| h & 1023).collect();
-        assert!(
-            buckets.len() > 900,
-            "{} of 1024 buckets used",
-            buckets.len()
-        );
-        // IPv4 and IPv6 keys, and each table its own seeds.
-        let v6: FlowKey = ("[::1]:1024".parse().unwrap(), "[::1]:8080".parse().unwrap());
-        assert_ne!(hash(&state, &v6), hash(&state, &(v6.1, v6.0)));
-        let other = FlowHashState::new();
-        let k = (SocketAddr::from(([10, 0, 0, 1], 5000)), server);
-        assert_ne!(hash(&state, &k), hash(&other, &k));
     }
 }

@@ -34,11 +34,13 @@
 
 pub mod http1;
 pub mod index;
+pub mod log_sink;
 mod model;
 mod read;
 pub mod spec;
 mod write;
 
+pub use log_sink::{LogSink, SinkError, SinkOptions, SinkSummary};
 pub use model::{Exchange, FileHeader, Flags, Response};
 pub use read::{BlockInfo, End, ReadError, ReadOptions, Reader, SalvageStats};
 pub use write::{zstd_levels, Codec, Sink, WriteError, Writer, WriterOptions};

@@ -18,7 +18,8 @@
 //!
 //! Recording: connections hand finished exchanges to one recorder thread
 //! over a bounded channel (a slow disk slows the server instead of growing
-//! memory). The recorder numbers exchanges in arrival order, flushes the log
+//! memory). The recorder, a plain thread owning the format crate's
+//! `LogSink`, numbers exchanges in arrival order, flushes the log
 //! at least once a second and finishes it on shutdown. Request bytes are kept
 //! exactly as received, from the request line on (empty lines a client sends
 //! before a request line, which RFC 9112 §2.2 lets a server ignore, are not
@@ -29,6 +30,8 @@
 //! connections, let requests in flight finish (at most
 //! [`ServeOptions::shutdown_grace`]), then finish the log.
 
+mod record;
+
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
@@ -37,11 +40,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shadowtap_format::http1::{Framer, FramingError, Status, DEFAULT_MAX_HEAD};
-use shadowtap_format::{Exchange, FileHeader, Flags, Response, WriteError, Writer, WriterOptions};
+use shadowtap_format::{Exchange, FileHeader, Flags, LogSink, Response, SinkOptions, WriteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+
+use record::{RecordTx, Recorder};
 
 /// Default cap of a recorded request body.
 pub const DEFAULT_RECORD_BODY_CAP: usize = 1 << 20;
@@ -61,23 +66,6 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Responses whose body is at most this size go out in one write (head and
 /// body copied into one buffer); larger bodies are written pattern by pattern.
 const PREPARED_MAX: u64 = 64 * 1024;
-/// Exchanges waiting for the recorder.
-const RECORD_QUEUE: usize = 1024;
-/// Request and response bytes waiting for the recorder, at most (one
-/// exchange larger than this still passes, alone).
-const RECORD_QUEUE_BYTES: usize = 64 << 20;
-
-/// An exchange on its way to the recorder, holding its share of the byte
-/// budget until it is written.
-type Queued = (Exchange, tokio::sync::OwnedSemaphorePermit);
-
-/// The sending side of the recorder: the channel and the byte budget.
-#[derive(Clone)]
-struct RecordTx {
-    tx: mpsc::Sender<Queued>,
-    budget: Arc<Semaphore>,
-}
-
 /// Options of the server, validated by [`Server::bind`].
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -196,7 +184,8 @@ pub struct Server {
     opts: ServeOptions,
     listener: StdTcpListener,
     local_addr: SocketAddr,
-    writer: Option<Writer<std::fs::File>>,
+    /// The log, created at bind time.
+    record: Option<LogSink>,
 }
 
 fn now_ns() -> u64 {
@@ -286,7 +275,7 @@ impl Server {
             addr: opts.listen,
             source,
         })?;
-        let writer = match &opts.record {
+        let record = match &opts.record {
             None => None,
             Some(path) => {
                 let header = FileHeader {
@@ -300,21 +289,25 @@ impl Server {
                         ("listen".to_owned(), local_addr.to_string()),
                     ],
                 };
-                Some(
-                    Writer::create(path, &header, WriterOptions::default()).map_err(|source| {
-                        ServeError::RecordCreate {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?,
-                )
+                let opts = SinkOptions {
+                    output: Some(path.clone()),
+                    // Exchanges are numbered in the order they are recorded.
+                    number: true,
+                    ..SinkOptions::default()
+                };
+                let mut sink = LogSink::new(opts, header);
+                sink.start().map_err(|e| ServeError::RecordCreate {
+                    path: e.path,
+                    source: e.source,
+                })?;
+                Some(sink)
             }
         };
         Ok(Server {
             opts,
             listener,
             local_addr,
-            writer,
+            record,
         })
     }
 
@@ -331,12 +324,12 @@ impl Server {
             opts,
             listener,
             local_addr: _,
-            writer,
+            record,
         } = self;
         let listener = TcpListener::from_std(listener).map_err(ServeError::Runtime)?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let recorder = match writer {
-            Some(w) => Some(Recorder::start(w, stop_tx.clone())?),
+        let recorder = match record {
+            Some(sink) => Some(Recorder::start(sink, stop_tx.clone())?),
             None => None,
         };
         let record_tx = recorder.as_ref().map(|r| r.tx.clone());
@@ -376,7 +369,7 @@ impl Server {
             };
             conn_id += 1;
             shared.counters.connections.fetch_add(1, Ordering::Relaxed);
-            let conn = Conn {
+            let conn = Handler {
                 id: conn_id,
                 peer,
                 shared: shared.clone(),
@@ -456,7 +449,7 @@ struct Shared {
 }
 
 /// What a connection knows about the request being read.
-struct Pending {
+struct RequestBuf {
     framer: Framer,
     bytes: Vec<u8>,
     first_ns: u64,
@@ -465,9 +458,9 @@ struct Pending {
     continue_sent: bool,
 }
 
-impl Pending {
-    fn new(max_head: usize) -> Pending {
-        Pending {
+impl RequestBuf {
+    fn new(max_head: usize) -> RequestBuf {
+        RequestBuf {
             framer: Framer::request().with_max_head(max_head),
             bytes: Vec::new(),
             first_ns: 0,
@@ -505,7 +498,7 @@ impl Pending {
     }
 }
 
-struct Conn {
+struct Handler {
     id: u64,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -521,7 +514,7 @@ enum ReadEvent {
     Error,
 }
 
-impl Conn {
+impl Handler {
     async fn read_some(
         &mut self,
         sock: &mut TcpStream,
@@ -563,7 +556,7 @@ impl Conn {
         let (mut start, mut end) = (0usize, 0usize);
         let mut read_ns = 0u64;
         loop {
-            let mut req = Pending::new(opts.max_head);
+            let mut req = RequestBuf::new(opts.max_head);
             // Read and frame one request.
             let complete = loop {
                 if start == end {
@@ -677,12 +670,8 @@ impl Conn {
                     flags |= Flags::RESP_BODY_CAPPED;
                 }
                 let resp = Response {
-                    first_ns,
-                    last_ns: resp_last,
-                    status: opts.status,
-                    head: head.clone(),
-                    body,
                     body_len,
+                    ..Response::new(opts.status, first_ns, resp_last, head.clone(), body)
                 };
                 self.emit_at(&mut req, last_ns, flags, Some(resp), local)
                     .await;
@@ -760,7 +749,7 @@ impl Conn {
     async fn reject(
         &mut self,
         sock: &mut TcpStream,
-        req: &mut Pending,
+        req: &mut RequestBuf,
         err: FramingError,
         read_ns: u64,
         local: SocketAddr,
@@ -794,20 +783,13 @@ impl Conn {
         if !ok {
             flags |= Flags::RESP_INCOMPLETE;
         }
-        let resp = Response {
-            first_ns,
-            last_ns: now_ns(),
-            status,
-            head,
-            body: Vec::new(),
-            body_len: 0,
-        };
+        let resp = Response::new(status, first_ns, now_ns(), head, Vec::new());
         self.emit_at(req, read_ns, flags, Some(resp), local).await;
     }
 
     async fn emit_at(
         &mut self,
-        req: &mut Pending,
+        req: &mut RequestBuf,
         last_ns: u64,
         flags: Flags,
         resp: Option<Response>,
@@ -820,115 +802,20 @@ impl Conn {
         // failed feed, which were kept: the length is at least what we hold.
         let request_len = req.request_len().max(req.bytes.len() as u64);
         let ex = Exchange {
-            id: 0,
-            conn: self.id,
-            client: self.peer,
-            server: local,
-            req_first_ns: req.first_ns,
             req_last_ns: last_ns.max(req.first_ns),
             flags,
-            request: std::mem::take(&mut req.bytes),
             request_len,
             response: resp,
+            // The recorder numbers the exchanges.
+            ..Exchange::new(
+                0,
+                self.id,
+                self.peer,
+                local,
+                req.first_ns,
+                std::mem::take(&mut req.bytes),
+            )
         };
-        // The recorder only goes away after every connection ended, or after
-        // a write error (then recording has stopped anyway).
-        let size = ex.request.len()
-            + ex.response
-                .as_ref()
-                .map_or(0, |r| r.head.len() + r.body.len());
-        let permits = u32::try_from(size.clamp(1, RECORD_QUEUE_BYTES)).unwrap_or(u32::MAX);
-        let Ok(permit) = tx.budget.clone().acquire_many_owned(permits).await else {
-            return;
-        };
-        let _ = tx.tx.send((ex, permit)).await;
-    }
-}
-
-/// The thread that owns the log writer.
-struct Recorder {
-    tx: RecordTx,
-    done: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Recorder {
-    fn start(
-        mut writer: Writer<std::fs::File>,
-        stop: watch::Sender<bool>,
-    ) -> Result<Recorder, ServeError> {
-        let (tx, mut rx) = mpsc::channel::<Queued>(RECORD_QUEUE);
-        let tx = RecordTx {
-            tx,
-            budget: Arc::new(Semaphore::new(RECORD_QUEUE_BYTES)),
-        };
-        let (done_tx, done) = tokio::sync::oneshot::channel();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(ServeError::Runtime)?;
-        let thread = std::thread::Builder::new()
-            .name("shadowtap-record".to_owned())
-            .spawn(move || {
-                let result = rt.block_on(async move {
-                    let mut next_id = 1u64;
-                    let mut tick = tokio::time::interval(Duration::from_millis(500));
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    let mut failed: Option<WriteError> = None;
-                    loop {
-                        tokio::select! {
-                            msg = rx.recv() => match msg {
-                                Some((mut ex, _budget)) => {
-                                    if failed.is_some() {
-                                        continue;
-                                    }
-                                    ex.id = next_id;
-                                    next_id += 1;
-                                    if let Err(e) = writer.append(&ex) {
-                                        failed = Some(e);
-                                        let _ = stop.send(true);
-                                    }
-                                }
-                                None => break,
-                            },
-                            _ = tick.tick() => {
-                                if failed.is_none() {
-                                    if let Err(e) = writer.flush_if_due() {
-                                        failed = Some(e);
-                                        let _ = stop.send(true);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                    let n = writer.exchanges_written();
-                    writer.finish().map(|_| n)
-                });
-                let _ = done_tx.send(result);
-            })
-            .map_err(ServeError::Runtime)?;
-        Ok(Recorder {
-            tx,
-            done,
-            thread: Some(thread),
-        })
-    }
-
-    async fn finish(mut self) -> Result<u64, ServeError> {
-        drop(self.tx);
-        let result = self.done.await;
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-        match result {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(ServeError::Record(e)),
-            Err(_) => Err(ServeError::Runtime(std::io::Error::other(
-                "the recorder thread ended unexpectedly",
-            ))),
-        }
+        tx.send(ex).await;
     }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use etherparse::PacketBuilder;
-use shadowtap_capture::{read_pcap, PipelineConfig, Stats};
+use shadowtap_capture::{PipelineConfig, Stats};
 use shadowtap_format::Exchange;
 
 /// Link layer wrapped around each IP packet.
@@ -354,14 +354,30 @@ pub fn pcap_bytes(linktype: u32, frames: &[Frame]) -> Vec<u8> {
 }
 
 /// Writes the frames to a pcap in a temp dir and imports it.
+#[cfg(feature = "libpcap")]
 pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.pcap");
     write_pcap(&path, link.linktype(), frames);
     let mut out: Vec<Exchange> = Vec::new();
-    let (stats, warning) = read_pcap(&path, cfg, &mut out).unwrap();
+    let (stats, warning) = shadowtap_capture::read_pcap(&path, cfg, &mut out).unwrap();
     assert_eq!(warning, None);
     (out, stats)
+}
+
+/// Feeds the frames to a pipeline directly (the sans-IO core, built
+/// without libpcap).
+#[cfg(not(feature = "libpcap"))]
+pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
+    let dlt = i32::try_from(link.linktype()).unwrap();
+    let link = shadowtap_capture::LinkType::from_dlt(dlt).unwrap();
+    let mut p = shadowtap_capture::Pipeline::new(cfg, link);
+    let mut out: Vec<Exchange> = Vec::new();
+    for f in frames {
+        p.process(f.ts_ns, &f.data, f.orig_len, &mut out);
+    }
+    p.finish(&mut out);
+    (out, p.stats())
 }
 
 pub fn import(conv: &Conv, cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
