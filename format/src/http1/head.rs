@@ -130,24 +130,40 @@ impl Field {
     }
 }
 
+/// The end of the line starting at `at`: just past its LF, or `end`.
+pub(super) fn line_end(head: &[u8], at: usize, end: usize) -> usize {
+    memchr::memchr(b'\n', &head[at..end]).map_or(end, |i| at + i + 1)
+}
+
+/// Splits the line `line` of `head` at its first colon: the name, trimmed,
+/// and where the value starts (just past the colon). None without a colon.
+pub(super) fn split_line(head: &[u8], line: Range<usize>) -> Option<(Range<usize>, usize)> {
+    let colon = line.start + memchr::memchr(b':', &head[line.clone()])?;
+    Some((trimmed(head, line.start..colon), colon + 1))
+}
+
+/// The part of `head[r]` that [`trim`] keeps, as offsets into `head`.
+fn trimmed(head: &[u8], r: Range<usize>) -> Range<usize> {
+    let part = &head[r.clone()];
+    let start = r.start + (part.len() - part.trim_ascii_start().len());
+    start..start + part.trim_ascii().len()
+}
+
 /// The value line starting at `at` (before `end`), trimmed, and where the
 /// next one starts.
 pub(super) fn value_line(head: &[u8], at: usize, end: usize) -> Option<(Range<usize>, usize)> {
     if at >= end {
         return None;
     }
-    let stop = memchr::memchr(b'\n', &head[at..end]).map_or(end, |i| at + i + 1);
-    let part = &head[at..stop];
-    let lead = part.len() - part.trim_ascii_start().len();
-    let kept = part.trim_ascii().len();
-    Some((at + lead..at + lead + kept, stop))
+    let stop = line_end(head, at, end);
+    Some((trimmed(head, at..stop), stop))
 }
 
 /// Where the field lines of `head` start: past any empty lines and the
 /// start line. `head.len()` when the start line does not end.
 pub fn fields_start(head: &[u8]) -> usize {
     let lead = leading_empty_lines(head);
-    memchr::memchr(b'\n', &head[lead..]).map_or(head.len(), |i| lead + i + 1)
+    line_end(head, lead, head.len())
 }
 
 /// The field line starting at `pos` in `head`, with its continuation lines;
@@ -158,25 +174,15 @@ pub fn field_at(head: &[u8], pos: usize) -> Option<Field> {
     if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
         return None;
     }
-    let line_end =
-        |from: usize| memchr::memchr(b'\n', &head[from..]).map_or(head.len(), |i| from + i + 1);
-    let first_end = line_end(pos);
+    let first_end = line_end(head, pos, head.len());
     let mut end = first_end;
     while matches!(head.get(end), Some(b' ' | b'\t')) {
-        end = line_end(end);
+        end = line_end(head, end, head.len());
     }
     // A line starting with SP or HT here continues nothing.
     let folded_first = matches!(rest[0], b' ' | b'\t');
-    let colon = memchr::memchr(b':', &head[pos..first_end])
-        .filter(|_| !folded_first)
-        .map(|i| pos + i);
-    let (name, value_from) = match colon {
-        Some(c) => {
-            let raw = &head[pos..c];
-            let lead = raw.len() - raw.trim_ascii_start().len();
-            let start = pos + lead;
-            (Some(start..start + raw.trim_ascii().len()), c + 1)
-        }
+    let (name, value_from) = match split_line(head, pos..first_end).filter(|_| !folded_first) {
+        Some((name, from)) => (Some(name), from),
         None => (None, end),
     };
     Some(Field {

@@ -424,6 +424,14 @@ fn redact_covers_folded_values_and_bare_lf() {
     let mut h = b"GET / HTTP/1.1\nCookie: a=1\n\tb=2\nX: y\n\n".to_vec();
     assert!(redact(&mut h, &[String::from("cookie")]));
     assert_eq!(&h[..], &b"GET / HTTP/1.1\nCookie: ***\n\t***\nX: y\n\n"[..]);
+    // A folded line that reads as a header of its own is hidden as well.
+    let mut h =
+        b"GET / HTTP/1.1\r\nX: y\r\n Cookie: a=1\r\nno colon\r\n\tcookie:2\r\n\r\n".to_vec();
+    assert!(redact(&mut h, &["cookie"]));
+    assert_eq!(
+        &h[..],
+        &b"GET / HTTP/1.1\r\nX: y\r\n Cookie: ***\r\nno colon\r\n\tcookie:*\r\n\r\n"[..]
+    );
 }
 
 #[test]

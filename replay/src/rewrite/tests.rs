@@ -284,6 +284,16 @@ fn bare_lf_line_endings_are_kept() {
     );
 }
 
+/// A head whose last line ends in a bare LF and whose blank line is CRLF
+/// was refused as unparsable (its blank line was looked for as `\r\n\r\n`
+/// or `\n\n`); the head rules find it like any other.
+#[test]
+fn mixed_line_endings_before_the_blank_line() {
+    let mixed = b"GET / HTTP/1.1\r\nHost: a\nConnection: close\n\r\n";
+    let p = keep(false).rewrite(mixed).unwrap();
+    assert_eq!(p.bytes(), b"GET / HTTP/1.1\r\nHost: a\n\r\n");
+}
+
 #[test]
 fn unreplayable_requests_are_skipped() {
     let mut r = keep(false);
