@@ -24,7 +24,7 @@ mod stats;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::Framer;
+use shadowtap_format::http1::{redact, Framer};
 use shadowtap_format::{Flags, Response};
 
 use crate::hunt::{Candidate, Found, Hunter, Want};
@@ -493,8 +493,6 @@ fn set(flags: &mut Flags, f: Flags, on: bool) {
     }
 }
 
-/// Replaces, in place and with the same length, the values of the headers
-/// named in `names` (lower case) by `*`. Returns true when one was replaced.
 /// The response a finished message holds: head (redacted; flagged when a
 /// value was) and body as captured, with the body's wire length.
 fn response_of(
@@ -512,74 +510,5 @@ fn response_of(
     Response {
         body_len: m.framer.body_consumed(),
         ..Response::new(h.status.unwrap_or(0), first_ns, m.last_ns, head, body)
-    }
-}
-
-pub(crate) fn redact(head: &mut [u8], names: &[String]) -> bool {
-    if names.is_empty() {
-        return false;
-    }
-    let mut any = false;
-    let mut line_start = match head.iter().position(|&b| b == b'\n') {
-        Some(i) => i + 1,
-        None => return false,
-    };
-    while line_start < head.len() {
-        let line_end = head[line_start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(head.len(), |i| line_start + i);
-        let line = &head[line_start..line_end];
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
-            let name = trim_ascii(&line[..colon]);
-            if names
-                .iter()
-                .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
-            {
-                let mut a = line_start + colon + 1;
-                let mut b = line_end;
-                while a < b && (head[a] == b' ' || head[a] == b'\t') {
-                    a += 1;
-                }
-                while b > a && matches!(head[b - 1], b'\r' | b' ' | b'\t') {
-                    b -= 1;
-                }
-                head[a..b].fill(b'*');
-                any = true;
-            }
-        }
-        line_start = line_end + 1;
-    }
-    any
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(s, |i| i + 1);
-    &b[s..e]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_keeps_length_and_other_headers() {
-        let mut h =
-            b"GET / HTTP/1.1\r\nHost: a\r\nauthorization:  Bearer xyz \r\nX: y\r\n\r\n".to_vec();
-        let n = h.len();
-        assert!(redact(&mut h, &["authorization".into()]));
-        assert_eq!(h.len(), n);
-        assert_eq!(
-            &h[..],
-            &b"GET / HTTP/1.1\r\nHost: a\r\nauthorization:  ********** \r\nX: y\r\n\r\n"[..]
-        );
-        assert!(!redact(&mut h, &["cookie".into()]));
     }
 }

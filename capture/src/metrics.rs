@@ -244,7 +244,7 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 got += n;
-                if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                if shadowtap_format::http1::find_head_end(&buf[..got], 0).is_some() {
                     break;
                 }
             }

@@ -7,21 +7,15 @@
 //! there is a named constant in [`spec`].
 //!
 //! ```
-//! use shadowtap_format::{Exchange, FileHeader, Flags, Reader, Writer, WriterOptions};
+//! use shadowtap_format::{Exchange, FileHeader, Reader, Writer, WriterOptions};
 //!
 //! let header = FileHeader { writer: "doc".into(), created_ns: 1, meta: vec![] };
 //! let mut w = Writer::new(Vec::new(), &header, WriterOptions::default()).unwrap();
+//! let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+//! let (client, server) = ("127.0.0.1:50000".parse().unwrap(), "127.0.0.1:80".parse().unwrap());
 //! w.append(&Exchange {
-//!     id: 1,
-//!     conn: 7,
-//!     client: "127.0.0.1:50000".parse().unwrap(),
-//!     server: "127.0.0.1:80".parse().unwrap(),
-//!     req_first_ns: 10,
 //!     req_last_ns: 20,
-//!     flags: Flags::empty(),
-//!     request: b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
-//!     request_len: 27,
-//!     response: None,
+//!     ..Exchange::new(1, 7, client, server, 10, request)
 //! })
 //! .unwrap();
 //! let bytes = w.finish().unwrap();

@@ -62,12 +62,8 @@ fn response() -> impl Strategy<Value = Option<Response>> {
         )
             .prop_map(
                 |(first_ns, last_ns, status, head, body, body_len)| Response {
-                    first_ns,
-                    last_ns,
-                    status,
-                    head,
-                    body,
                     body_len,
+                    ..Response::new(status, first_ns, last_ns, head, body)
                 },
             ),
     )
@@ -87,8 +83,11 @@ prop_compose! {
         response in response(),
     ) -> Exchange {
         Exchange {
-            id, conn, client, server, req_first_ns, req_last_ns,
-            flags: Flags(flags), request, request_len, response,
+            req_last_ns,
+            flags: Flags(flags),
+            request_len,
+            response,
+            ..Exchange::new(id, conn, client, server, req_first_ns, request)
         }
     }
 }

@@ -19,7 +19,7 @@ use shadowtap_cli::units;
 use shadowtap_format::http1::{self, BodyKind, Framer, FramingError, Head, Status};
 use shadowtap_format::{End, Exchange, ReadOptions, Reader};
 use shadowtap_replay::client::Target;
-use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::rewrite::{ExtraHeader, HostLine, HostMode, Rewriter};
 use shadowtap_replay::threshold::Threshold;
 
 /// Longest input a target looks at; the rest is ignored.
@@ -445,7 +445,7 @@ const EXTRA: [&str; 4] = [
     "Accept: */*",
 ];
 
-/// The request rewriter (`replay::host`): Host rule, `-shadow`, hop-by-hop
+/// The request rewriter (`replay::rewrite`): Host rule, `-shadow`, hop-by-hop
 /// headers, `--header`s. A request that frames as one complete message
 /// must still frame as one after the rewrite, with the same request line,
 /// method and body, and the target's Host where the target gives it.
@@ -475,11 +475,7 @@ pub fn rewrite(data: &[u8]) {
     }
 
     // The input as the framer sees it: leading empty lines skipped.
-    let lead = raw
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
-    let msg = &raw[lead..];
+    let msg = &raw[http1::leading_empty_lines(raw)..];
     let mut f = Framer::request();
     let Ok(fed) = f.feed(msg) else { return };
     if fed.status != Status::Complete || fed.consumed != msg.len() {

@@ -1,20 +1,23 @@
 //! Replay of shadowtap logs to mirror targets.
 //!
 //! Composed parts: [`input`] (streaming, merged log input), [`schedule`]
-//! (absolute send times), [`sample`] (deterministic sampling), [`host`] (the
-//! `-shadow` Host rule), [`client`] (raw HTTP/1.1 transport), [`engine`]
-//! (ties them together: config, feed, scheduler, workers, monitor),
-//! [`stats`] (histograms), [`report`], [`threshold`], [`hdrlog`] and
-//! [`serve`] (the built-in target).
+//! (absolute send times), [`sample`] (deterministic sampling), [`rewrite`]
+//! (the request rewriter and the `-shadow` Host rule), [`client`] (raw
+//! HTTP/1.1 transport), [`engine`] (ties them together: config, feed,
+//! scheduler, workers, monitor), [`stats`] (histograms), [`report`],
+//! [`threshold`], [`hdrlog`] and [`serve`] (the built-in target).
 
 pub mod client;
 pub mod engine;
 pub mod hdrlog;
-pub mod host;
 pub mod input;
 pub mod report;
+pub mod rewrite;
 pub mod sample;
 pub mod schedule;
 pub mod serve;
 pub mod stats;
 pub mod threshold;
+
+/// The old path of [`rewrite`], kept until every user has moved.
+pub use rewrite as host;

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shadowtap_format::http1::{Framer, FramingError, Status, DEFAULT_MAX_HEAD};
+use shadowtap_format::http1::{self, Framer, FramingError, Status, DEFAULT_MAX_HEAD};
 use shadowtap_format::{Exchange, FileHeader, Flags, LogSink, Response, SinkOptions, WriteError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -480,11 +480,7 @@ impl RequestBuf {
     /// Keeps the consumed bytes for the record (head, then body up to `cap`).
     fn keep(&mut self, mut data: &[u8], cap: usize, max_head: usize) {
         if self.bytes.is_empty() {
-            let skip = data
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
-            data = &data[skip..];
+            data = &data[http1::leading_empty_lines(data)..];
         }
         let limit = match self.framer.head() {
             Some(h) => h.len.saturating_add(cap),

@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
-use shadowtap_format::http1::{scan_request_line, Head};
+use shadowtap_format::http1::{redact, scan_request_line, Head};
 use shadowtap_format::{Exchange, Flags, Response};
 
 use super::msg::Msg;
-use super::{redact, response_of, set, Abort, Conn, Ctx, Mode};
+use super::{response_of, set, Abort, Conn, Ctx, Mode};
 use crate::hunt::Hunter;
 use crate::reasm::{Reassembler, SegMeta};
 use crate::RequestEvent;

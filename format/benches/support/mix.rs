@@ -5,7 +5,7 @@
 //! text built from varied field values, not repeated bytes, so compression
 //! ratios are not flattered.
 
-use shadowtap_format::{Exchange, Flags, Response};
+use shadowtap_format::{Exchange, Response};
 
 pub struct Rng(u64);
 
@@ -147,32 +147,26 @@ pub fn exchange(rng: &mut Rng, i: u64) -> Exchange {
     )
     .into_bytes();
     let ts = 1_795_000_000_000_000_000 + i * 250_000 + rng.below(100_000);
+    let client = format!(
+        "10.1.{}.{}:{}",
+        rng.below(256),
+        rng.below(256),
+        1024 + rng.below(60_000)
+    )
+    .parse()
+    .expect("valid address");
+    let server = "10.0.0.10:8080".parse().expect("valid address");
     Exchange {
-        id: i,
-        conn: i / 8,
-        client: format!(
-            "10.1.{}.{}:{}",
-            rng.below(256),
-            rng.below(256),
-            1024 + rng.below(60_000)
-        )
-        .parse()
-        .expect("valid address"),
-        server: "10.0.0.10:8080".parse().expect("valid address"),
-        req_first_ns: ts,
         req_last_ns: ts + 20_000,
-        flags: Flags::empty(),
-        request_len: request.len() as u64,
-        request,
-        response: Some(Response {
-            first_ns: ts + 1_500_000,
-            last_ns: ts + 1_600_000,
-            status,
-            head,
-            body_len: resp_body.len() as u64,
-            body: resp_body,
-        }),
+        ..Exchange::new(i, i / 8, client, server, ts, request)
     }
+    .with_response(Response::new(
+        status,
+        ts + 1_500_000,
+        ts + 1_600_000,
+        head,
+        resp_body,
+    ))
 }
 
 pub fn exchanges(n: u64) -> Vec<Exchange> {

@@ -43,29 +43,24 @@ pub fn exchange(i: u64) -> Exchange {
     .into_bytes();
     request.extend_from_slice(&body);
     let ts = 1_700_000_000_000_000_000 + i * 1_000_000;
-    let response = (i % 4 != 3).then(|| Response {
-        first_ns: ts + 900_000,
-        last_ns: ts + 950_000,
-        status: [200, 201, 404, 500][(i % 4) as usize],
-        head: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec(),
-        body: b"ok".to_vec(),
-        body_len: 2,
+    let response = (i % 4 != 3).then(|| {
+        Response::new(
+            [200, 201, 404, 500][(i % 4) as usize],
+            ts + 900_000,
+            ts + 950_000,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec(),
+            b"ok".to_vec(),
+        )
     });
     Exchange {
-        id: i,
-        conn: i / 3,
-        client,
-        server,
-        req_first_ns: ts,
         req_last_ns: ts + 500_000,
         flags: if i % 10 == 9 {
             Flags::RESP_MISSING
         } else {
             Flags::empty()
         },
-        request_len: request.len() as u64,
-        request,
         response,
+        ..Exchange::new(i, i / 3, client, server, ts, request)
     }
 }
 
