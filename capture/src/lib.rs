@@ -28,10 +28,10 @@ pub use conn::HttpStats;
 #[cfg(feature = "libpcap")]
 pub use daemon::{
     read_pcap, run, run_with, CaptureConfig, CaptureEnd, CaptureError, CaptureSummary, Notice,
-    OpenPcapError, Pacing, PacketSource, Source, StopReason,
+    OpenPcapError, Pacing, PacketSource,
 };
 pub use decode::LinkType;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, Stats};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStats};
 
 /// A request complete on the wire, before its response.
 #[derive(Clone, Copy, Debug)]

@@ -117,9 +117,6 @@ pub struct PipelineStats {
     pub http: HttpStats,
 }
 
-/// The old name of [`PipelineStats`].
-pub type Stats = PipelineStats;
-
 impl PipelineStats {
     /// Flows evicted for any reason.
     pub fn evicted(&self) -> u64 {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use shadowtap_capture::daemon::{run, CaptureConfig, CaptureError, Source, StopReason};
+use shadowtap_capture::daemon::{run, CaptureConfig, CaptureEnd, CaptureError, PacketSource};
 use shadowtap_capture::metrics::{Metrics, MetricsServer};
 use shadowtap_capture::read_pcap;
 use shadowtap_format::{End, Exchange, Reader};
@@ -25,7 +25,7 @@ fn read_all(path: &Path) -> (Vec<Exchange>, Option<End>) {
 }
 
 fn config(pcap: &Path, out: &Path) -> CaptureConfig {
-    let mut c = CaptureConfig::new(Source::Pcap(pcap.to_path_buf()), out.to_path_buf());
+    let mut c = CaptureConfig::new(PacketSource::Pcap(pcap.to_path_buf()), out.to_path_buf());
     c.stats_every = None;
     c.pipeline.ports = vec![80];
     c
@@ -38,7 +38,7 @@ fn import_writes_one_private_readable_log() {
     write_pcap(&pcap, 1, &many_conversations(20, 100, 1_000_000));
     let out = dir.path().join("out.stlog");
     let s = run(&config(&pcap, &out), &AtomicBool::new(false)).unwrap();
-    assert_eq!(s.stopped_by, StopReason::EndOfFile);
+    assert_eq!(s.stopped_by, CaptureEnd::EndOfFile);
     assert_eq!(s.exchanges_written, 20);
     assert_eq!(s.files, vec![out.clone()]);
     assert!(s.warnings.is_empty());
@@ -141,13 +141,13 @@ fn stop_conditions() {
     let mut cfg = config(&pcap, &out);
     cfg.max_exchanges = Some(7);
     let s = run(&cfg, &AtomicBool::new(false)).unwrap();
-    assert_eq!(s.stopped_by, StopReason::MaxExchanges);
+    assert_eq!(s.stopped_by, CaptureEnd::MaxExchanges);
     assert_eq!(read_all(&out).0.len(), 7);
 
     let mut cfg = config(&pcap, &out);
     cfg.duration = Some(Duration::from_millis(950));
     let s = run(&cfg, &AtomicBool::new(false)).unwrap();
-    assert_eq!(s.stopped_by, StopReason::Duration);
+    assert_eq!(s.stopped_by, CaptureEnd::Duration);
     assert_eq!(
         read_all(&out).0.len(),
         10,
@@ -156,7 +156,7 @@ fn stop_conditions() {
 
     let cfg = config(&pcap, &out);
     let s = run(&cfg, &AtomicBool::new(true)).unwrap();
-    assert_eq!(s.stopped_by, StopReason::Signal);
+    assert_eq!(s.stopped_by, CaptureEnd::Signal);
     let (ex, end) = read_all(&out);
     assert!(ex.is_empty());
     assert_eq!(end, Some(End::Clean { indexed: true }));

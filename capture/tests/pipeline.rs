@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use shadowtap_capture::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent, Stats};
+use shadowtap_capture::{
+    ExchangeSink, LinkType, Pipeline, PipelineConfig, PipelineStats, RequestEvent,
+};
 use shadowtap_format::{Exchange, Flags};
 
 #[derive(Default)]
@@ -35,7 +37,7 @@ fn run(frames: &[Frame], cfg: PipelineConfig) -> Events {
 /// exchange and request counters match what the sink received; what is
 /// stored never exceeds what was on the wire; ids are unique and rising;
 /// after `finish` no flow and no byte is held.
-fn run_checked(frames: &[Frame], cfg: PipelineConfig, link: LinkType) -> (Events, Stats) {
+fn run_checked(frames: &[Frame], cfg: PipelineConfig, link: LinkType) -> (Events, PipelineStats) {
     let mut p = Pipeline::new(cfg, link);
     let mut ev = Events::default();
     for f in frames {

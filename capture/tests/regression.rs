@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use shadowtap_capture::{PipelineConfig, Stats};
+use shadowtap_capture::{PipelineConfig, PipelineStats};
 use shadowtap_format::http1::scan_request_line;
 use shadowtap_format::{Exchange, Flags};
 
@@ -13,7 +13,7 @@ const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 const GET_NEXT: &[u8] = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
 
 /// One connection: each request answered by its response, then closed.
-fn conversation(pairs: &[(&[u8], &[u8])], cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
+fn conversation(pairs: &[(&[u8], &[u8])], cfg: PipelineConfig) -> (Vec<Exchange>, PipelineStats) {
     let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
     c.handshake();
     for (req, resp) in pairs {

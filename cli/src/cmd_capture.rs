@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use shadowtap_capture::daemon::{DEFAULT_BLOCK_TIMEOUT, MAX_BODY_LIMIT};
-use shadowtap_capture::{CaptureConfig, CaptureSummary, PipelineConfig, Source};
+use shadowtap_capture::{CaptureConfig, CaptureSummary, PacketSource, PipelineConfig};
 use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_format::Codec;
 
@@ -182,8 +182,8 @@ pub struct CaptureOpts {
 /// Phase two of `capture`'s options: the validated configuration.
 fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let source = match (&args.interface, &args.pcap) {
-        (Some(i), None) => Source::Interface(i.clone()),
-        (None, Some(p)) => Source::Pcap(p.clone()),
+        (Some(i), None) => PacketSource::Interface(i.clone()),
+        (None, Some(p)) => PacketSource::Pcap(p.clone()),
         // clap's `source` group already holds to this.
         _ => return exit::usage("give exactly one of --interface and --pcap"),
     };
@@ -206,7 +206,7 @@ const TEE_BLOCK_TIMEOUT: Duration = Duration::from_millis(1);
 /// `tee`'s capture configuration (see [`validated`]); `output: None` writes
 /// no log.
 pub(crate) fn config_from(
-    source: Source,
+    source: PacketSource,
     output: Option<PathBuf>,
     opts: &CaptureOpts,
 ) -> anyhow::Result<CaptureConfig> {
@@ -216,12 +216,12 @@ pub(crate) fn config_from(
 /// The one conversion of capture options into a validated configuration,
 /// for `capture` and `tee`, each with its own default block timeout.
 fn validated(
-    source: Source,
+    source: PacketSource,
     output: Option<PathBuf>,
     opts: &CaptureOpts,
     default_block_timeout: Duration,
 ) -> anyhow::Result<CaptureConfig> {
-    if matches!(source, Source::Interface(_)) && opts.port.is_empty() {
+    if matches!(source, PacketSource::Interface(_)) && opts.port.is_empty() {
         return exit::usage("live capture needs --port (the BPF filter is built from it)");
     }
     if opts.port.contains(&0) {
@@ -342,8 +342,8 @@ fn print_summary(summary: &CaptureSummary) {
 /// A live capture is meant to end by a signal (0); an import stopped by
 /// one did not finish (130).
 fn exit_code(cfg: &CaptureConfig, summary: &CaptureSummary) -> u8 {
-    if matches!(cfg.source, Source::Pcap(_))
-        && summary.stopped_by == shadowtap_capture::StopReason::Signal
+    if matches!(cfg.source, PacketSource::Pcap(_))
+        && summary.stopped_by == shadowtap_capture::CaptureEnd::Signal
     {
         exit::INTERRUPTED
     } else {

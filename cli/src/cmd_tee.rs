@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use shadowtap_capture::Source;
+use shadowtap_capture::PacketSource;
 use shadowtap_cli::priority::{make_current_thread_idle, MirrorPriority};
 use shadowtap_cli::tee::{self, Event, QueueSize, TeeConfig, TeeOutcome, TeeProgress, MAX_QUEUE};
 
@@ -69,7 +69,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         return exit::usage(format!("--queue must be between 1 and {MAX_QUEUE}"));
     };
     let capture = config_from(
-        Source::Interface(args.interface.clone()),
+        PacketSource::Interface(args.interface.clone()),
         args.record.clone(),
         &args.capture,
     )?;

@@ -29,7 +29,7 @@ use std::str::FromStr;
 
 use shadowtap_format::Exchange;
 
-use crate::host::header_value;
+use shadowtap_format::http1::header_value;
 
 /// What a sampling decision is keyed on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

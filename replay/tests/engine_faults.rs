@@ -14,8 +14,8 @@ use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{
     Config, Engine, Exchanges, Inline, Memory, Mode, RunOutcome, StopReason,
 };
-use shadowtap_replay::host::{ExtraHeader, HostMode};
 use shadowtap_replay::input::{InputError, InputWarning};
+use shadowtap_replay::rewrite::{ExtraHeader, HostMode};
 use shadowtap_replay::sample::{SampleBy, Sampler};
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::stats::{DropCause, ErrorKind};

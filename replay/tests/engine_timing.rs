@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engine_common::*;
 use shadowtap_replay::engine::{Engine, Inline, Memory, Mode, StopReason};
-use shadowtap_replay::host::HostMode;
+use shadowtap_replay::rewrite::HostMode;
 use shadowtap_replay::schedule::{RateLimit, RatePolicy, Speed};
 use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason};
 use tokio::time::Instant;

@@ -71,9 +71,6 @@ pub enum PacketSource {
     Pcap(PathBuf),
 }
 
-/// The old name of [`PacketSource`].
-pub type Source = PacketSource;
-
 /// Everything `shadowtap capture` needs, validated.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -242,9 +239,6 @@ pub enum CaptureEnd {
     /// `--max-exchanges` were written.
     MaxExchanges,
 }
-
-/// The old name of [`CaptureEnd`].
-pub type StopReason = CaptureEnd;
 
 /// What a finished capture did.
 #[derive(Clone, Debug)]

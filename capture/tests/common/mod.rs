@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use etherparse::PacketBuilder;
-use shadowtap_capture::{PipelineConfig, Stats};
+use shadowtap_capture::{PipelineConfig, PipelineStats};
 use shadowtap_format::Exchange;
 
 /// Link layer wrapped around each IP packet.
@@ -355,7 +355,11 @@ pub fn pcap_bytes(linktype: u32, frames: &[Frame]) -> Vec<u8> {
 
 /// Writes the frames to a pcap in a temp dir and imports it.
 #[cfg(feature = "libpcap")]
-pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
+pub fn import_frames(
+    link: Link,
+    frames: &[Frame],
+    cfg: PipelineConfig,
+) -> (Vec<Exchange>, PipelineStats) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.pcap");
     write_pcap(&path, link.linktype(), frames);
@@ -368,7 +372,11 @@ pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<
 /// Feeds the frames to a pipeline directly (the sans-IO core, built
 /// without libpcap).
 #[cfg(not(feature = "libpcap"))]
-pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
+pub fn import_frames(
+    link: Link,
+    frames: &[Frame],
+    cfg: PipelineConfig,
+) -> (Vec<Exchange>, PipelineStats) {
     let dlt = i32::try_from(link.linktype()).unwrap();
     let link = shadowtap_capture::LinkType::from_dlt(dlt).unwrap();
     let mut p = shadowtap_capture::Pipeline::new(cfg, link);
@@ -380,7 +388,7 @@ pub fn import_frames(link: Link, frames: &[Frame], cfg: PipelineConfig) -> (Vec<
     (out, p.stats())
 }
 
-pub fn import(conv: &Conv, cfg: PipelineConfig) -> (Vec<Exchange>, Stats) {
+pub fn import(conv: &Conv, cfg: PipelineConfig) -> (Vec<Exchange>, PipelineStats) {
     import_frames(conv.link, &conv.frames, cfg)
 }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, EngineError, Mode};
-use shadowtap_replay::host::{ExtraHeader, HostMode};
+use shadowtap_replay::rewrite::{ExtraHeader, HostMode};
 use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
 use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
 use shadowtap_replay::threshold::Threshold;

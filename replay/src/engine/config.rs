@@ -9,8 +9,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use crate::client::{ClientError, ClientOptions, Target};
-use crate::host::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
 use crate::input::{InputError, InputOptions};
+use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
 use crate::sample::Sampler;
 use crate::schedule::{RateLimit, RatePolicy, Speed, SPIN_MARGIN};
 

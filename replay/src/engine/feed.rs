@@ -11,8 +11,8 @@ use shadowtap_format::Exchange;
 use tokio::sync::mpsc;
 
 use super::monitor::{Entry, FreeSlots, Recorder};
-use crate::host::{Prepared, Rewriter, Unsendable};
 use crate::input::{Input, InputError, InputOptions, InputWarning};
+use crate::rewrite::{Prepared, Rewriter, Unsendable};
 use crate::sample::Sampler;
 use crate::stats::{DropCause, SkipReason};
 
@@ -346,9 +346,6 @@ pub trait ItemSource: Send {
     /// when the future is dropped before it completes.
     fn next_item(&mut self) -> impl Future<Output = Option<Item>> + Send;
 }
-
-/// The name [`ItemSource`] had before.
-pub use ItemSource as Source;
 
 /// A feed run inline (no thread): for tests under a paused clock, where a
 /// thread would let the clock jump while the scheduler waits for it.

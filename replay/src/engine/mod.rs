@@ -75,15 +75,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use self::config::{Config, EngineError, Mode, INTERRUPT_GRACE};
-pub use self::feed::{Exchanges, Feed, Files, Inline, Item, ItemSource, Memory, Source, Threaded};
-pub use self::monitor::{FreeSlots, Monitor, Progress, RunProgress};
+pub use self::feed::{Exchanges, Feed, Files, Inline, Item, ItemSource, Memory, Threaded};
+pub use self::monitor::{FreeSlots, Monitor, RunProgress};
 pub use self::transport::{Network, Transport, Transports};
 pub use self::workers::Job;
 
 use self::feed::Live;
 use self::scheduler::Scheduler;
-use crate::host::{HostLine, Rewriter};
 use crate::input::{InputError, InputWarning};
+use crate::rewrite::{HostLine, Rewriter};
 use crate::stats::{DropCause, Stats};
 use monitor::Entry;
 

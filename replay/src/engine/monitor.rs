@@ -255,9 +255,6 @@ pub struct RunProgress {
     pub elapsed: Duration,
 }
 
-/// The name [`RunProgress`] had before.
-pub type Progress = RunProgress;
-
 impl Monitor {
     pub(crate) fn new(targets: &[String], concurrency: usize) -> Monitor {
         let permits = (0..targets.len())

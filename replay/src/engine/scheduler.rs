@@ -17,8 +17,8 @@ use super::feed::{Item, ItemSource};
 use super::monitor::{Entry, FreeSlots, Recorder};
 use super::workers::Job;
 use super::StopReason;
-use crate::host::Prepared;
 use crate::input::{InputError, InputWarning};
+use crate::rewrite::Prepared;
 use crate::schedule::{wait_precisely, Alarm, Pacer, Speed, Timeline};
 use crate::stats::{DropCause, ErrorKind, Outcome};
 

@@ -12,7 +12,7 @@ use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target
 pub trait Transport: Send + 'static {
     /// Sends the concatenation of `parts`; `method` frames the response;
     /// `keep_alive` false: the request does not let its connection carry
-    /// another one ([`Prepared::keep_alive`](crate::host::Prepared::keep_alive)).
+    /// another one ([`Prepared::keep_alive`](crate::rewrite::Prepared::keep_alive)).
     fn send(
         &mut self,
         parts: [&[u8]; 3],

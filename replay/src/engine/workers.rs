@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::monitor::{Entry, Monitor, Recorder};
 use super::transport::{Transport, Transports};
-use crate::host::{HostLine, Prepared};
+use crate::rewrite::{HostLine, Prepared};
 use crate::stats::Outcome;
 
 /// One request for one target.

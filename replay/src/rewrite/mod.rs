@@ -81,9 +81,6 @@ mod tests;
 
 use shadow::shadow_host_into;
 pub use shadow::{shadow_host, HostError, HostLine, HostMode, LineEnding, SHADOW_SUFFIX};
-/// Kept so that `replay::host::header_value` still resolves (header
-/// sampling); the function is `shadowtap_format::http1::header_value`.
-pub use shadowtap_format::http1::header_value;
 
 /// A header given with `--header 'Name: value'`.
 #[derive(Clone, Debug, PartialEq, Eq)]
