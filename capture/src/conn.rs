@@ -24,7 +24,7 @@ mod stats;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::{redact, Framer};
+use shadowtap_format::http1::{leading_empty_lines, redact, Framer};
 use shadowtap_format::{Flags, Response};
 
 use crate::hunt::{Candidate, Found, Hunter, Want};
@@ -262,11 +262,8 @@ impl Conn {
                     return;
                 }
                 Mode::Idle => {
-                    let n = input
-                        .iter()
-                        .take_while(|&&b| b == b'\r' || b == b'\n')
-                        .count();
                     // Empty lines between messages belong to none.
+                    let n = leading_empty_lines(input);
                     ctx.stats.skipped_bytes += n as u64;
                     input = &input[n..];
                     offset += n as u64;
