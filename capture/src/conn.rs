@@ -10,12 +10,13 @@
 //!
 //! Requests open an entry in a per-connection queue when their first byte
 //! arrives; responses pair with the oldest entry that has no final response
-//! yet. An entry is emitted as an [`Exchange`] once its request and its final
-//! response are both complete, or when the connection ends, in request
-//! order. Body bytes beyond the cap are counted, not kept; bytes missing from
-//! the capture are never glued over: a message with a gap keeps the bytes
-//! before it, and a gap inside a body of known length is accounted and the
-//! message continues to its end so the next message is still found.
+//! yet. An entry is emitted as an [`Exchange`](shadowtap_format::Exchange)
+//! once its request and its final response are both complete, or when the
+//! connection ends, in request order. Body bytes beyond the cap are counted,
+//! not kept; bytes missing from the capture are never glued over: a message
+//! with a gap keeps the bytes before it, and a gap inside a body of known
+//! length is accounted and the message continues to its end so the next
+//! message is still found.
 
 mod entry;
 mod msg;

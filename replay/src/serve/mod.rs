@@ -2,19 +2,22 @@
 //! can record every request it receives as a `.stlog`.
 //!
 //! Each connection is one task: it reads into a fixed buffer, delimits each
-//! request with [`Framer::request`](shadowtap_format::http1::Framer::request) (Content-Length, chunked, pipelining,
-//! keep-alive, `Connection: close`, `Expect: 100-continue`), waits the
-//! configured delay (a timer of that task only: other connections are not
-//! affected), and answers with the configured status and a body of the
-//! configured size. Pipelined requests are answered in order.
+//! request with
+//! [`Framer::request`](shadowtap_format::http1::Framer::request)
+//! (Content-Length, chunked, pipelining, keep-alive, `Connection: close`,
+//! `Expect: 100-continue`), waits the configured delay (a timer of that task
+//! only: other connections are not affected), and answers with the
+//! configured status and a body of the configured size. Pipelined requests
+//! are answered in order.
 //!
 //! Bounds: a request head is at most [`ServeOptions::max_head`] bytes (431
 //! otherwise); bodies are streamed through the framer and never buffered,
 //! except, when recording, the first [`ServeOptions::record_body_cap`] bytes
-//! (the exchange then carries [`Flags::REQ_BODY_CAPPED`](shadowtap_format::Flags::REQ_BODY_CAPPED) and the true
-//! `request_len`); at most [`ServeOptions::max_connections`] connections are
-//! served at once (further ones wait in the kernel's backlog); a connection
-//! idle for [`ServeOptions::idle_timeout`] is closed.
+//! (the exchange then carries
+//! [`Flags::REQ_BODY_CAPPED`](shadowtap_format::Flags::REQ_BODY_CAPPED) and
+//! the true `request_len`); at most [`ServeOptions::max_connections`]
+//! connections are served at once (further ones wait in the kernel's
+//! backlog); a connection idle for [`ServeOptions::idle_timeout`] is closed.
 //!
 //! Recording: connections hand finished exchanges to one recorder thread
 //! over a bounded channel (a slow disk slows the server instead of growing
