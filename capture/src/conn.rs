@@ -10,12 +10,13 @@
 //!
 //! Requests open an entry in a per-connection queue when their first byte
 //! arrives; responses pair with the oldest entry that has no final response
-//! yet. An entry is emitted as an [`Exchange`] once its request and its final
-//! response are both complete, or when the connection ends, in request
-//! order. Body bytes beyond the cap are counted, not kept; bytes missing from
-//! the capture are never glued over: a message with a gap keeps the bytes
-//! before it, and a gap inside a body of known length is accounted and the
-//! message continues to its end so the next message is still found.
+//! yet. An entry is emitted as an [`Exchange`](shadowtap_format::Exchange)
+//! once its request and its final response are both complete, or when the
+//! connection ends, in request order. Body bytes beyond the cap are counted,
+//! not kept; bytes missing from the capture are never glued over: a message
+//! with a gap keeps the bytes before it, and a gap inside a body of known
+//! length is accounted and the message continues to its end so the next
+//! message is still found.
 
 mod entry;
 mod msg;
@@ -24,7 +25,7 @@ mod stats;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::{redact, Framer};
+use shadowtap_format::http1::{leading_empty_lines, redact, Framer};
 use shadowtap_format::{Flags, Response};
 
 use crate::hunt::{Candidate, Found, Hunter, Want};
@@ -262,11 +263,8 @@ impl Conn {
                     return;
                 }
                 Mode::Idle => {
-                    let n = input
-                        .iter()
-                        .take_while(|&&b| b == b'\r' || b == b'\n')
-                        .count();
                     // Empty lines between messages belong to none.
+                    let n = leading_empty_lines(input);
                     ctx.stats.skipped_bytes += n as u64;
                     input = &input[n..];
                     offset += n as u64;

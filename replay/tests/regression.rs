@@ -1,6 +1,10 @@
 //! Regression tests of the replay crate, one per defect, each named after
 //! the bug it pins (ripgrep's `tests/regression.rs` habit). Each test failed
 //! before its fix.
+//!
+//! Over 600 lines on purpose: one file holds every fixed defect of the replay
+//! crate, one test each, so a new regression has one obvious home and the
+//! list reads as the crate's defect history.
 
 mod engine_common;
 
