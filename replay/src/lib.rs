@@ -18,6 +18,3 @@ pub mod schedule;
 pub mod serve;
 pub mod stats;
 pub mod threshold;
-
-/// The old path of [`rewrite`], kept until every user has moved.
-pub use rewrite as host;

@@ -19,8 +19,8 @@ use shadowtap_replay::client::{Reply, Target};
 use shadowtap_replay::engine::{
     Config, Engine, Inline, Memory, Mode, RunOutcome, StopReason, Transport, Transports,
 };
-use shadowtap_replay::host::{ExtraHeader, HostLine, HostMode, Rewriter};
 use shadowtap_replay::report::{Report, RunInfo};
+use shadowtap_replay::rewrite::{ExtraHeader, HostLine, HostMode, Rewriter};
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::serve::{ServeOptions, Server};
 use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason, Stats};
