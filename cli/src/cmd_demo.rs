@@ -2,14 +2,13 @@
 //! CI thresholds, against the built-in target, in one process. No root, no
 //! network beyond loopback, nothing to install.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::serve::{ServeOptions, Server};
 
 use crate::cmd_replay::{
     replay, MirrorArgs, Plan, ReplayArgs, ReportArgs, ReportFormat, TimingArgs,
+    DEFAULT_CONCURRENCY, DEFAULT_RATE_POLICY, DEFAULT_TIMEOUT,
 };
 use crate::units;
 
@@ -85,9 +84,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
                 // `replay`'s defaults.
                 rate: None,
                 burst: None,
-                rate_policy: "delay".into(),
-                concurrency: 64,
-                timeout: Duration::from_secs(10),
+                rate_policy: DEFAULT_RATE_POLICY.into(),
+                concurrency: DEFAULT_CONCURRENCY,
+                timeout: units::duration(DEFAULT_TIMEOUT).map_err(anyhow::Error::msg)?,
                 insecure: false,
                 no_shadow_suffix: false,
                 keep_host: false,

@@ -35,6 +35,12 @@ pub enum ReportFormat {
 }
 
 /// Options of `shadowtap replay`.
+/// `--rate-policy`, `--concurrency` and `--timeout` when not given (the
+/// demo replays with them too).
+pub(crate) const DEFAULT_RATE_POLICY: &str = "delay";
+pub(crate) const DEFAULT_CONCURRENCY: usize = 64;
+pub(crate) const DEFAULT_TIMEOUT: &str = "10s";
+
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
     /// Logs to replay (`.stlog`), merged by request time.
@@ -142,14 +148,14 @@ pub struct MirrorArgs {
     )]
     pub burst: Option<u32>,
     /// With --rate: `delay` (wait; the lag is reported) or `drop` (count).
-    #[arg(long, value_name = "POLICY", default_value = "delay")]
+    #[arg(long, value_name = "POLICY", default_value = DEFAULT_RATE_POLICY)]
     pub rate_policy: String,
     /// Requests in flight per target. Beyond it, real-time replay drops
     /// (counted); `--speed max` waits.
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 64,
+        default_value_t = DEFAULT_CONCURRENCY,
         allow_negative_numbers = true,
         value_parser = units::count::<usize>,
     )]
@@ -162,7 +168,7 @@ pub struct MirrorArgs {
         long,
         value_name = "DUR",
         value_parser = units::duration,
-        default_value = "10s",
+        default_value = DEFAULT_TIMEOUT,
         allow_hyphen_values = true,
     )]
     pub timeout: Duration,
