@@ -16,10 +16,12 @@ use crate::rewrite::{Prepared, Rewriter, Unsendable};
 use crate::sample::Sampler;
 use crate::stats::{DropCause, SkipReason};
 
-/// Items buffered between the input thread and the scheduler.
+/// Items buffered between the input thread and the scheduler at most: those
+/// in the channel plus the batch the scheduler took from it.
 pub(crate) const FEED_CAPACITY: usize = 1024;
 
-/// Items the scheduler takes from the channel at once (see [`Threaded`]).
+/// Items the scheduler takes from the channel at once (see [`Threaded`]);
+/// the channel holds the rest of `FEED_CAPACITY`.
 const FEED_BATCH: usize = FEED_CAPACITY / 2;
 
 /// One element of the stream the scheduler consumes.
@@ -359,9 +361,10 @@ impl<I: Iterator<Item = Item> + Send> ItemSource for Inline<I> {
 
 /// A feed run on its own thread (file reading and decompression block).
 ///
-/// Items cross to the scheduler through a bounded tokio channel
-/// (`FEED_CAPACITY`, 1024 items): the input thread blocks while it is full, the
-/// scheduler takes whatever is there at once (up to half the capacity), so
+/// Items cross to the scheduler through a bounded tokio channel of
+/// `FEED_CAPACITY - FEED_BATCH` (512) items: the input thread blocks while it
+/// is full, the scheduler takes whatever is there at once (up to
+/// `FEED_BATCH`, 512), so `FEED_CAPACITY` items at most are read ahead and
 /// at full speed it is woken once per batch rather than per item. An item
 /// is handed over as soon as it is made, so a live feed (`tee`) gets no
 /// extra delay. Dropping the source closes the channel, which ends the
@@ -376,7 +379,7 @@ pub struct Threaded {
 impl Threaded {
     /// Runs `feed` on a new thread, `FEED_CAPACITY` items ahead at most.
     pub fn spawn<I: Iterator<Item = Item> + Send + 'static>(feed: I) -> std::io::Result<Threaded> {
-        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        let (tx, rx) = mpsc::channel(FEED_CAPACITY - FEED_BATCH);
         std::thread::Builder::new()
             .name("shadowtap-input".into())
             .spawn(move || {
