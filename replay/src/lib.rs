@@ -5,9 +5,11 @@
 //! (the request rewriter and the `-shadow` Host rule), [`client`] (raw
 //! HTTP/1.1 transport), [`engine`] (ties them together: config, feed,
 //! scheduler, workers, monitor), [`stats`] (histograms), [`report`],
-//! [`threshold`], [`hdrlog`] and [`serve`] (the built-in target).
+//! [`threshold`], [`hdrlog`], [`serve`] (the built-in target) and
+//! [`compare`] (response comparison).
 
 pub mod client;
+pub mod compare;
 pub mod engine;
 pub mod hdrlog;
 pub mod input;

@@ -1,0 +1,1 @@
+//! Response bodies: framing and content codings undone, compared by type.

@@ -1,0 +1,186 @@
+//! Response comparison: does the candidate answer like the baseline?
+//!
+//! One response pair at a time, [`Comparer::compare`] lists the
+//! [`Difference`]s between a baseline response (recorded, or a live
+//! primary's) and a candidate's: the status, the headers by name, and the
+//! body after undoing its transfer and content codings, compared by type
+//! (JSON structurally, forms by key, text by line, anything else by length
+//! and hash). Each difference names its [`Field`] and [`Kind`], carries
+//! bounded excerpts of both values, and says whether it is known to be
+//! noise ([`Noise`]): an ignore rule, a header that differs by nature
+//! (`Date`, trace ids), or two values of a kind that differs by nature
+//! (timestamps, UUIDs, request ids).
+//!
+//! Parts: [`body`] (decoding, the content type, forms and text), [`headers`],
+//! [`json`] (the structural diff), [`rules`] (`--ignore` and the built-in
+//! noise), [`endpoint`] (naming endpoints by template) and [`tally`] (the
+//! bounded aggregation behind the report's `comparison` object).
+
+use std::fmt;
+
+pub mod body;
+pub mod endpoint;
+pub mod headers;
+pub mod json;
+pub mod rules;
+pub mod tally;
+
+/// Bytes of a value kept in a difference's excerpt (cut on a character
+/// boundary, marked with `…`).
+pub const EXCERPT_MAX: usize = 160;
+
+/// Where in a response a difference is. Written (and parsed back by the
+/// rules) as `status`, `header:NAME` (lowercase), `headers` (their order),
+/// `body` (a body compared as a whole) or `body:POINTER` (an RFC 6901 JSON
+/// pointer into a JSON body, or into a form body seen as an object of keys).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// The status code.
+    Status,
+    /// A header field, by its lowercase name.
+    Header(String),
+    /// The order of the header fields.
+    HeaderOrder,
+    /// The body as a whole (text, binary, or a body too large to parse).
+    Body,
+    /// A JSON pointer into the body ("" is the whole document).
+    Pointer(String),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Status => f.write_str("status"),
+            Field::Header(name) => write!(f, "header:{name}"),
+            Field::HeaderOrder => f.write_str("headers"),
+            Field::Body => f.write_str("body"),
+            Field::Pointer(p) => write!(f, "body:{p}"),
+        }
+    }
+}
+
+/// What kind of difference it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Both have the field, with other values.
+    Value,
+    /// Both have the field, with values of other JSON types.
+    Type,
+    /// The baseline has the field, the candidate does not.
+    Missing,
+    /// Only the candidate has the field.
+    Extra,
+    /// Arrays (or repeated header fields, or text bodies in lines) of other
+    /// lengths.
+    Length,
+    /// The same elements in another order.
+    Order,
+}
+
+impl Kind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Value => "value",
+            Kind::Type => "type",
+            Kind::Missing => "missing",
+            Kind::Extra => "extra",
+            Kind::Length => "length",
+            Kind::Order => "order",
+        }
+    }
+}
+
+/// Why a difference is noise rather than a change of the candidate's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Noise {
+    /// An `--ignore` rule (its text).
+    Rule(String),
+    /// A built-in rule: a header that differs by nature, or a value of a
+    /// kind that does (its name: `timestamp`, `uuid`, `token`, ...).
+    Builtin(&'static str),
+}
+
+impl fmt::Display for Noise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Noise::Rule(r) => write!(f, "rule {r}"),
+            Noise::Builtin(what) => write!(f, "built-in: {what}"),
+        }
+    }
+}
+
+/// One difference between a baseline and a candidate response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    pub field: Field,
+    pub kind: Kind,
+    /// The baseline's value, bounded ([`EXCERPT_MAX`]); `None` when it has
+    /// none (kind `extra`).
+    pub baseline: Option<String>,
+    /// The candidate's value, bounded; `None` when it has none (kind
+    /// `missing`).
+    pub candidate: Option<String>,
+    /// Known to be noise, and why; `None` for a candidate difference (which
+    /// the tally may still find to be noise by its rates).
+    pub noise: Option<Noise>,
+}
+
+/// `s` cut to at most [`EXCERPT_MAX`] bytes on a character boundary, with
+/// `…` when it was cut.
+pub fn excerpt(s: &str) -> String {
+    if s.len() <= EXCERPT_MAX {
+        return s.to_owned();
+    }
+    let mut end = EXCERPT_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// [`excerpt`] of bytes shown as text (invalid UTF-8 replaced).
+pub fn excerpt_bytes(b: &[u8]) -> String {
+    let cut = &b[..b.len().min(EXCERPT_MAX + 4)];
+    let s = String::from_utf8_lossy(cut);
+    if b.len() > cut.len() {
+        let e = excerpt(&s);
+        if e.ends_with('…') {
+            e
+        } else {
+            format!("{e}…")
+        }
+    } else {
+        excerpt(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_written_as_the_report_names_them() {
+        assert_eq!(Field::Status.to_string(), "status");
+        assert_eq!(Field::Header("x-id".into()).to_string(), "header:x-id");
+        assert_eq!(Field::HeaderOrder.to_string(), "headers");
+        assert_eq!(Field::Body.to_string(), "body");
+        assert_eq!(Field::Pointer("/items/0/a~1b".into()).to_string(), "body:/items/0/a~1b");
+        assert_eq!(Field::Pointer(String::new()).to_string(), "body:");
+    }
+
+    #[test]
+    fn excerpts_are_bounded_on_character_boundaries() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(EXCERPT_MAX);
+        let e = excerpt(&long);
+        assert!(e.len() <= EXCERPT_MAX + '…'.len_utf8());
+        assert!(e.ends_with('…'));
+        let bytes = vec![b'a'; 10_000];
+        let e = excerpt_bytes(&bytes);
+        assert!(e.len() <= EXCERPT_MAX + '…'.len_utf8());
+        assert!(e.ends_with('…'));
+        assert_eq!(excerpt_bytes(b"\xffok"), "\u{fffd}ok");
+    }
+}

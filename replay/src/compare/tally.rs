@@ -1,0 +1,1 @@
+//! The bounded aggregation of comparisons (the report's `comparison`).
