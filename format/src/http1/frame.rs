@@ -223,6 +223,24 @@ impl Framer {
 
     /// Feeds the next bytes of the stream.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, FramingError> {
+        self.feed_inner(input, &mut |_| {})
+    }
+
+    /// [`feed`](Framer::feed), also handing `data` the body's data as it
+    /// passes, in order: without chunked framing, before any body cap.
+    pub fn feed_data(
+        &mut self,
+        input: &[u8],
+        data: &mut dyn FnMut(&[u8]),
+    ) -> Result<Progress, FramingError> {
+        self.feed_inner(input, data)
+    }
+
+    fn feed_inner(
+        &mut self,
+        input: &[u8],
+        data: &mut dyn FnMut(&[u8]),
+    ) -> Result<Progress, FramingError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -233,6 +251,7 @@ impl Framer {
                 State::Failed => break Err(self.error.clone().expect("failed state has an error")),
                 State::UntilClose => {
                     let n = (input.len() - used) as u64;
+                    data(&input[used..]);
                     self.count_data(self.consumed + used as u64, n);
                     self.body_consumed += n;
                     used = input.len();
@@ -245,6 +264,7 @@ impl Framer {
                 },
                 State::Length(remaining) => {
                     let n = remaining.min((input.len() - used) as u64);
+                    data(&input[used..used + n as usize]);
                     self.count_data(self.consumed + used as u64, n);
                     used += n as usize;
                     self.body_consumed += n;
@@ -255,7 +275,8 @@ impl Framer {
                     };
                 }
                 State::Chunk(c) => {
-                    match self.feed_chunked(c, &input[used..], self.consumed + used as u64) {
+                    let base = self.consumed + used as u64;
+                    match self.feed_chunked(c, &input[used..], base, data) {
                         Ok(n) => {
                             used += n;
                             self.body_consumed += n as u64;
@@ -378,11 +399,13 @@ impl Framer {
         mut c: Chunk,
         input: &[u8],
         base: u64,
+        data: &mut dyn FnMut(&[u8]),
     ) -> Result<usize, FramingError> {
         let mut i = 0;
         while i < input.len() {
             if let Chunk::Data(remaining) = c {
                 let n = remaining.min((input.len() - i) as u64);
+                data(&input[i..i + n as usize]);
                 self.count_data(base + i as u64, n);
                 i += n as usize;
                 c = if n == remaining {

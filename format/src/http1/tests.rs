@@ -50,6 +50,33 @@ fn chunked_with_extensions_and_trailers_any_split() {
     assert_eq!(f.head().unwrap().body, BodyKind::Chunked);
 }
 
+/// The body data `feed_data` hands out with `input` split at every
+/// position, each split checked to give `expect`.
+fn data_at(mut make: impl FnMut() -> Framer, input: &[u8], expect: &[u8]) {
+    for split in 0..=input.len() {
+        let mut f = make();
+        let mut got = Vec::new();
+        let a = f.feed_data(&input[..split], &mut |d| got.extend_from_slice(d)).unwrap();
+        if a.status != Status::Complete {
+            f.feed_data(&input[split..], &mut |d| got.extend_from_slice(d)).unwrap();
+            f.finish();
+        }
+        assert_eq!(got, expect, "split {split}");
+    }
+}
+
+#[test]
+fn feed_data_hands_out_the_body_without_framing() {
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n7\r\n, world\r\n0\r\nT: 1\r\n\r\nNEXT";
+    data_at(|| Framer::response("GET"), chunked, b"hello, world");
+    let sized = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloNEXT";
+    data_at(|| Framer::response("GET"), sized, b"hello");
+    let until_close = b"HTTP/1.1 200 OK\r\n\r\nall of it";
+    data_at(|| Framer::response("GET"), until_close, b"all of it");
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    data_at(|| Framer::response("HEAD"), head, b"");
+}
+
 #[test]
 fn last_chunk_on_boundary() {
     let mut f = Framer::request();
