@@ -1,1 +1,287 @@
 //! Header fields compared by name.
+//!
+//! Names compare case-insensitively. A name both sides have is compared by
+//! its values in order (a field repeated a different number of times is a
+//! `length` difference, other values a `value` one); a name only one side
+//! has is `missing` or `extra`. The order of the names both sides have is
+//! one `order` difference at `headers`, noise by nature (no HTTP semantics
+//! depend on it). Framing and hop-by-hop fields are not compared: the body
+//! is compared after its framing is undone, so `Content-Length` and
+//! `Transfer-Encoding` follow from it, and `Connection` and `Keep-Alive`
+//! describe one hop. `Set-Cookie` compares each cookie's name and
+//! attributes; a cookie whose value alone changed is noise by nature
+//! (session ids and signatures differ on every response).
+
+use shadowtap_format::http1::fields;
+
+use super::{excerpt, Difference, Field, Kind, Noise};
+
+/// Fields left out of the comparison (lowercase).
+pub const NOT_COMPARED: [&str; 6] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "trailer",
+];
+
+/// A head's fields as (lowercase name, values in order), names in the
+/// order of their first appearance; left-out fields skipped.
+fn by_name(head: &[u8]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for f in fields(head) {
+        let Some(name) = f.name(head) else { continue };
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if NOT_COMPARED.contains(&name.as_str()) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(f.value(head)).into_owned();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => out.push((name, vec![value])),
+        }
+    }
+    out
+}
+
+/// Appends the differences between the fields of two heads (status line
+/// and fields, as captured) to `out`.
+pub fn diff(baseline: &[u8], candidate: &[u8], out: &mut Vec<Difference>) {
+    let a = by_name(baseline);
+    let b = by_name(candidate);
+    for (name, va) in &a {
+        match b.iter().find(|(n, _)| n == name) {
+            None => out.push(Difference {
+                field: Field::Header(name.clone()),
+                kind: Kind::Missing,
+                baseline: Some(show(va)),
+                candidate: None,
+                noise: None,
+            }),
+            Some((_, vb)) if name == "set-cookie" => diff_cookies(va, vb, out),
+            Some((_, vb)) if va != vb => out.push(Difference {
+                field: Field::Header(name.clone()),
+                kind: if va.len() == vb.len() {
+                    Kind::Value
+                } else {
+                    Kind::Length
+                },
+                baseline: Some(show(va)),
+                candidate: Some(show(vb)),
+                noise: None,
+            }),
+            Some(_) => {}
+        }
+    }
+    for (name, vb) in &b {
+        if !a.iter().any(|(n, _)| n == name) {
+            out.push(Difference {
+                field: Field::Header(name.clone()),
+                kind: Kind::Extra,
+                baseline: None,
+                candidate: Some(show(vb)),
+                noise: None,
+            });
+        }
+    }
+    // The order of the names both have.
+    let common_a: Vec<&str> = a
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| b.iter().any(|(m, _)| m == n))
+        .collect();
+    let common_b: Vec<&str> = b
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| a.iter().any(|(m, _)| m == n))
+        .collect();
+    if common_a != common_b {
+        out.push(Difference {
+            field: Field::HeaderOrder,
+            kind: Kind::Order,
+            baseline: Some(excerpt(&common_a.join(", "))),
+            candidate: Some(excerpt(&common_b.join(", "))),
+            noise: Some(Noise::Builtin("header order")),
+        });
+    }
+}
+
+/// A field's values as one excerpt: `v1 | v2`.
+fn show(values: &[String]) -> String {
+    excerpt(&values.join(" | "))
+}
+
+/// A `Set-Cookie` value without the cookie's value: `name; attributes`.
+fn cookie_shape(v: &str) -> String {
+    let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+    let mut attrs: Vec<String> = attrs
+        .split(';')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| !a.is_empty())
+        // Expiry moves with the clock.
+        .filter(|a| !a.starts_with("expires=") && !a.starts_with("max-age="))
+        .collect();
+    attrs.sort();
+    if attrs.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}; {}", attrs.join("; "))
+    }
+}
+
+fn diff_cookies(va: &[String], vb: &[String], out: &mut Vec<Difference>) {
+    if va == vb {
+        return;
+    }
+    let mut sa: Vec<String> = va.iter().map(|v| cookie_shape(v)).collect();
+    let mut sb: Vec<String> = vb.iter().map(|v| cookie_shape(v)).collect();
+    sa.sort();
+    sb.sort();
+    let (kind, noise) = if sa == sb {
+        (Kind::Value, Some(Noise::Builtin("set-cookie value")))
+    } else if sa.len() != sb.len() {
+        (Kind::Length, None)
+    } else {
+        (Kind::Value, None)
+    };
+    out.push(Difference {
+        field: Field::Header("set-cookie".into()),
+        kind,
+        baseline: Some(show(va)),
+        candidate: Some(show(vb)),
+        noise,
+    });
+}
+
+/// The status codes' difference, if they differ.
+pub fn diff_status(baseline: u16, candidate: u16) -> Option<Difference> {
+    (baseline != candidate).then(|| Difference {
+        field: Field::Status,
+        kind: Kind::Value,
+        baseline: Some(baseline.to_string()),
+        candidate: Some(candidate.to_string()),
+        noise: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A difference as (field, kind, baseline, candidate, known noise).
+    type Row = (String, Kind, Option<String>, Option<String>, bool);
+
+    fn diffs(a: &str, b: &str) -> Vec<Row> {
+        let mut out = Vec::new();
+        let h = |f: &str| format!("HTTP/1.1 200 OK\r\n{f}\r\n").into_bytes();
+        diff(&h(a), &h(b), &mut out);
+        out.into_iter()
+            .map(|d| {
+                (
+                    d.field.to_string(),
+                    d.kind,
+                    d.baseline,
+                    d.candidate,
+                    d.noise.is_some(),
+                )
+            })
+            .collect()
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn names_compare_case_insensitively_and_framing_is_left_out() {
+        assert!(diffs(
+            "Content-Type: a\r\nContent-Length: 5\r\n",
+            "content-type: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn values_missing_extra_and_repeats() {
+        let d = diffs(
+            "A: 1\r\nB: 2\r\nV: x\r\nV: y\r\n",
+            "A: 1\r\nV: x\r\nC: 3\r\n",
+        );
+        assert_eq!(
+            d,
+            vec![
+                ("header:b".into(), Kind::Missing, s("2"), None, false),
+                ("header:v".into(), Kind::Length, s("x | y"), s("x"), false),
+                ("header:c".into(), Kind::Extra, None, s("3"), false),
+            ]
+        );
+        let d = diffs(
+            "Cache-Control: max-age=60\r\n",
+            "Cache-Control: no-store\r\n",
+        );
+        assert_eq!(
+            d,
+            vec![(
+                "header:cache-control".into(),
+                Kind::Value,
+                s("max-age=60"),
+                s("no-store"),
+                false
+            )]
+        );
+    }
+
+    #[test]
+    fn order_is_one_noise_difference() {
+        let d = diffs("A: 1\r\nB: 2\r\nC: 3\r\n", "B: 2\r\nA: 1\r\nC: 3\r\n");
+        assert_eq!(
+            d,
+            vec![(
+                "headers".into(),
+                Kind::Order,
+                s("a, b, c"),
+                s("b, a, c"),
+                true
+            )]
+        );
+        // A field only one side has does not make an order difference.
+        assert_eq!(
+            diffs("A: 1\r\nX: 0\r\nB: 2\r\n", "A: 1\r\nB: 2\r\n").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn cookies_compare_by_name_and_attributes() {
+        let d = diffs(
+            "Set-Cookie: sid=abc; Path=/; HttpOnly; Expires=Wed, 09 Jun 2021 10:18:14 GMT\r\n",
+            "Set-Cookie: sid=xyz; HttpOnly; path=/; Expires=Thu, 10 Jun 2021 10:18:14 GMT\r\n",
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].1, d[0].4), (Kind::Value, true));
+        let d = diffs(
+            "Set-Cookie: sid=abc; Path=/\r\n",
+            "Set-Cookie: session=abc; Path=/\r\n",
+        );
+        assert_eq!((d[0].1, d[0].4), (Kind::Value, false));
+        let d = diffs(
+            "Set-Cookie: sid=abc\r\n",
+            "Set-Cookie: sid=abc\r\nSet-Cookie: t=1\r\n",
+        );
+        assert_eq!((d[0].1, d[0].4), (Kind::Length, false));
+        let d = diffs("Set-Cookie: sid=abc; Secure\r\n", "Set-Cookie: sid=abc\r\n");
+        assert_eq!((d[0].1, d[0].4), (Kind::Value, false));
+    }
+
+    #[test]
+    fn status() {
+        assert_eq!(diff_status(200, 200), None);
+        let d = diff_status(200, 500).unwrap();
+        assert_eq!(
+            (d.field, d.kind, d.baseline, d.candidate),
+            (Field::Status, Kind::Value, s("200"), s("500"))
+        );
+    }
+}

@@ -156,6 +156,190 @@ pub fn excerpt_bytes(b: &[u8]) -> String {
     }
 }
 
+/// The bounds of one comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Decoded bodies larger than this compare by length and hash
+    /// (`--compare-max-body`).
+    pub max_body: usize,
+    /// Differences listed per response pair; more are counted, not listed.
+    pub max_differences: usize,
+}
+
+/// `--compare-max-body`'s default.
+pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_body: DEFAULT_MAX_BODY,
+            max_differences: 64,
+        }
+    }
+}
+
+/// One side of a comparison: a response as captured or received.
+#[derive(Clone, Copy, Debug)]
+pub struct Side<'a> {
+    pub status: u16,
+    /// Status line and fields, with the blank line.
+    pub head: &'a [u8],
+    /// The body as on the wire (framing and codings kept); may be cut.
+    pub body: &'a [u8],
+    /// The body's length on the wire.
+    pub body_len: u64,
+}
+
+impl<'a> From<&'a shadowtap_format::Response> for Side<'a> {
+    fn from(r: &'a shadowtap_format::Response) -> Side<'a> {
+        Side {
+            status: r.status,
+            head: &r.head,
+            body: &r.body,
+            body_len: r.body_len,
+        }
+    }
+}
+
+/// Why bodies were not compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Uncompared {
+    /// The baseline's body is not all there (the capture's body cap, or a
+    /// cut connection).
+    BaselineCut,
+    /// The candidate's body is not all there.
+    CandidateCut,
+}
+
+/// The differences of one response pair.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Comparison {
+    /// In order: status, headers, body.
+    pub differences: Vec<Difference>,
+    /// Differences beyond [`Options::max_differences`], not listed.
+    pub more: usize,
+    /// Set when the bodies were not compared.
+    pub uncompared: Option<Uncompared>,
+}
+
+impl Comparison {
+    /// No difference at all.
+    pub fn is_equal(&self) -> bool {
+        self.differences.is_empty() && self.more == 0
+    }
+}
+
+/// Compares response pairs by a run's rules.
+#[derive(Debug)]
+pub struct Comparer {
+    rules: rules::Rules,
+    options: Options,
+}
+
+impl Comparer {
+    pub fn new(rules: rules::Rules, options: Options) -> Comparer {
+        Comparer { rules, options }
+    }
+
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// The differences between `baseline` and `candidate`, responses to a
+    /// request with `method`, each marked as noise where the rules know it
+    /// to be.
+    pub fn compare(&self, method: &str, baseline: &Side<'_>, candidate: &Side<'_>) -> Comparison {
+        let mut c = Comparison::default();
+        let out = &mut c.differences;
+        out.extend(headers::diff_status(baseline.status, candidate.status));
+        headers::diff(baseline.head, candidate.head, out);
+        let max = self.options.max_body;
+        let a = body::decode(baseline.head, method, baseline.body, baseline.body_len, max);
+        let b = body::decode(
+            candidate.head,
+            method,
+            candidate.body,
+            candidate.body_len,
+            max,
+        );
+        if !a.complete {
+            c.uncompared = Some(Uncompared::BaselineCut);
+        } else if !b.complete {
+            c.uncompared = Some(Uncompared::CandidateCut);
+        } else {
+            let room = self.options.max_differences.saturating_sub(out.len());
+            c.more += self.diff_bodies(baseline.head, &a.content, &b.content, room, out);
+        }
+        let max = self.options.max_differences;
+        if out.len() > max {
+            c.more += out.len() - max;
+            out.truncate(max);
+        }
+        for d in out.iter_mut().filter(|d| d.noise.is_none()) {
+            d.noise = self.rules.noise(d);
+        }
+        c
+    }
+
+    /// Appends the bodies' differences (at most `room`); returns how many
+    /// more there were.
+    fn diff_bodies(
+        &self,
+        baseline_head: &[u8],
+        a: &body::Content,
+        b: &body::Content,
+        room: usize,
+        out: &mut Vec<Difference>,
+    ) -> usize {
+        use body::{BodyType, Content};
+        let (Content::Bytes(ab), Content::Bytes(bb)) = (a, b) else {
+            out.extend(body::diff_bytes(a, b));
+            return 0;
+        };
+        if ab == bb {
+            return 0;
+        }
+        let ct = shadowtap_format::http1::header_value(baseline_head, "content-type");
+        match BodyType::of(ct, ab) {
+            BodyType::Json => self.diff_json(ab, bb, room, out),
+            BodyType::Form => {
+                let (fa, fb) = (body::form_as_json(ab), body::form_as_json(bb));
+                self.diff_json(&fa, &fb, room, out)
+            }
+            BodyType::Text => {
+                out.extend(body::diff_text(ab, bb));
+                0
+            }
+            BodyType::Binary => {
+                out.extend(body::diff_bytes(a, b));
+                0
+            }
+        }
+    }
+
+    fn diff_json(&self, a: &[u8], b: &[u8], room: usize, out: &mut Vec<Difference>) -> usize {
+        match json::diff(a, b, &self.rules, room, out) {
+            Ok(more) => more,
+            // The baseline is not JSON after all: compare as text.
+            Err(json::JsonError::Baseline(_)) => {
+                out.extend(body::diff_text(a, b));
+                0
+            }
+            Err(json::JsonError::Candidate(why)) => {
+                out.push(Difference {
+                    field: Field::Body,
+                    kind: Kind::Type,
+                    baseline: Some("JSON".into()),
+                    candidate: Some(excerpt(&format!("not JSON ({why}): {}", excerpt_bytes(b)))),
+                    noise: None,
+                });
+                0
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +350,10 @@ mod tests {
         assert_eq!(Field::Header("x-id".into()).to_string(), "header:x-id");
         assert_eq!(Field::HeaderOrder.to_string(), "headers");
         assert_eq!(Field::Body.to_string(), "body");
-        assert_eq!(Field::Pointer("/items/0/a~1b".into()).to_string(), "body:/items/0/a~1b");
+        assert_eq!(
+            Field::Pointer("/items/0/a~1b".into()).to_string(),
+            "body:/items/0/a~1b"
+        );
         assert_eq!(Field::Pointer(String::new()).to_string(), "body:");
     }
 

@@ -18,7 +18,11 @@ pub struct Rules {}
 impl Rules {
     /// Rules from `--ignore` texts and `--ignore-order` pointers; `builtin`
     /// false is `--no-default-ignores`.
-    pub fn new(ignore: &[String], ignore_order: &[String], builtin: bool) -> Result<Rules, RuleError> {
+    pub fn new(
+        ignore: &[String],
+        ignore_order: &[String],
+        builtin: bool,
+    ) -> Result<Rules, RuleError> {
         let _ = (ignore, ignore_order, builtin);
         Ok(Rules {})
     }
