@@ -5,6 +5,7 @@
 //! `tee` needs the `libpcap` feature (on by default); the rest builds
 //! without libpcap, as the fuzz targets use it.
 
+pub mod compare;
 pub mod priority;
 pub mod shutdown;
 #[cfg(feature = "libpcap")]

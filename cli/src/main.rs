@@ -23,6 +23,7 @@ macro_rules! say_raw {
 
 mod cmd_capture;
 mod cmd_demo;
+mod cmd_diff;
 mod cmd_inspect;
 mod cmd_replay;
 mod cmd_report;
@@ -69,6 +70,8 @@ enum Command {
     Serve(cmd_serve::ServeArgs),
     /// Mirror live traffic to targets as it happens (and optionally record it).
     Tee(cmd_tee::TeeArgs),
+    /// Compare the responses of two logs of the same requests.
+    Diff(cmd_diff::DiffArgs),
     /// Work with JSON reports (merge reports from several machines).
     #[command(subcommand)]
     Report(cmd_report::ReportCommand),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Report(cmd) => cmd_report::run(cmd),
         Command::Tee(args) => cmd_tee::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Diff(args) => cmd_diff::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

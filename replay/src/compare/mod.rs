@@ -22,8 +22,10 @@ pub mod body;
 pub mod endpoint;
 pub mod headers;
 pub mod json;
+pub mod pair;
 pub mod rules;
 pub mod tally;
+pub mod text;
 
 /// Bytes of a value kept in a difference's excerpt (cut on a character
 /// boundary, marked with `…`).

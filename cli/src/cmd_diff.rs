@@ -1,0 +1,251 @@
+//! `shadowtap diff`: the responses of two logs of the same requests,
+//! compared offline.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use shadowtap_cli::compare::CompareArgs;
+use shadowtap_format::http1::scan_request_line;
+use shadowtap_format::{Exchange, ReadOptions, Reader};
+use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
+use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
+use shadowtap_replay::compare::{text, Comparison, Side as Response};
+
+use crate::cmd_replay::ReportFormat;
+use crate::exit;
+
+/// Options of `shadowtap diff`.
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The baseline: a log whose responses are the reference.
+    pub baseline: PathBuf,
+    /// The candidate: a log of the same requests, answered by the version
+    /// under test.
+    pub candidate: PathBuf,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+    /// Report format: the text summary always goes to stderr; `json` also
+    /// writes the JSON report (stdout, or --report-file).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub report: ReportFormat,
+    /// Write the report (in --report's format) to this file instead of
+    /// stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report_file: Option<PathBuf>,
+    /// Requests waiting for their partner in the other log at most.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING, value_parser = crate::units::count::<usize>)]
+    pub max_pending: usize,
+}
+
+/// The JSON report of `diff`.
+#[derive(Serialize)]
+struct DiffReport<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'static str,
+    baseline: &'a Path,
+    candidate: &'a Path,
+    pairs: PairCounts,
+    /// Pairs where one side has no response recorded.
+    without_response: WithoutResponse,
+    comparison: ComparisonReport,
+}
+
+#[derive(Serialize, Default)]
+struct WithoutResponse {
+    baseline: u64,
+    candidate: u64,
+}
+
+/// One line of `--diff-log`.
+#[derive(Serialize)]
+struct DiffLine<'a> {
+    baseline_id: u64,
+    candidate_id: u64,
+    endpoint: &'a str,
+    method: &'a str,
+    uri: &'a str,
+    differences: Vec<DiffEntry<'a>>,
+    more: usize,
+}
+
+#[derive(Serialize)]
+struct DiffEntry<'a> {
+    path: String,
+    kind: &'static str,
+    baseline: Option<&'a str>,
+    candidate: Option<&'a str>,
+    noise: Option<String>,
+}
+
+fn open(path: &Path) -> anyhow::Result<Reader<std::io::BufReader<File>>> {
+    Reader::open_with(path, ReadOptions::default())
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The request's first to the response's last byte.
+fn latency(ex: &Exchange) -> Option<Duration> {
+    let r = ex.response.as_ref()?;
+    Some(Duration::from_nanos(
+        r.last_ns.saturating_sub(ex.req_first_ns),
+    ))
+}
+
+pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
+    let built = match args.compare.build() {
+        Ok(b) => b,
+        Err(e) => return exit::usage(e),
+    };
+    let mut a = open(&args.baseline)?;
+    let mut b = open(&args.candidate)?;
+    let mut report_out = match &args.report_file {
+        Some(p) => Some(
+            File::create(p).with_context(|| format!("creating the report file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let mut diff_log = match &args.compare.diff_log {
+        Some(p) => {
+            Some(BufWriter::new(File::create(p).with_context(|| {
+                format!("creating the diff log {}", p.display())
+            })?))
+        }
+        None => None,
+    };
+    let mut tally = Tally::new(&[args.candidate.display().to_string()], built.tally);
+    let mut pairer = Pairer::new(args.max_pending);
+    let mut without = WithoutResponse::default();
+    let (mut a_done, mut b_done) = (false, false);
+    while !(a_done && b_done) {
+        for (side, reader, done, path) in [
+            (Side::Baseline, &mut a, &mut a_done, &args.baseline),
+            (Side::Candidate, &mut b, &mut b_done, &args.candidate),
+        ] {
+            if *done {
+                continue;
+            }
+            let Some(ex) = reader
+                .next_exchange()
+                .with_context(|| format!("reading {}", path.display()))?
+            else {
+                *done = true;
+                continue;
+            };
+            let Some((base, cand)) = pairer.push(side, ex) else {
+                continue;
+            };
+            let line = scan_request_line(&cand.request);
+            let method = line.as_ref().map_or("", |l| l.method);
+            let uri = line
+                .as_ref()
+                .and_then(|l| l.uri)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let endpoint = built.endpoints.name(method, &uri);
+            let (Some(rb), Some(rc)) = (&base.response, &cand.response) else {
+                if base.response.is_none() {
+                    without.baseline += 1;
+                } else {
+                    without.candidate += 1;
+                    tally.record_error(0, &endpoint);
+                }
+                continue;
+            };
+            let c = built
+                .comparer
+                .compare(method, &Response::from(rb), &Response::from(rc));
+            let lat = latency(&base).zip(latency(&cand));
+            tally.record(0, &endpoint, cand.id, &c, lat);
+            if let Some(log) = diff_log.as_mut() {
+                if !c.is_equal() {
+                    write_line(log, &base, &cand, &endpoint, method, &uri, &c)
+                        .context("writing the diff log")?;
+                }
+            }
+        }
+    }
+    let pairs = pairer.finish();
+    if let Some(mut log) = diff_log {
+        log.flush().context("writing the diff log")?;
+    }
+    let comparison = tally.report();
+    let mut summary = format!(
+        "diff: {} pairs, {} baseline and {} candidate exchanges unmatched{}\n",
+        pairs.paired,
+        pairs.unmatched_baseline,
+        pairs.unmatched_candidate,
+        if pairs.given_up > 0 {
+            format!(" ({} given up past --max-pending)", pairs.given_up)
+        } else {
+            String::new()
+        }
+    );
+    summary.push_str(&text::summary(&comparison));
+    crate::stderr::write_all(summary.as_bytes());
+    let report = DiffReport {
+        tool: "shadowtap",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "diff",
+        baseline: &args.baseline,
+        candidate: &args.candidate,
+        pairs,
+        without_response: without,
+        comparison,
+    };
+    let json = || -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    };
+    match (args.report, report_out.as_mut()) {
+        (ReportFormat::Json, Some(f)) => {
+            f.write_all(&json()?).context("writing the report file")?
+        }
+        (ReportFormat::Json, None) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&json()?).context("writing the report")?;
+            out.flush().context("writing the report")?;
+        }
+        (ReportFormat::Text, Some(f)) => f
+            .write_all(summary.as_bytes())
+            .context("writing the report file")?,
+        (ReportFormat::Text, None) => {}
+    }
+    Ok(exit::OK)
+}
+
+fn write_line(
+    log: &mut impl Write,
+    base: &Exchange,
+    cand: &Exchange,
+    endpoint: &str,
+    method: &str,
+    uri: &str,
+    c: &Comparison,
+) -> std::io::Result<()> {
+    let line = DiffLine {
+        baseline_id: base.id,
+        candidate_id: cand.id,
+        endpoint,
+        method,
+        uri,
+        differences: c
+            .differences
+            .iter()
+            .map(|d| DiffEntry {
+                path: d.field.to_string(),
+                kind: d.kind.as_str(),
+                baseline: d.baseline.as_deref(),
+                candidate: d.candidate.as_deref(),
+                noise: d.noise.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+        more: c.more,
+    };
+    serde_json::to_writer(&mut *log, &line)?;
+    log.write_all(b"\n")
+}
