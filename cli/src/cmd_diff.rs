@@ -14,6 +14,7 @@ use shadowtap_format::{Exchange, ReadOptions, Reader};
 use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
 use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
 use shadowtap_replay::compare::{text, Comparison, Side as Response};
+use shadowtap_replay::threshold::{evaluate_comparison, Threshold, ThresholdResult};
 
 use crate::cmd_replay::ReportFormat;
 use crate::exit;
@@ -36,6 +37,12 @@ pub struct DiffArgs {
     /// stdout.
     #[arg(long, value_name = "PATH")]
     pub report_file: Option<PathBuf>,
+    /// Pass/fail check on the comparison: `diff_rate<0.1%`,
+    /// `status_mismatch==0`, `latency_ratio_p99<1.2`, each optionally
+    /// scoped `diff_rate{endpoint="GET /api/items/{id}"}<1%`; any failure
+    /// exits 99. Repeatable.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
     /// Requests waiting for their partner in the other log at most.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PENDING, value_parser = crate::units::count::<usize>)]
     pub max_pending: usize,
@@ -53,6 +60,7 @@ struct DiffReport<'a> {
     /// Pairs where one side has no response recorded.
     without_response: WithoutResponse,
     comparison: ComparisonReport,
+    thresholds: &'a [ThresholdResult],
 }
 
 #[derive(Serialize, Default)]
@@ -100,6 +108,19 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         Ok(b) => b,
         Err(e) => return exit::usage(e),
     };
+    let thresholds = match Threshold::parse_all(&args.thresholds) {
+        Ok(t) => t,
+        Err(errors) => {
+            let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return exit::usage(msgs.join("; "));
+        }
+    };
+    if let Some(t) = thresholds.iter().find(|t| !t.metric.is_comparison()) {
+        return exit::usage(format!(
+            "--threshold {:?}: diff checks comparison metrics only (diff_rate, status_mismatch, latency_ratio_p50/p90/p99)",
+            t.expr
+        ));
+    }
     let mut a = open(&args.baseline)?;
     let mut b = open(&args.candidate)?;
     let mut report_out = match &args.report_file {
@@ -185,6 +206,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         }
     );
     summary.push_str(&text::summary(&comparison));
+    let evaluation = evaluate_comparison(&thresholds, &comparison);
+    summary.push_str(&evaluation.table());
     crate::stderr::write_all(summary.as_bytes());
     let report = DiffReport {
         tool: "shadowtap",
@@ -195,6 +218,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         pairs,
         without_response: without,
         comparison,
+        thresholds: &evaluation.results,
     };
     let json = || -> anyhow::Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;
@@ -215,7 +239,11 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             .context("writing the report file")?,
         (ReportFormat::Text, None) => {}
     }
-    Ok(exit::OK)
+    Ok(if evaluation.passed() {
+        exit::OK
+    } else {
+        exit::THRESHOLD_FAILED
+    })
 }
 
 fn write_line(

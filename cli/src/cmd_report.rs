@@ -48,6 +48,12 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
             return exit::usage(msgs.join("; "));
         }
     };
+    if let Some(t) = thresholds.iter().find(|t| t.metric.is_comparison()) {
+        return exit::usage(format!(
+            "--threshold {:?}: comparison metrics are not merged across reports yet",
+            t.expr
+        ));
+    }
     let mut reports = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

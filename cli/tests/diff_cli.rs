@@ -293,3 +293,60 @@ fn diff_with_bad_rules_or_files_exits_with_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn diff_thresholds_fail_the_run_with_99() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("v1.stlog"), dir.path().join("v2.stlog"));
+    write_log(&a, 1, 1);
+    write_log(&b, 2, 2);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = run(&[
+        "diff",
+        a,
+        b,
+        "--threshold",
+        r#"diff_rate{endpoint="GET /api/health"}==0"#,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "diff",
+        a,
+        b,
+        "--threshold",
+        "diff_rate<50%",
+        "--threshold",
+        "status_mismatch==0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(99), "{err}");
+    assert!(err.contains("FAIL  status_mismatch==0"), "{err}");
+    let out = run(&["diff", a, b, "--threshold", "p99<1s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same logs compared with themselves: nothing differs.
+    let out = run(&[
+        "diff",
+        a,
+        a,
+        "--threshold",
+        "diff_rate==0",
+        "--threshold",
+        "status_mismatch==0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -316,3 +316,115 @@ fn every_target_must_pass() {
     assert!(!ev.passed());
     assert!(evaluate(&[], &report(&stats, 1)).unwrap().passed());
 }
+
+#[test]
+fn comparison_metrics_and_endpoint_scopes() {
+    let t = parse("diff_rate<0.1%");
+    assert_eq!(
+        (t.metric, t.op, t.endpoint.as_deref()),
+        (Metric::DiffRate, Op::Lt, None)
+    );
+    assert!((t.limit - 0.001).abs() < 1e-12);
+    let t = parse("status_mismatch==0");
+    assert_eq!((t.metric, t.limit), (Metric::StatusMismatch, 0.0));
+    let t = parse("latency_ratio_p99 < 1.2");
+    assert_eq!((t.metric, t.limit), (Metric::LatencyRatio(99), 1.2));
+    let t = parse(r#"diff_rate{endpoint="GET /api/items/{id}"} <= 1%"#);
+    assert_eq!(t.endpoint.as_deref(), Some("GET /api/items/{id}"));
+    assert_eq!((t.metric, t.op, t.limit), (Metric::DiffRate, Op::Le, 0.01));
+    let t = parse(r#"latency_ratio_p50{ endpoint = "POST /q?a=\"b\"" }<2"#);
+    assert_eq!(t.endpoint.as_deref(), Some(r#"POST /q?a="b""#));
+    assert_eq!(t.metric, Metric::LatencyRatio(50));
+    assert!(matches!(
+        err(r#"p99{endpoint="GET /"}<1s"#),
+        ThresholdErrorKind::BadScope { .. }
+    ));
+    assert!(matches!(
+        err(r#"diff_rate{endpoint="GET /}<1%"#),
+        ThresholdErrorKind::BadScope { .. }
+    ));
+    assert!(matches!(
+        err(r#"diff_rate{path="GET /"}<1%"#),
+        ThresholdErrorKind::BadScope { .. }
+    ));
+    assert!(matches!(
+        err("latency_ratio_p99<1.2ms"),
+        ThresholdErrorKind::BadUnit { .. }
+    ));
+    assert!(matches!(
+        err("diff_rate<2"),
+        ThresholdErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        err("latency_ratio_p95<1"),
+        ThresholdErrorKind::UnknownMetric { .. }
+    ));
+}
+
+#[test]
+fn comparison_thresholds_are_checked_per_target_and_endpoint() {
+    use shadowtap_replay::compare::tally::{Tally, TallyConfig};
+    use shadowtap_replay::compare::{Comparison, Difference, Field, Kind};
+    use shadowtap_replay::threshold::evaluate_comparison;
+
+    let differs = Comparison {
+        differences: vec![Difference {
+            field: Field::Status,
+            kind: Kind::Value,
+            baseline: Some("200".into()),
+            candidate: Some("500".into()),
+            noise: None,
+        }],
+        ..Comparison::default()
+    };
+    let mut t = Tally::new(&["http://c".into()], TallyConfig::default());
+    let ms = Duration::from_millis;
+    for i in 0..10 {
+        let c = if i == 0 {
+            differs.clone()
+        } else {
+            Comparison::default()
+        };
+        t.record(0, "GET /a", i, &c, Some((ms(10), ms(30))));
+        t.record(
+            0,
+            "GET /b",
+            100 + i,
+            &Comparison::default(),
+            Some((ms(10), ms(10))),
+        );
+    }
+    let report = t.report();
+    let ths = thresholds(&[
+        "diff_rate<1%",
+        r#"diff_rate{endpoint="GET /b"}==0"#,
+        "status_mismatch==0",
+        "latency_ratio_p99<1.5",
+        r#"latency_ratio_p99{endpoint="GET /b"}<1.5"#,
+        r#"diff_rate{endpoint="GET /none"}<1%"#,
+        "p99<1s",
+    ]);
+    let e = evaluate_comparison(&ths, &report);
+    let got: Vec<(&str, bool, &str)> = e
+        .results
+        .iter()
+        .map(|r| (r.threshold.as_str(), r.passed, r.observed_text.as_str()))
+        .collect();
+    // 30 ms over 10 ms, within the histograms' two significant digits.
+    let ratio = e.results[3].observed.unwrap();
+    assert!((2.95..3.05).contains(&ratio), "{ratio}");
+    let mut got = got;
+    got[3].2 = "≈3";
+    assert_eq!(
+        got,
+        vec![
+            ("diff_rate<1%", false, "5.000%"),
+            (r#"diff_rate{endpoint="GET /b"}==0"#, true, "0.000%"),
+            ("status_mismatch==0", false, "1"),
+            ("latency_ratio_p99<1.5", false, "≈3"),
+            (r#"latency_ratio_p99{endpoint="GET /b"}<1.5"#, true, "1.000"),
+            (r#"diff_rate{endpoint="GET /none"}<1%"#, false, "no samples"),
+        ]
+    );
+    assert!(e.results.iter().all(|r| r.target == "http://c"));
+}

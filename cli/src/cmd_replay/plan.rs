@@ -131,6 +131,12 @@ impl Plan {
                 Vec::new()
             }
         };
+        for t in thresholds.iter().filter(|t| t.metric.is_comparison()) {
+            check(Err(format!(
+                "--threshold {:?}: a comparison metric; replay does not compare responses (use shadowtap diff on two logs)",
+                t.expr
+            )));
+        }
         // The engine's own check of targets, concurrency and Host lines,
         // its problems reported here with the others.
         let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));

@@ -56,9 +56,12 @@ fn data_at(mut make: impl FnMut() -> Framer, input: &[u8], expect: &[u8]) {
     for split in 0..=input.len() {
         let mut f = make();
         let mut got = Vec::new();
-        let a = f.feed_data(&input[..split], &mut |d| got.extend_from_slice(d)).unwrap();
+        let a = f
+            .feed_data(&input[..split], &mut |d| got.extend_from_slice(d))
+            .unwrap();
         if a.status != Status::Complete {
-            f.feed_data(&input[split..], &mut |d| got.extend_from_slice(d)).unwrap();
+            f.feed_data(&input[split..], &mut |d| got.extend_from_slice(d))
+                .unwrap();
             f.finish();
         }
         assert_eq!(got, expect, "split {split}");

@@ -4,6 +4,9 @@
 //! threshold  = metric op value
 //! metric     = [series] aggregate | "error_rate" | "drop_rate" | "rate"
 //!            | "sent" | "completed" | "errors" | "dropped"
+//!            | comparison [scope]
+//! comparison = "diff_rate" | "status_mismatch" | "latency_ratio_" ("p50" | "p90" | "p99")
+//! scope      = "{endpoint=" quoted "}"
 //! series     = "latency_" | "service_" | "service_time_" | "lag_" | "schedule_lag_"
 //! aggregate  = "p(" number ")" | "p" digits | "avg" | "mean" | "med" | "min" | "max"
 //! op         = "<" | "<=" | ">" | ">=" | "=="
@@ -26,6 +29,15 @@
 //!   over requests sent (see [`crate::report`]).
 //! - `rate`: requests sent per second, `/s` (or bare), `/m`, `/h`.
 //! - Counts (`sent`, `completed`, `errors`, `dropped`): bare numbers.
+//! - Comparison (`--compare`, `diff`): `diff_rate` is requests differing
+//!   beyond noise over requests compared (a ratio, like `error_rate`);
+//!   `status_mismatch` a count of requests whose status differed;
+//!   `latency_ratio_p50`/`_p90`/`_p99` the candidate's percentile over the
+//!   baseline's (a bare number: `latency_ratio_p99<1.2`). With a scope,
+//!   `diff_rate{endpoint="GET /api/items/{id}"}<1%`, about that endpoint
+//!   alone (the quoted name takes `\"` and `\\` escapes); without, about
+//!   all of a target's requests (for latency ratios: the largest ratio of
+//!   any endpoint).
 //!
 //! ## Evaluation
 //!
@@ -128,6 +140,23 @@ pub enum Metric {
     Errors,
     /// Requests dropped.
     Dropped,
+    /// Requests differing beyond noise over requests compared.
+    DiffRate,
+    /// Requests whose status differed.
+    StatusMismatch,
+    /// The candidate's latency percentile over the baseline's: 50, 90, 99.
+    LatencyRatio(u8),
+}
+
+impl Metric {
+    /// A comparison metric (checked against the comparison, not the
+    /// replay's figures).
+    pub fn is_comparison(&self) -> bool {
+        matches!(
+            self,
+            Metric::DiffRate | Metric::StatusMismatch | Metric::LatencyRatio(_)
+        )
+    }
 }
 
 /// One parsed threshold. `limit` is in the metric's canonical unit: µs for
@@ -142,6 +171,9 @@ pub struct Threshold {
     pub op: Op,
     /// The limit, canonical unit.
     pub limit: f64,
+    /// A comparison metric's endpoint, when scoped to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// What is wrong with a threshold expression.
@@ -161,7 +193,7 @@ pub enum ThresholdErrorKind {
         op: String,
     },
     /// A metric name that is not known.
-    #[error("unknown metric {metric:?} (known: p(N), pNN, avg, min, med, max with optional latency_/service_/lag_ prefix, error_rate, drop_rate, rate, sent, completed, errors, dropped)")]
+    #[error("unknown metric {metric:?} (known: p(N), pNN, avg, min, med, max with optional latency_/service_/lag_ prefix, error_rate, drop_rate, rate, sent, completed, errors, dropped, diff_rate, status_mismatch, latency_ratio_p50/p90/p99)")]
     UnknownMetric {
         /// The metric text.
         metric: String,
@@ -189,6 +221,15 @@ pub enum ThresholdErrorKind {
         metric: String,
         /// The units this metric accepts.
         expected: &'static str,
+    },
+    /// An `{endpoint="..."}` scope that does not parse, or on a metric
+    /// that is not a comparison's.
+    #[error("bad scope {text:?} ({hint})")]
+    BadScope {
+        /// The scope text.
+        text: String,
+        /// What would be valid.
+        hint: &'static str,
     },
     /// A value outside the metric's range (a ratio above 1).
     #[error("value {text:?} out of range for {metric} ({hint})")]
@@ -262,6 +303,40 @@ impl Threshold {
             Metric::Completed => anything.then_some(t.completed as f64),
             Metric::Errors => anything.then_some(t.errors_total as f64),
             Metric::Dropped => anything.then_some(t.dropped_total as f64),
+            // Observed on the comparison ([`evaluate_comparison`]).
+            Metric::DiffRate | Metric::StatusMismatch | Metric::LatencyRatio(_) => None,
+        }
+    }
+
+    /// The observed value of a comparison metric on one target's
+    /// comparison, `None` when nothing was compared (or, for a latency
+    /// ratio, no latency was measured; for a scoped one, when the endpoint
+    /// was not seen).
+    fn observe_comparison(&self, t: &crate::compare::tally::TargetReport) -> Option<f64> {
+        use crate::compare::tally::EndpointReport;
+        let scoped: Vec<&EndpointReport> = match &self.endpoint {
+            Some(name) => t.endpoints.iter().filter(|e| &e.endpoint == name).collect(),
+            None => t.endpoints.iter().collect(),
+        };
+        let (compared, differing, mismatch) = match &self.endpoint {
+            Some(_) => scoped.iter().fold((0, 0, 0), |(c, d, m), e| {
+                (c + e.compared, d + e.differing, m + e.status_mismatch)
+            }),
+            None => (t.compared, t.differing, t.status_mismatch),
+        };
+        match self.metric {
+            Metric::DiffRate => (compared > 0).then(|| differing as f64 / compared as f64),
+            Metric::StatusMismatch => (compared > 0).then_some(mismatch as f64),
+            Metric::LatencyRatio(p) => scoped
+                .iter()
+                .filter_map(|e| e.latency_us.as_ref())
+                .filter_map(|l| match p {
+                    50 => l.ratio_p50,
+                    90 => l.ratio_p90,
+                    _ => l.ratio_p99,
+                })
+                .reduce(f64::max),
+            _ => None,
         }
     }
 
@@ -277,7 +352,8 @@ impl Threshold {
                     human_us(v.round() as u64)
                 }
             }
-            Metric::ErrorRate | Metric::DropRate => format!("{:.3}%", v * 100.0),
+            Metric::ErrorRate | Metric::DropRate | Metric::DiffRate => format!("{:.3}%", v * 100.0),
+            Metric::LatencyRatio(_) => format!("{v:.3}"),
             Metric::Rate => format!("{v:.1}/s"),
             _ => format!("{v:.0}"),
         }
@@ -385,7 +461,7 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Result<Evaluation,
         .map(|t| t.to_stats())
         .collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(thresholds.len() * scopes.len());
-    for th in thresholds {
+    for th in thresholds.iter().filter(|t| !t.metric.is_comparison()) {
         for (t, stats) in scopes.iter().zip(decoded.iter()) {
             let observed = th.observe(t, stats);
             let passed = observed.is_some_and(|v| th.op.holds(v, th.limit));
@@ -401,4 +477,34 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Result<Evaluation,
         }
     }
     Ok(Evaluation { results })
+}
+
+/// Evaluates the comparison thresholds of `thresholds` against a
+/// comparison: per target, as [`evaluate`] does; the others are skipped.
+pub fn evaluate_comparison(
+    thresholds: &[Threshold],
+    c: &crate::compare::tally::ComparisonReport,
+) -> Evaluation {
+    let scopes: Vec<&crate::compare::tally::TargetReport> = if c.targets.is_empty() {
+        vec![&c.overall]
+    } else {
+        c.targets.iter().collect()
+    };
+    let mut results = Vec::new();
+    for th in thresholds.iter().filter(|t| t.metric.is_comparison()) {
+        for t in &scopes {
+            let observed = th.observe_comparison(t);
+            let passed = observed.is_some_and(|v| th.op.holds(v, th.limit));
+            results.push(ThresholdResult {
+                threshold: th.expr.clone(),
+                target: t.target.clone().unwrap_or_else(|| "overall".to_owned()),
+                observed,
+                limit: th.limit,
+                passed,
+                observed_text: observed
+                    .map_or_else(|| "no samples".to_owned(), |v| th.format_value(v)),
+            });
+        }
+    }
+    Evaluation { results }
 }

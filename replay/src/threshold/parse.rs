@@ -57,6 +57,11 @@ fn parse_metric(text: &str) -> Result<Metric, ThresholdErrorKind> {
         "completed" => return Ok(Metric::Completed),
         "errors" => return Ok(Metric::Errors),
         "dropped" => return Ok(Metric::Dropped),
+        "diff_rate" => return Ok(Metric::DiffRate),
+        "status_mismatch" => return Ok(Metric::StatusMismatch),
+        "latency_ratio_p50" => return Ok(Metric::LatencyRatio(50)),
+        "latency_ratio_p90" => return Ok(Metric::LatencyRatio(90)),
+        "latency_ratio_p99" => return Ok(Metric::LatencyRatio(99)),
         _ => {}
     }
     let (series, agg) = [
@@ -127,7 +132,7 @@ fn parse_limit(metric: &Metric, metric_text: &str, text: &str) -> Result<f64, Th
             };
             Ok(value * us_per_unit)
         }
-        Metric::ErrorRate | Metric::DropRate => match unit {
+        Metric::ErrorRate | Metric::DropRate | Metric::DiffRate => match unit {
             "%" if value <= 100.0 => Ok(value / 100.0),
             "" if value <= 1.0 => Ok(value),
             "%" | "" => Err(ThresholdErrorKind::OutOfRange {
@@ -143,18 +148,66 @@ fn parse_limit(metric: &Metric, metric_text: &str, text: &str) -> Result<f64, Th
             "/h" => Ok(value / 3600.0),
             _ => Err(bad_unit(RATE_UNITS)),
         },
-        Metric::Sent | Metric::Completed | Metric::Errors | Metric::Dropped => match unit {
+        Metric::LatencyRatio(_) => match unit {
+            "" => Ok(value),
+            _ => Err(bad_unit("a bare number (candidate over baseline)")),
+        },
+        Metric::Sent
+        | Metric::Completed
+        | Metric::Errors
+        | Metric::Dropped
+        | Metric::StatusMismatch => match unit {
             "" => Ok(value),
             _ => Err(bad_unit(COUNT_UNITS)),
         },
     }
 }
 
-fn parse_kind(expr: &str) -> Result<(Metric, Op, f64), ThresholdErrorKind> {
+/// Takes an `{endpoint="..."}` scope out of `expr`: the expression
+/// without it, and the endpoint.
+fn take_scope(expr: &str) -> Result<(String, Option<String>), ThresholdErrorKind> {
+    let Some(open) = expr.find('{') else {
+        return Ok((expr.to_owned(), None));
+    };
+    let bad = |hint| ThresholdErrorKind::BadScope {
+        text: expr[open..].to_owned(),
+        hint,
+    };
+    let inner = expr[open + 1..].trim_start();
+    let rest = inner
+        .strip_prefix("endpoint")
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('='))
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('"'))
+        .ok_or_else(|| bad("expected {endpoint=\"METHOD /path\"}"))?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices();
+    let close = loop {
+        match chars.next() {
+            Some((_, '\\')) => match chars.next() {
+                Some((_, c @ ('"' | '\\'))) => name.push(c),
+                _ => return Err(bad("only \\\" and \\\\ are escapes in the endpoint's name")),
+            },
+            Some((i, '"')) => break i,
+            Some((_, c)) => name.push(c),
+            None => return Err(bad("the endpoint's name has no closing quote")),
+        }
+    };
+    let after = rest[close + 1..].trim_start();
+    let after = after
+        .strip_prefix('}')
+        .ok_or_else(|| bad("expected } after the endpoint's name"))?;
+    Ok((format!("{}{}", &expr[..open], after), Some(name)))
+}
+
+fn parse_kind(expr: &str) -> Result<(Metric, Op, f64, Option<String>), ThresholdErrorKind> {
     let expr = expr.trim();
     if expr.is_empty() {
         return Err(ThresholdErrorKind::Empty);
     }
+    let (expr, endpoint) = take_scope(expr)?;
+    let expr = expr.as_str();
     let op_start = expr
         .find(is_op_char)
         .ok_or(ThresholdErrorKind::MissingOperator)?;
@@ -185,9 +238,15 @@ fn parse_kind(expr: &str) -> Result<(Metric, Op, f64), ThresholdErrorKind> {
         });
     }
     let metric = parse_metric(&metric_text)?;
+    if endpoint.is_some() && !metric.is_comparison() {
+        return Err(ThresholdErrorKind::BadScope {
+            text: metric_text,
+            hint: "only diff_rate, status_mismatch and latency_ratio_* take an endpoint",
+        });
+    }
     let value_text = after[op_len..].trim();
     let limit = parse_limit(&metric, &metric_text, value_text)?;
-    Ok((metric, op, limit))
+    Ok((metric, op, limit, endpoint))
 }
 
 impl FromStr for Threshold {
@@ -195,11 +254,12 @@ impl FromStr for Threshold {
 
     fn from_str(s: &str) -> Result<Threshold, ThresholdError> {
         match parse_kind(s) {
-            Ok((metric, op, limit)) => Ok(Threshold {
+            Ok((metric, op, limit, endpoint)) => Ok(Threshold {
                 expr: s.trim().to_owned(),
                 metric,
                 op,
                 limit,
+                endpoint,
             }),
             Err(kind) => Err(ThresholdError {
                 expr: s.to_owned(),
