@@ -13,7 +13,7 @@ use shadowtap_format::http1::scan_request_line;
 use shadowtap_format::{Exchange, ReadOptions, Reader};
 use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
 use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
-use shadowtap_replay::compare::{text, Comparison, Side as Response};
+use shadowtap_replay::compare::{junit, text, Comparison, Side as Response};
 use shadowtap_replay::threshold::{evaluate_comparison, Threshold, ThresholdResult};
 
 use crate::cmd_replay::ReportFormat;
@@ -137,6 +137,12 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let mut junit_out = match &args.compare.junit {
+        Some(p) => Some(
+            File::create(p).with_context(|| format!("creating the JUnit file {}", p.display()))?,
+        ),
+        None => None,
+    };
     let mut tally = Tally::new(&[args.candidate.display().to_string()], built.tally);
     let mut pairer = Pairer::new(args.max_pending);
     let mut without = WithoutResponse::default();
@@ -208,6 +214,10 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     summary.push_str(&text::summary(&comparison));
     let evaluation = evaluate_comparison(&thresholds, &comparison);
     summary.push_str(&evaluation.table());
+    if let Some(f) = junit_out.as_mut() {
+        f.write_all(junit::render(&comparison, &evaluation.results).as_bytes())
+            .context("writing the JUnit file")?;
+    }
     crate::stderr::write_all(summary.as_bytes());
     let report = DiffReport {
         tool: "shadowtap",

@@ -44,6 +44,10 @@ pub struct CompareArgs {
     /// Write one JSON line per request with differences to FILE.
     #[arg(long, value_name = "FILE.jsonl")]
     pub diff_log: Option<PathBuf>,
+    /// Write the comparison as JUnit XML: a test case per endpoint, failed
+    /// when it differs beyond noise (and one per threshold).
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 /// What a comparison is made with.

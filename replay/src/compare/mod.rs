@@ -22,6 +22,7 @@ pub mod body;
 pub mod endpoint;
 pub mod headers;
 pub mod json;
+pub mod junit;
 pub mod pair;
 pub mod rules;
 pub mod tally;
