@@ -44,6 +44,8 @@
 mod diff;
 mod parse;
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 mod value;
 
