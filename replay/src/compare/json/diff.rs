@@ -9,6 +9,7 @@ use std::hash::BuildHasher;
 use super::parse::{Node, Tree};
 use super::value::{
     equal, excerpt_of, hash_value, members, num_eq, push_key, same_key_sequence, shadowed, str_eq,
+    SCAN_MAX,
 };
 use super::{JsonPolicy, Tolerance};
 use crate::compare::{Difference, Field, Kind};
@@ -163,7 +164,7 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
 
     fn object(&mut self, i: u32, la: u32, j: u32, lb: u32) {
         let (a, b) = (self.a, self.b);
-        if la == lb && same_key_sequence(a, i, b, j, la) {
+        if la == lb && la <= SCAN_MAX && same_key_sequence(a, i, b, j, la) {
             // Same keys in the same order: member by member, in document
             // order, skipping members a later duplicate key overrides.
             let (mut x, mut y) = (i + 1, j + 1);
@@ -256,18 +257,18 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
             // One contiguous run added or removed: report just that run, at
             // its indexes in the longer array.
             if n > m {
-                for k in prefix..n - suffix {
+                for (k, &x) in xs.iter().enumerate().take(n - suffix).skip(prefix) {
                     if self.done() {
                         return;
                     }
-                    self.one_sided(Seg::Index(k), Kind::Missing, Ex::Base(xs[k]), Ex::None);
+                    self.one_sided(Seg::Index(k), Kind::Missing, Ex::Base(x), Ex::None);
                 }
             } else {
-                for k in prefix..m - suffix {
+                for (k, &y) in ys.iter().enumerate().take(m - suffix).skip(prefix) {
                     if self.done() {
                         return;
                     }
-                    self.one_sided(Seg::Index(k), Kind::Extra, Ex::None, Ex::Cand(ys[k]));
+                    self.one_sided(Seg::Index(k), Kind::Extra, Ex::None, Ex::Cand(y));
                 }
             }
             return;
@@ -283,9 +284,9 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
     }
 
     /// An array compared as a multiset: elements equal at the same index
-    /// cancel, the rest are paired exactly (then, when few are left, under
-    /// the policy), and what stays unpaired is `missing` (baseline index)
-    /// or `extra` (candidate index).
+    /// cancel, the rest are paired exactly (then, when few are left and
+    /// this is not itself a probe, under the policy), and what stays
+    /// unpaired is `missing` (baseline index) or `extra` (candidate index).
     fn multiset(&mut self, xs: &[u32], ys: &[u32]) {
         let (a, b) = (self.a, self.b);
         let common = xs.len().min(ys.len());
@@ -301,7 +302,9 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
         let (mut mx, mut my) = self.match_exact(&nx, &ny);
         let left_x: Vec<usize> = (0..nx.len()).filter(|&k| !mx[k]).collect();
         let left_y: Vec<usize> = (0..ny.len()).filter(|&k| !my[k]).collect();
-        if !left_x.is_empty() && left_x.len() * left_y.len() <= PAIRWISE_MAX {
+        // Not inside another probe: nested multisets pair exactly, so that
+        // the work cannot multiply level by level.
+        if !self.probing && !left_x.is_empty() && left_x.len() * left_y.len() <= PAIRWISE_MAX {
             for &p in &left_x {
                 for &q in &left_y {
                     if !my[q] && self.probe(Seg::Index(rest_x[p]), nx[p], ny[q]) {

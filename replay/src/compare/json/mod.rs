@@ -24,9 +24,10 @@
 //!   (candidate indexes); otherwise the element differences of the common
 //!   prefix, index by index.
 //! - An unordered array is a multiset: equal elements pair up (exactly;
-//!   then, when at most 16 are left on each side, under the policy, so a
-//!   tolerance applies inside), and each element left over is `missing`
-//!   at its baseline index or `extra` at its candidate index. No `length`.
+//!   then, when few are left, at most 256 pairs to try, under the policy,
+//!   so a tolerance applies inside; a multiset nested in such a trial pairs
+//!   exactly only), and each element left over is `missing` at its
+//!   baseline index or `extra` at its candidate index. No `length`.
 //!
 //! Within an object, differences come in the baseline's member order, then
 //! the candidate's extra members; within an array, by index.
@@ -36,7 +37,9 @@
 //! bounded. Order and multiset checks pair elements by canonical hashes
 //! (O(n log n)), pairwise only when few; elements that are equal at the same
 //! index are set aside first, so a large array with a few changes costs
-//! little. The walk descends only into subtrees that differ; each level
+//! little. Objects compare member by member when both list the same keys
+//! in the same order (checking a differing member for a later duplicate
+//! key only in objects of at most 32 members), else by sorted members. The walk descends only into subtrees that differ; each level
 //! re-checks equality of the differing child, so the work is at most
 //! depth times the document size. Byte-identical documents are equal
 //! without being parsed (even if they are not JSON).

@@ -520,3 +520,72 @@ fn excerpts_are_bounded() {
     assert!(out[0].2.as_deref().unwrap().ends_with('…'));
     assert!(out[0].2.as_deref().unwrap().starts_with("[0,1,2,3"));
 }
+
+#[test]
+fn big_objects_compare_by_sorted_members() {
+    let obj = |f: &dyn Fn(usize) -> usize| {
+        let members: Vec<String> = (0..40).map(|k| format!("\"k{k:02}\":{}", f(k))).collect();
+        format!("{{{}}}", members.join(","))
+    };
+    let out = d(&obj(&|k| k), &obj(&|k| k + 1));
+    assert_eq!(out.len(), 40);
+    assert_eq!(out[0], val("/k00", "0", "1"));
+    assert_eq!(out[39], val("/k39", "39", "40"));
+    // Duplicates in a big object: the last still wins.
+    let dup = |last: usize| {
+        let mut members: Vec<String> = (0..40).map(|k| format!("\"a\":{k}")).collect();
+        members.push(format!("\"a\":{last}"));
+        format!("{{{}}}", members.join(","))
+    };
+    let mut shifted: Vec<String> = (0..40).map(|k| format!("\"a\":{}", k + 1)).collect();
+    shifted.push("\"a\":7".into());
+    assert_eq!(d(&dup(7), &format!("{{{}}}", shifted.join(","))), vec![]);
+    assert_eq!(d(&dup(7), &dup(8)), vec![val("/a", "7", "8")]);
+    // Many members differing: counted, in linear-logarithmic work.
+    let wide = |v: usize| {
+        let members: Vec<String> = (0..20_000).map(|k| format!("\"a\":{}", k + v)).collect();
+        format!("{{{}}}", members.join(","))
+    };
+    let mut out = Vec::new();
+    assert_eq!(
+        diff(wide(0).as_bytes(), wide(1).as_bytes(), &Strict, 0, &mut out),
+        Ok(1)
+    );
+}
+
+#[test]
+fn multisets_nested_in_multisets_pair_exactly_inside() {
+    let rules = Rules {
+        unordered: vec!["", "/0/t", "/1/t"],
+        tolerance: vec![("/0/t/0", Tolerance::Absolute(0.1))],
+        ..Rules::default()
+    };
+    // Permuted inner multisets still pair (exactly).
+    assert_eq!(
+        with(
+            &rules,
+            r#"[{"t":[1,2]},{"t":[3]}]"#,
+            r#"[{"t":[3]},{"t":[2,1]}]"#
+        ),
+        vec![]
+    );
+    // Inside the outer pairing trial, the inner multiset does not try its
+    // elements under the policy, so the tolerance does not pair 1 and 1.05.
+    assert_eq!(
+        with(&rules, r#"[{"t":[1]}]"#, r#"[{"t":[1.05]}]"#),
+        vec![
+            row("/0", Kind::Missing, Some(r#"{"t":[1]}"#), None),
+            row("/0", Kind::Extra, None, Some(r#"{"t":[1.05]}"#)),
+        ]
+    );
+    // Under an ordered outer array it does.
+    let inner_only = Rules {
+        unordered: vec!["/0/t"],
+        tolerance: vec![("/0/t/0", Tolerance::Absolute(0.1))],
+        ..Rules::default()
+    };
+    assert_eq!(
+        with(&inner_only, r#"[{"t":[1]}]"#, r#"[{"t":[1.05]}]"#),
+        vec![]
+    );
+}

@@ -55,19 +55,34 @@ pub(crate) fn equal(a: &Tree<'_>, i: u32, b: &Tree<'_>, j: u32) -> bool {
     }
 }
 
+/// Objects of more members than this are not scanned for a later duplicate
+/// of a key (which costs the members after it): they compare by sorted
+/// members instead.
+pub(crate) const SCAN_MAX: u32 = 32;
+
 /// Object equality: member by member when both list the same keys in the
 /// same order (the usual case, no allocation), else by sorted members.
 fn obj_eq(a: &Tree<'_>, i: u32, la: u32, b: &Tree<'_>, j: u32, lb: u32) -> bool {
     if la == lb && same_key_sequence(a, i, b, j, la) {
         let (mut x, mut y) = (i + 1, j + 1);
+        let mut all = true;
         for _ in 0..la {
-            if !equal(a, x + 1, b, y + 1) && !shadowed(a, x, a.node(i)) {
-                return false;
+            if !equal(a, x + 1, b, y + 1) {
+                // Unequal, unless a later duplicate key overrides this member.
+                if la > SCAN_MAX {
+                    all = false;
+                    break;
+                }
+                if !shadowed(a, x, a.node(i)) {
+                    return false;
+                }
             }
             x = a.next(x + 1);
             y = b.next(y + 1);
         }
-        return true;
+        if all {
+            return true;
+        }
     }
     let (ma, mb) = (members(a, i), members(b, j));
     ma.len() == mb.len()
