@@ -203,3 +203,53 @@ fn forms_become_objects_of_their_keys() {
     let v: serde_json::Value = serde_json::from_slice(&form_as_json(b"k=50%")).unwrap();
     assert_eq!(v, serde_json::json!({"k": "50%"}));
 }
+
+#[test]
+fn fed_in_pieces_the_decoder_gives_what_decode_gives() {
+    let z = gzip(JSON);
+    let mut wire = format!("{:x}\r\n", z.len()).into_bytes();
+    wire.extend_from_slice(&z);
+    wire.extend_from_slice(b"\r\n0\r\n\r\n");
+    let h = head("Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n");
+    for split in 0..=wire.len() {
+        let mut d = Decoder::new(&h, "GET", 1 << 20);
+        d.push(&wire[..split]);
+        d.push(&wire[split..]);
+        let got = d.finish(true);
+        assert_eq!(got.content, Content::Bytes(JSON.to_vec()), "split {split}");
+        assert!(got.complete, "split {split}");
+    }
+}
+
+#[test]
+fn a_zip_bomb_stops_at_the_inflate_bound() {
+    // 300 MiB of zeros compress to about 300 KiB.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..300 {
+        e.write_all(&zeros).unwrap();
+    }
+    let z = e.finish().unwrap();
+    let h = head(&format!(
+        "Content-Encoding: gzip\r\nContent-Length: {}\r\n",
+        z.len()
+    ));
+    let d = decoded(&h, &z);
+    assert!(!d.complete);
+    let Content::Digest { len, .. } = d.content else {
+        panic!("kept the bytes");
+    };
+    assert!(len <= MAX_INFLATE + (1 << 20), "{len}");
+}
+
+#[test]
+fn a_stream_cut_inside_its_coding_says_so() {
+    let z = gzip(JSON);
+    let cut = &z[..z.len() - 6];
+    let h = head(&format!(
+        "Content-Encoding: gzip\r\nContent-Length: {}\r\n",
+        cut.len()
+    ));
+    let d = decoded(&h, cut);
+    assert!(d.undecoded.is_some(), "{d:?}");
+}
