@@ -32,9 +32,9 @@ pub fn escape(s: &str) -> String {
 }
 
 fn case(out: &mut String, suite: &str, e: &EndpointReport) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n",
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">",
         escape(suite),
         escape(&e.endpoint)
     );
@@ -61,9 +61,9 @@ fn case(out: &mut String, suite: &str, e: &EndpointReport) {
             }
             text.push('\n');
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "      <failure type=\"difference\" message=\"{}\">{}</failure>\n",
+            "      <failure type=\"difference\" message=\"{}\">{}</failure>",
             escape(&format!(
                 "{} of {} requests differ beyond noise ({:.2}%), {} status mismatches",
                 e.differing,
@@ -88,9 +88,9 @@ fn case(out: &mut String, suite: &str, e: &EndpointReport) {
         })
         .collect();
     if !noise.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "      <system-out>{}</system-out>\n",
+            "      <system-out>{}</system-out>",
             escape(&noise.join("\n"))
         );
     }
@@ -109,16 +109,16 @@ pub fn render(c: &ComparisonReport, thresholds: &[ThresholdResult]) -> String {
         .filter(|e| e.differing > 0)
         .count()
         + thresholds.iter().filter(|t| !t.passed).count();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<testsuites name=\"shadowtap comparison\" tests=\"{cases}\" failures=\"{failures}\">\n"
+        "<testsuites name=\"shadowtap comparison\" tests=\"{cases}\" failures=\"{failures}\">"
     );
     for t in &c.targets {
         let name = t.target.clone().unwrap_or_else(|| "overall".into());
         let failed = t.endpoints.iter().filter(|e| e.differing > 0).count();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\">\n",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\">",
             escape(&name),
             t.endpoints.len()
         );
@@ -129,22 +129,22 @@ pub fn render(c: &ComparisonReport, thresholds: &[ThresholdResult]) -> String {
     }
     if !thresholds.is_empty() {
         let failed = thresholds.iter().filter(|t| !t.passed).count();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  <testsuite name=\"thresholds\" tests=\"{}\" failures=\"{failed}\" errors=\"0\">\n",
+            "  <testsuite name=\"thresholds\" tests=\"{}\" failures=\"{failed}\" errors=\"0\">",
             thresholds.len()
         );
         for r in thresholds {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "    <testcase classname=\"thresholds\" name=\"{} ({})\" time=\"0\">\n",
+                "    <testcase classname=\"thresholds\" name=\"{} ({})\" time=\"0\">",
                 escape(&r.threshold),
                 escape(&r.target)
             );
             if !r.passed {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "      <failure type=\"threshold\" message=\"{}\"/>\n",
+                    "      <failure type=\"threshold\" message=\"{}\"/>",
                     escape(&format!("observed {}", r.observed_text))
                 );
             }

@@ -74,14 +74,43 @@ pub struct Example {
 
 #[derive(Clone, Debug, Default)]
 struct FieldTally {
-    /// Requests where it differed.
-    count: u64,
-    /// Of those, where the rules knew the difference to be noise.
-    known_noise: u64,
+    /// Requests where it differed and the rules did not know the
+    /// difference as noise.
+    real: Part,
+    /// Requests where the rules knew it as noise.
+    known: Part,
     /// The first rule that did.
     reason: Option<Noise>,
+}
+
+/// The requests of one field's differences of one sort.
+#[derive(Clone, Debug, Default)]
+struct Part {
+    count: u64,
     kinds: [u64; 6],
     examples: Vec<Example>,
+}
+
+impl Part {
+    fn add(&mut self, request_id: u64, d: &Difference) {
+        self.count += 1;
+        self.kinds[kind_index(d.kind)] += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(example(request_id, d));
+        }
+    }
+
+    fn merge(&mut self, other: &Part) {
+        self.count += other.count;
+        for (a, b) in self.kinds.iter_mut().zip(other.kinds) {
+            *a += b;
+        }
+        for e in &other.examples {
+            if self.examples.len() < MAX_EXAMPLES {
+                self.examples.push(e.clone());
+            }
+        }
+    }
 }
 
 fn kind_index(k: Kind) -> usize {
@@ -169,19 +198,17 @@ impl EndpointTally {
             // A field counts once per request.
             if !seen.contains(&i) {
                 seen.push(i);
-                t.count += 1;
-                t.kinds[kind_index(d.kind)] += 1;
-                if t.examples.len() < MAX_EXAMPLES {
-                    t.examples.push(example(request_id, d));
-                }
                 match &d.noise {
                     Some(n) => {
-                        t.known_noise += 1;
+                        t.known.add(request_id, d);
                         if t.reason.is_none() {
                             t.reason = Some(n.clone());
                         }
                     }
-                    None => signature.push(i),
+                    None => {
+                        t.real.add(request_id, d);
+                        signature.push(i);
+                    }
                 }
             } else if d.noise.is_none() && !signature.contains(&i) {
                 signature.push(i);
@@ -229,18 +256,10 @@ impl EndpointTally {
             match self.field(f) {
                 Some(i) => {
                     let mine = &mut self.fields[usize::from(i)].1;
-                    mine.count += t.count;
-                    mine.known_noise += t.known_noise;
+                    mine.real.merge(&t.real);
+                    mine.known.merge(&t.known);
                     if mine.reason.is_none() {
                         mine.reason = t.reason.clone();
-                    }
-                    for (a, b) in mine.kinds.iter_mut().zip(t.kinds) {
-                        *a += b;
-                    }
-                    for e in &t.examples {
-                        if mine.examples.len() < MAX_EXAMPLES {
-                            mine.examples.push(e.clone());
-                        }
                     }
                     map.push(i);
                 }
@@ -494,41 +513,29 @@ impl Tally {
         let mut noise_fields = vec![false; t.fields.len()];
         let mut fields = Vec::new();
         for (i, (f, ft)) in t.fields.iter().enumerate() {
-            let unknown = ft.count - ft.known_noise;
-            let (by_rate, noise_rate) = self.noise_by_rate(name, f, unknown, t.compared);
-            let noise = unknown == 0 || by_rate;
-            noise_fields[i] = noise;
-            let reason = if unknown == 0 {
-                ft.reason.as_ref().map(ToString::to_string)
-            } else if by_rate {
-                Some(match self.noise_source {
+            let path = f.to_string();
+            // The differences the rules did not know as noise: a candidate
+            // difference unless its rate says noise.
+            if ft.real.count > 0 {
+                let (by_rate, noise_rate) = self.noise_by_rate(name, f, ft.real.count, t.compared);
+                noise_fields[i] = by_rate;
+                let reason = by_rate.then(|| match self.noise_source {
                     NoiseSource::Calibration => {
                         "differs as often between two passes of the baseline".to_owned()
                     }
                     _ => "differs as often between primary and secondary".to_owned(),
-                })
-            } else {
-                None
-            };
-            let top = (0..6)
-                .max_by_key(|&k| (ft.kinds[k], usize::MAX - k))
-                .unwrap_or(0);
-            fields.push(FieldReport {
-                path: f.to_string(),
-                kind: KINDS[top],
-                kinds: KINDS
-                    .iter()
-                    .zip(ft.kinds)
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(k, n)| (k.as_str(), n))
-                    .collect(),
-                count: ft.count,
-                rate: rate(ft.count, t.compared),
-                noise,
-                noise_reason: reason,
-                noise_rate,
-                examples: ft.examples.clone(),
-            });
+                });
+                fields.push(field_report(
+                    &path, &ft.real, t.compared, by_rate, reason, noise_rate,
+                ));
+            }
+            // Those it knew, shown as noise with the rule's reason.
+            if ft.known.count > 0 {
+                let reason = ft.reason.as_ref().map(ToString::to_string);
+                fields.push(field_report(
+                    &path, &ft.known, t.compared, true, reason, None,
+                ));
+            }
         }
         let mut differing = t.unsigned;
         let mut noise_only = t.known_noise_only;
@@ -589,6 +596,35 @@ impl Tally {
     }
 }
 
+fn field_report(
+    path: &str,
+    part: &Part,
+    compared: u64,
+    noise: bool,
+    noise_reason: Option<String>,
+    noise_rate: Option<f64>,
+) -> FieldReport {
+    let top = (0..6)
+        .max_by_key(|&k| (part.kinds[k], usize::MAX - k))
+        .unwrap_or(0);
+    FieldReport {
+        path: path.to_owned(),
+        kind: KINDS[top],
+        kinds: KINDS
+            .iter()
+            .zip(part.kinds)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.as_str(), n))
+            .collect(),
+        count: part.count,
+        rate: rate(part.count, compared),
+        noise,
+        noise_reason,
+        noise_rate,
+        examples: part.examples.clone(),
+    }
+}
+
 fn rate(n: u64, of: u64) -> f64 {
     if of == 0 {
         0.0
@@ -644,7 +680,9 @@ pub struct EndpointReport {
     /// Differences in fields past the bound of fields per endpoint.
     pub fields_dropped: u64,
     pub latency_us: Option<Latency>,
-    /// Candidate differences first, most frequent first; then noise.
+    /// Candidate differences first, most frequent first; then noise. A
+    /// field whose differences were partly known as noise by the rules
+    /// appears twice: its other differences, then the noise.
     pub fields: Vec<FieldReport>,
 }
 
