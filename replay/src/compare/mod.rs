@@ -204,6 +204,15 @@ impl<'a> From<&'a shadowtap_format::Response> for Side<'a> {
     }
 }
 
+/// One side of a comparison with its body decoded.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoded<'a> {
+    pub status: u16,
+    /// Status line and fields, with the blank line.
+    pub head: &'a [u8],
+    pub body: &'a body::Decoded,
+}
+
 /// Why bodies were not compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,10 +262,6 @@ impl Comparer {
     /// request with `method`, each marked as noise where the rules know it
     /// to be.
     pub fn compare(&self, method: &str, baseline: &Side<'_>, candidate: &Side<'_>) -> Comparison {
-        let mut c = Comparison::default();
-        let out = &mut c.differences;
-        out.extend(headers::diff_status(baseline.status, candidate.status));
-        headers::diff(baseline.head, candidate.head, out);
         let max = self.options.max_body;
         let a = body::decode(baseline.head, method, baseline.body, baseline.body_len, max);
         let b = body::decode(
@@ -266,6 +271,29 @@ impl Comparer {
             candidate.body_len,
             max,
         );
+        self.compare_decoded(
+            &Decoded {
+                status: baseline.status,
+                head: baseline.head,
+                body: &a,
+            },
+            &Decoded {
+                status: candidate.status,
+                head: candidate.head,
+                body: &b,
+            },
+        )
+    }
+
+    /// [`compare`](Comparer::compare) of responses whose bodies were
+    /// decoded already (by a [`body::Decoder`] fed as they arrived, with
+    /// this comparer's [`Options::max_body`]).
+    pub fn compare_decoded(&self, baseline: &Decoded<'_>, candidate: &Decoded<'_>) -> Comparison {
+        let mut c = Comparison::default();
+        let out = &mut c.differences;
+        out.extend(headers::diff_status(baseline.status, candidate.status));
+        headers::diff(baseline.head, candidate.head, out);
+        let (a, b) = (baseline.body, candidate.body);
         if !a.complete {
             c.uncompared = Some(Uncompared::BaselineCut);
         } else if !b.complete {
