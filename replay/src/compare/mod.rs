@@ -373,7 +373,182 @@ impl Comparer {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+
+    fn comparer() -> Comparer {
+        Comparer::new(
+            rules::Rules::new(&[], &[], true).unwrap(),
+            Options::default(),
+        )
+    }
+
+    /// (head, body) of a response.
+    fn resp(status: u16, fields: &str, body: &[u8]) -> (u16, Vec<u8>, Vec<u8>) {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\n{fields}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        (status, head.into_bytes(), body.to_vec())
+    }
+
+    fn side(r: &(u16, Vec<u8>, Vec<u8>)) -> Side<'_> {
+        Side {
+            status: r.0,
+            head: &r.1,
+            body: &r.2,
+            body_len: r.2.len() as u64,
+        }
+    }
+
+    fn cmp(a: &(u16, Vec<u8>, Vec<u8>), b: &(u16, Vec<u8>, Vec<u8>)) -> Vec<(String, Kind, bool)> {
+        comparer()
+            .compare("GET", &side(a), &side(b))
+            .differences
+            .into_iter()
+            .map(|d| (d.field.to_string(), d.kind, d.noise.is_some()))
+            .collect()
+    }
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_compressed_body_equals_its_plain_form() {
+        let json = br#"{"a":[1,2],"b":"x"}"#;
+        let plain = resp(200, "Content-Type: application/json\r\n", json);
+        let zipped = resp(
+            200,
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+            &gzip(json),
+        );
+        assert_eq!(
+            cmp(&plain, &zipped),
+            vec![("header:content-encoding".into(), Kind::Extra, false)]
+        );
+    }
+
+    #[test]
+    fn each_body_type_by_its_own_rule() {
+        let j = |b: &[u8]| resp(200, "Content-Type: application/json\r\n", b);
+        assert_eq!(
+            cmp(
+                &j(br#"{"n":1,"ts":"2026-12-06T10:00:00Z"}"#),
+                &j(br#"{"n":2,"ts":"2026-12-06T10:00:01Z"}"#)
+            ),
+            vec![
+                ("body:/n".into(), Kind::Value, false),
+                ("body:/ts".into(), Kind::Value, true)
+            ]
+        );
+        let f = |b: &[u8]| {
+            resp(
+                200,
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+                b,
+            )
+        };
+        assert_eq!(cmp(&f(b"a=1&b=2"), &f(b"b=2&a=1")), vec![]);
+        assert_eq!(
+            cmp(&f(b"a=1&b=2"), &f(b"a=1&b=3")),
+            vec![("body:/b".into(), Kind::Value, false)]
+        );
+        let t = |b: &[u8]| resp(200, "Content-Type: text/plain\r\n", b);
+        assert_eq!(
+            cmp(&t(b"a\nb\n"), &t(b"a\nc\n")),
+            vec![("body".into(), Kind::Value, false)]
+        );
+        let o = |b: &[u8]| resp(200, "Content-Type: image/png\r\n", b);
+        assert_eq!(
+            cmp(&o(b"\x89PNG1"), &o(b"\x89PNG22")),
+            vec![("body".into(), Kind::Length, false)]
+        );
+        // A candidate that is not JSON where the baseline is.
+        assert_eq!(
+            cmp(&j(b"{}"), &j(b"<html>")),
+            vec![("body".into(), Kind::Type, false)]
+        );
+        // A baseline labelled JSON that is not: compared as text.
+        assert_eq!(
+            cmp(&j(b"oops"), &j(b"oops!")),
+            vec![("body".into(), Kind::Value, false)]
+        );
+    }
+
+    #[test]
+    fn status_and_headers_come_first_and_noise_is_marked() {
+        let a = resp(
+            200,
+            "Date: Sun, 06 Dec 2026 10:00:00 GMT\r\nX-A: 1\r\n",
+            b"{}",
+        );
+        let b = resp(
+            404,
+            "Date: Sun, 06 Dec 2026 10:00:05 GMT\r\nX-A: 2\r\n",
+            b"{}",
+        );
+        assert_eq!(
+            cmp(&a, &b),
+            vec![
+                ("status".into(), Kind::Value, false),
+                ("header:date".into(), Kind::Value, true),
+                ("header:x-a".into(), Kind::Value, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_the_recording_cut_is_not_compared() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n".to_vec();
+        let cut = Side {
+            status: 200,
+            head: &head,
+            body: b"01234",
+            body_len: 10,
+        };
+        let full = Side {
+            status: 200,
+            head: &head,
+            body: b"0123456789",
+            body_len: 10,
+        };
+        let c = comparer().compare("GET", &cut, &full);
+        assert_eq!(
+            (c.uncompared, c.differences.len()),
+            (Some(Uncompared::BaselineCut), 0)
+        );
+        let c = comparer().compare("GET", &full, &cut);
+        assert_eq!(c.uncompared, Some(Uncompared::CandidateCut));
+    }
+
+    #[test]
+    fn differences_past_the_bound_are_counted() {
+        let many_a: String = (0..100)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let many_b: String = (0..100)
+            .map(|i| format!("\"k{i}\":{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let a = resp(
+            200,
+            "Content-Type: application/json\r\n",
+            format!("{{{many_a}}}").as_bytes(),
+        );
+        let b = resp(
+            200,
+            "Content-Type: application/json\r\n",
+            format!("{{{many_b}}}").as_bytes(),
+        );
+        let c = comparer().compare("GET", &side(&a), &side(&b));
+        assert_eq!((c.differences.len(), c.more), (64, 36));
+        assert!(!c.is_equal());
+    }
 
     #[test]
     fn fields_are_written_as_the_report_names_them() {
