@@ -190,12 +190,43 @@ def text_targets():
         put("units", f"u-{i}", bytes([w]) + s.encode())
 
 
+def compare():
+    """Response pairs: JSON, gzip and chunked, forms, text, rule texts."""
+    import gzip
+    import zlib
+
+    def resp(fields, body, status=200):
+        head = f"HTTP/1.1 {status} X\r\n{fields}Content-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    j = "Content-Type: application/json\r\n"
+    a = b'{"id":1,"items":[{"n":1},{"n":2}],"ts":"2026-12-06T10:00:00Z","price":10.50}'
+    b = b'{"id":1,"items":[{"n":2},{"n":1}],"ts":"2026-12-06T10:00:05Z","price":10.5,"x":true}'
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n"
+    pairs = [
+        (0, resp(j, a), resp(j, b)),
+        (0, resp(j, a), resp(j + "Content-Encoding: gzip\r\n", gzip.compress(b, mtime=0))),
+        (0, resp(j, a), resp(j + "Content-Encoding: deflate\r\n", zlib.compress(b))),
+        (1, resp(j, a), chunked),
+        (2, resp(j, a), resp("Date: Sun, 06 Dec 2026 10:00:00 GMT\r\nX-A: 1\r\n" + j, a, 500)),
+        (0, resp("Content-Type: application/x-www-form-urlencoded\r\n", b"a=1&b=x+y&a=%41"),
+         resp("Content-Type: application/x-www-form-urlencoded\r\n", b"b=x+y&a=1")),
+        (8, resp("Content-Type: text/plain\r\n", b"one\ntwo\n"), resp("Content-Type: text/plain\r\n", b"one\n2\n")),
+        (6, b"json:/items/*/n\n~^v\\d+$\nheader:x-*\njson:/p within=1%", b"GET /api/items/123?b=1&a=2"),
+        (0, a, b"[1,2,3]"),
+    ]
+    for i, (settings, x, y) in enumerate(pairs):
+        put("compare", f"pair-{i}", bytes([settings]) + x + b"\xff" + y)
+
+
 http1()
 logs()
 decode()
 pipeline()
 rewrite()
 text_targets()
+compare()
 
 
 def regressions():
