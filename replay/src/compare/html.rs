@@ -1,4 +1,4 @@
-//! The comparison as one self-contained HTML page (`--html`): the overall
+//! The comparison as one self-contained HTML page: the overall
 //! counts and the noise rule in a header, the thresholds if any, then per
 //! target its endpoints, most differing first, and per endpoint its counts,
 //! its latency side by side and its fields: the candidate's differences
@@ -265,11 +265,11 @@ fn endpoints_table(out: &mut String, ti: usize, t: &TargetReport) {
         }
         out.push(' ');
         badge(out, class, text);
-        let _ = write!(
+        let _ = writeln!(
             out,
             "</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\"><span class=\"diff-rate\">{}</span></td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             e.compared,
             e.equal,
             e.noise_only,
@@ -298,10 +298,10 @@ fn latency_table(out: &mut String, l: &Latency) {
         ("baseline", "baseline", l.baseline),
         ("candidate", "candidate", l.candidate),
     ] {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<tr class=\"{class}\"><th>{name}</th><td class=\"n\" title=\"{} µs\">{}</td>\
-             <td class=\"n\" title=\"{} µs\">{}</td><td class=\"n\" title=\"{} µs\">{}</td></tr>\n",
+             <td class=\"n\" title=\"{} µs\">{}</td><td class=\"n\" title=\"{} µs\">{}</td></tr>",
             p.p50,
             micros(p.p50),
             p.p90,
@@ -310,10 +310,10 @@ fn latency_table(out: &mut String, l: &Latency) {
             micros(p.p99)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<tr class=\"ratio\"><th>candidate ÷ baseline</th><td class=\"n\">{}</td>\
-         <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+         <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
         ratio(l.ratio_p50),
         ratio(l.ratio_p90),
         ratio(l.ratio_p99)
@@ -435,9 +435,9 @@ fn field_group(out: &mut String, fields: &[&FieldReport], noise: bool) {
         field_row(out, f);
     }
     if fields.len() > FIELDS_SHOWN {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr class=\"more\"><td colspan=\"6\" class=\"note\">… {} more (see the JSON report)</td></tr>\n",
+            "<tr class=\"more\"><td colspan=\"6\" class=\"note\">… {} more (see the JSON report)</td></tr>",
             fields.len() - FIELDS_SHOWN
         );
     }
