@@ -171,6 +171,8 @@ fn run_browser(browser: &Path, dir: &Path, args: &[String], url: &str) -> Output
             // page is the test's own, and its policy forbids scripts.
             "--no-sandbox",
             "--disable-gpu",
+            // Containers often have a small /dev/shm.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-extensions",
