@@ -21,6 +21,7 @@ use std::fmt;
 pub mod body;
 pub mod endpoint;
 pub mod headers;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod pair;
