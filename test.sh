@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(libpcap-dev pkg-config tcpdump tshark nginx-light wrk curl iproute2 util-linux)
+packages=(libpcap-dev pkg-config tcpdump tshark nginx-light wrk curl iproute2 util-linux chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
