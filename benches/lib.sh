@@ -249,7 +249,11 @@ http {
         location = /ready { access_log off; return 204; }
         location / {
             default_type application/json;
-            return 200 '$NGINX_BODY\n';
+$(if [ -n "${NGINX_ROOT:-}" ]; then
+            printf '            root %s;\n' "$NGINX_ROOT"
+        else
+            printf "            return 200 '%s\\\\n';\n" "$NGINX_BODY"
+        fi)
         }
     }
 }

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-all=(format capture_live capture_offline replay_throughput replay_timing replay_memory tee compare_json)
+all=(format capture_live capture_offline replay_throughput replay_timing replay_memory tee compare_json compare)
 if (($#)); then
     names=("$@")
 else
