@@ -16,7 +16,7 @@
 //! (required), `--seed N` (1). Prints one summary line on stderr.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use shadowtap_format::{Exchange, FileHeader, Response, Writer, WriterOptions};
@@ -78,13 +78,7 @@ fn document(k: u64, old: bool, stamp: u64) -> String {
     )
 }
 
-fn run(
-    count: u64,
-    files: u64,
-    dir: &PathBuf,
-    out: &PathBuf,
-    seed: u64,
-) -> Result<(u64, u64), String> {
+fn run(count: u64, files: u64, dir: &Path, out: &Path, seed: u64) -> Result<(u64, u64), String> {
     let items = dir.join("items");
     std::fs::create_dir_all(&items).map_err(|e| format!("creating {}: {e}", items.display()))?;
     let mut total = 0u64;
