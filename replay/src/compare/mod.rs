@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod headers;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod pair;
 pub mod rules;
 pub mod tally;
