@@ -173,7 +173,10 @@ impl Engine<Network> {
         if self.config.inputs.is_empty() {
             return Err(EngineError::NoInput);
         }
-        let files = Files::open(self.config.inputs.clone(), self.config.input)?;
+        let mut input = self.config.input;
+        // The recorded responses are what the candidates' are compared with.
+        input.keep_responses |= self.config.compare.is_some();
+        let files = Files::open(self.config.inputs.clone(), input)?;
         let feed = self.feed(files);
         let source = Threaded::spawn(feed).map_err(|e| {
             EngineError::Input(InputError {
