@@ -88,7 +88,9 @@ fn serve(mut stream: TcpStream, v: u8, style: Style, counter: &AtomicU64) {
             rid(1_000_000 + c)
         );
         let (coding, payload) = match style {
-            Style::Gzip | Style::GzipChunked => ("Content-Encoding: gzip\r\n", gzip(body.as_bytes())),
+            Style::Gzip | Style::GzipChunked => {
+                ("Content-Encoding: gzip\r\n", gzip(body.as_bytes()))
+            }
             _ => ("", body.into_bytes()),
         };
         let mut out = format!("HTTP/1.1 {status} X\r\n{fields}{coding}").into_bytes();
@@ -103,7 +105,9 @@ fn serve(mut stream: TcpStream, v: u8, style: Style, counter: &AtomicU64) {
                 out.extend_from_slice(b"0\r\n\r\n");
             }
             _ => {
-                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes());
+                out.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes(),
+                );
                 out.extend_from_slice(&payload);
             }
         }
@@ -301,7 +305,10 @@ fn replay_compare_reports_each_injected_difference_and_keeps_noise_apart() {
     let items = endpoint(&r, "GET /api/items/{id}");
     assert_eq!(items["compared"], 100);
     assert_eq!(items["status_mismatch"], 1);
-    assert_eq!(items["differing"], 100, "every item gained /stock: {items:#}");
+    assert_eq!(
+        items["differing"], 100,
+        "every item gained /stock: {items:#}"
+    );
     let price = field(items, "body:/price");
     assert_eq!(
         (price["kind"].as_str(), price["count"].as_u64()),
@@ -420,7 +427,11 @@ fn replay_compare_reports_each_injected_difference_and_keeps_noise_apart() {
         .arg(&junit)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "3 ['GET /api/items/{id}', 'GET /api/list?page']"
@@ -447,7 +458,10 @@ fn gzip_and_chunked_bodies_of_the_same_json_do_not_differ() {
             "{style:?}: {c:#}"
         );
         let fields = candidate_fields(&r);
-        let body: Vec<_> = fields.iter().filter(|(_, p)| p.starts_with("body")).collect();
+        let body: Vec<_> = fields
+            .iter()
+            .filter(|(_, p)| p.starts_with("body"))
+            .collect();
         assert!(body.is_empty(), "{style:?}: body differences {body:?}");
         if style == Style::Chunked {
             // Framing fields are not compared.
@@ -455,7 +469,11 @@ fn gzip_and_chunked_bodies_of_the_same_json_do_not_differ() {
             assert_eq!(c["differing"], 0, "{style:?}");
         } else {
             // The coding is a header difference of every request.
-            for e in ["GET /api/items/{id}", "GET /api/list?page", "GET /api/health"] {
+            for e in [
+                "GET /api/items/{id}",
+                "GET /api/list?page",
+                "GET /api/health",
+            ] {
                 let ep = endpoint(&r, e);
                 let f = field(ep, "header:content-encoding");
                 assert_eq!(f["kind"], "extra", "{style:?}: {f:#}");

@@ -106,9 +106,11 @@ impl ComparePlan {
     /// anything is sent) and sets up the comparison of `targets`.
     pub(super) fn open(self, targets: &[String]) -> anyhow::Result<Live> {
         let diff_log: Option<Box<dyn Write + Send>> = match &self.diff_log {
-            Some(p) => Some(Box::new(File::create(p).with_context(|| {
-                format!("creating the diff log {}", p.display())
-            })?)),
+            Some(p) => {
+                Some(Box::new(File::create(p).with_context(|| {
+                    format!("creating the diff log {}", p.display())
+                })?))
+            }
             None => None,
         };
         let junit = match self.junit {
@@ -165,7 +167,11 @@ impl Live {
 
     /// Writes the JUnit file, then flushes the diff log; an I/O error of
     /// either is the run's error.
-    pub(super) fn write_files(&mut self, outcome: &Outcome, evaluation: &Evaluation) -> anyhow::Result<()> {
+    pub(super) fn write_files(
+        &mut self,
+        outcome: &Outcome,
+        evaluation: &Evaluation,
+    ) -> anyhow::Result<()> {
         let diff_log = self.comparing.finish_diff_log();
         if let Some((path, f)) = self.junit.as_mut() {
             f.write_all(junit::render(&outcome.report, &evaluation.results).as_bytes())

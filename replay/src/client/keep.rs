@@ -78,7 +78,13 @@ impl Kept {
 
     /// `bytes` were consumed by `framer` (of a response to `method`) in one
     /// feed; its body had consumed `body_before` bytes before it.
-    pub(crate) fn consumed(&mut self, framer: &Framer, bytes: &[u8], body_before: u64, method: &str) {
+    pub(crate) fn consumed(
+        &mut self,
+        framer: &Framer,
+        bytes: &[u8],
+        body_before: u64,
+        method: &str,
+    ) {
         let body_n = usize::try_from(framer.body_consumed().saturating_sub(body_before))
             .unwrap_or(usize::MAX)
             .min(bytes.len());

@@ -367,7 +367,7 @@ impl Session {
         parts: [&[u8]; 3],
         method: &str,
         keep_alive: bool,
-        mut kept: Option<&mut Kept>,
+        kept: Option<&mut Kept>,
     ) -> Reply {
         let started = Instant::now();
         self.wbuf.clear();
@@ -384,12 +384,8 @@ impl Session {
             Some(t) if t.deadline() <= deadline => t,
             _ => Box::pin(tokio::time::sleep_until(deadline)),
         };
-        let result = until_deadline(
-            &mut timer,
-            deadline,
-            self.attempt(method, keep_alive, kept.as_deref_mut()),
-        )
-        .await;
+        let result =
+            until_deadline(&mut timer, deadline, self.attempt(method, keep_alive, kept)).await;
         self.timer = Some(timer);
         let (result, tls_reason) = match result {
             Some(Ok(status)) => (Ok(status), None),

@@ -302,3 +302,184 @@ impl Comparing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shadowtap_format::http1::{Framer, Status};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::compare::rules::Rules;
+    use crate::compare::Options;
+    use crate::rewrite::{HostMode, Rewriter};
+    use crate::stats::ErrorKind;
+
+    /// A writer that fails every write.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            lock(&self.0).extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn comparing(log: Option<Box<dyn Write + Send>>) -> Comparing {
+        let rules = Rules::new(&[], &[], true).unwrap();
+        Comparing::new(
+            Comparer::new(rules, Options::default()),
+            Endpoints::new(&[]).unwrap(),
+            TallyConfig::default(),
+            &["http://t".to_owned()],
+            log,
+        )
+    }
+
+    fn recorded(c: &Comparing, file: usize, body: Option<&str>) -> Recorded {
+        let request = b"GET /items/7?x=1 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+        let mut ex = Exchange::new(
+            5,
+            1,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            1_000,
+            request.clone(),
+        );
+        if let Some(b) = body {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len());
+            ex = ex.with_response(Response::new(
+                200,
+                2_000,
+                3_001_000,
+                head.into_bytes(),
+                b.as_bytes().to_vec(),
+            ));
+        }
+        let mut rw = Rewriter::new(HostMode::default(), Vec::new());
+        let p = rw.rewrite(&request).unwrap();
+        c.recorded(file, &mut ex, &p)
+    }
+
+    /// `wire` read as a session reads it, into a fresh [`Kept`].
+    fn kept(wire: &[u8]) -> Kept {
+        let mut k = Kept::new(1 << 20);
+        let mut framer = Framer::response("GET");
+        let before = framer.body_consumed();
+        let p = framer.feed(wire).unwrap();
+        k.consumed(&framer, &wire[..p.consumed], before, "GET");
+        assert_eq!(p.status, Status::Complete);
+        k.response_done();
+        k
+    }
+
+    fn reply(result: Result<u16, ErrorKind>) -> Reply {
+        let now = Instant::now();
+        Reply {
+            result,
+            bytes_sent: 0,
+            bytes_received: 0,
+            tls_reason: None,
+            started: now,
+            done: now,
+        }
+    }
+
+    #[test]
+    fn a_recording_names_its_request_once() {
+        let c = comparing(None);
+        let r = recorded(&c, 1, Some("{}"));
+        assert_eq!(r.id(), (1 << 48) | 5);
+        assert_eq!(r.endpoint(), "GET /items/{id}?x");
+        assert_eq!((r.method.as_str(), r.uri.as_str()), ("GET", "/items/7?x=1"));
+        assert_eq!(r.latency, Duration::from_millis(3));
+        assert!(r.has_response());
+    }
+
+    #[test]
+    fn errors_and_missing_recordings_are_counted_not_compared() {
+        let c = comparing(None);
+        let mut line = Vec::new();
+        let none = recorded(&c, 0, None);
+        c.settle(0, &none, &reply(Ok(200)), None, &mut line);
+        let some = recorded(&c, 0, Some(r#"{"a":1}"#));
+        c.settle(0, &some, &reply(Err(ErrorKind::Timeout)), None, &mut line);
+        // A transport that kept nothing.
+        c.settle(
+            0,
+            &some,
+            &reply(Ok(200)),
+            Some(&mut Kept::new(10)),
+            &mut line,
+        );
+        assert_eq!(
+            c.not_compared(),
+            NotCompared {
+                no_recorded_response: 1,
+                not_kept: 1
+            }
+        );
+        let r = c.report();
+        assert_eq!((r.overall.compared, r.overall.errors), (0, 1));
+    }
+
+    #[test]
+    fn a_difference_goes_to_the_tally_and_the_diff_log() {
+        let out = Shared::default();
+        let c = comparing(Some(Box::new(out.clone())));
+        let rec = recorded(&c, 0, Some(r#"{"a":1}"#));
+        let mut line = Vec::new();
+        let mut same = kept(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
+        c.settle(0, &rec, &reply(Ok(200)), Some(&mut same), &mut line);
+        let mut other = kept(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":2}");
+        c.settle(0, &rec, &reply(Ok(200)), Some(&mut other), &mut line);
+        let r = c.report();
+        assert_eq!(
+            (r.overall.compared, r.overall.equal, r.overall.differing),
+            (2, 1, 1)
+        );
+        c.finish_diff_log().unwrap();
+        let text = String::from_utf8(lock(&out.0).clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["differences"][0]["path"], "body:/a");
+        assert_eq!(v["target"], "http://t");
+        assert_eq!(v["baseline_id"], 5);
+    }
+
+    #[test]
+    fn a_diff_log_that_cannot_be_written_is_an_error_at_the_end() {
+        let c = comparing(Some(Box::new(Broken)));
+        let rec = recorded(&c, 0, Some(r#"{"a":1}"#));
+        let mut line = Vec::new();
+        // More than the writer's buffer, so that a write reaches it.
+        for _ in 0..200 {
+            let mut k = kept(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":2}");
+            c.settle(0, &rec, &reply(Ok(200)), Some(&mut k), &mut line);
+        }
+        let e = c.finish_diff_log().unwrap_err();
+        assert_eq!(e.to_string(), "cannot write the diff log");
+        assert_eq!(
+            std::error::Error::source(&e).unwrap().to_string(),
+            "disk full"
+        );
+        assert_eq!(c.report().overall.differing, 200);
+    }
+}

@@ -169,7 +169,9 @@ impl Config {
         }
         if let Some(c) = &self.compare {
             if self.mode.is_live() {
-                problems.push(EngineError::Compare("a live mirror has no recorded responses"));
+                problems.push(EngineError::Compare(
+                    "a live mirror has no recorded responses",
+                ));
             } else if c.targets().len() != self.targets.len() {
                 problems.push(EngineError::Compare(
                     "the comparison is not set up for these targets",
