@@ -102,6 +102,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
                 hdr_log: None,
                 no_progress: false,
             },
+            // The demo does not compare responses.
+            comparison: Default::default(),
         };
         // Validated before the run is described: a bad value is said alone.
         let plan = Plan::from_args(replay_args)?;

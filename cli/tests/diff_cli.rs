@@ -3,122 +3,17 @@
 //! reported at its endpoint, pointer, kind and count; the noise both
 //! versions add (timestamps, request ids, Date) is reported as noise.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
-use shadowtap_format::{Codec, Exchange, FileHeader, Response, Writer, WriterOptions};
+mod common;
+
+use common::api::write_log;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shadowtap"))
         .args(args)
         .output()
         .expect("run shadowtap")
-}
-
-/// A deterministic pseudo-random 32-hex-digit id.
-fn rid(seed: u64) -> String {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xdead_beef;
-    let mut s = String::new();
-    for _ in 0..2 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.push_str(&format!("{x:016x}"));
-    }
-    s
-}
-
-/// The response of version `v` (1 or 2) to request `i` of `path`; `salt`
-/// makes the noise differ between the two logs.
-fn answer(v: u8, path: &str, i: u64, salt: u64) -> (u16, String) {
-    let ts = format!(
-        "2026-12-06T10:{:02}:{:02}.{:03}Z",
-        (i + salt) % 60,
-        (i * 7 + salt) % 60,
-        salt % 1000
-    );
-    let req_id = rid(i * 1000 + salt);
-    if path.starts_with("/api/items/") {
-        let id: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
-        if v == 2 && id == 42 {
-            return (
-                500,
-                format!(r#"{{"error":"boom","request_id":"{req_id}"}}"#),
-            );
-        }
-        let price = if v == 2 && id % 10 == 3 {
-            "11.5"
-        } else {
-            "10.50"
-        };
-        let stock = if v == 2 { r#","stock":5"# } else { "" };
-        (
-            200,
-            format!(
-                r#"{{"id":{id},"name":"item {id}","price":{price},"tags":["a","b"],"updated_at":"{ts}","request_id":"{req_id}"{stock}}}"#
-            ),
-        )
-    } else if path.starts_with("/api/list") {
-        let items = if v == 2 {
-            r#"[{"id":3},{"id":2},{"id":1}]"#
-        } else {
-            r#"[{"id":1},{"id":2},{"id":3}]"#
-        };
-        (200, format!(r#"{{"items":{items},"generated_at":"{ts}"}}"#))
-    } else {
-        (200, format!(r#"{{"ok":true,"request_id":"{req_id}"}}"#))
-    }
-}
-
-fn requests() -> Vec<String> {
-    let mut r = Vec::new();
-    for i in 0..100 {
-        r.push(format!("/api/items/{i}"));
-        if i % 5 == 0 {
-            r.push(format!("/api/list?page={}", i / 5));
-            r.push("/api/health".to_owned());
-        }
-    }
-    r
-}
-
-fn write_log(path: &Path, v: u8, salt: u64) {
-    let opts = WriterOptions {
-        codec: Codec::Zstd,
-        sync: false,
-        ..WriterOptions::default()
-    };
-    let mut w = Writer::create(path, &FileHeader::default(), opts).unwrap();
-    for (n, p) in requests().iter().enumerate() {
-        let n = n as u64;
-        let (status, body) = answer(v, p, n, salt);
-        let ts = 1_800_000_000_000_000_000 + n * 1_000_000;
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nDate: Sun, 06 Dec 2026 10:{:02}:{:02} GMT\r\nContent-Type: application/json\r\nX-Request-Id: {}\r\nContent-Length: {}\r\n\r\n",
-            (n + salt) % 60,
-            (n * 3 + salt) % 60,
-            rid(n + salt * 7),
-            body.len()
-        );
-        let request = format!("GET {p} HTTP/1.1\r\nHost: api.test\r\n\r\n").into_bytes();
-        let ex = Exchange::new(
-            n,
-            n,
-            "127.0.0.1:40000".parse().unwrap(),
-            "127.0.0.1:8080".parse().unwrap(),
-            ts,
-            request,
-        )
-        .with_response(Response::new(
-            status,
-            ts + 1_000_000,
-            ts + 2_000_000,
-            head.into_bytes(),
-            body.into_bytes(),
-        ));
-        w.append(&ex).unwrap();
-    }
-    w.finish().unwrap();
 }
 
 fn endpoint<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

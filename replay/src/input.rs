@@ -13,8 +13,9 @@
 //! in argument order, then file order).
 //!
 //! Memory is bounded by one block per file (the format's reader) plus the
-//! window: responses are dropped as soon as an exchange is read, so the
-//! window holds `reorder_max` requests at most.
+//! window: responses are dropped as soon as an exchange is read (unless
+//! [`InputOptions::keep_responses`], for `replay --compare`), so the window
+//! holds `reorder_max` requests at most.
 //!
 //! A torn tail (the writer was killed mid-block) is a warning
 //! ([`InputWarning::TornTail`]): everything before it is replayed. Any other
@@ -40,6 +41,10 @@ pub struct InputOptions {
     pub reorder_window: Duration,
     /// Skip damaged blocks instead of stopping at the first one.
     pub salvage: bool,
+    /// Keep each exchange's recorded response (`replay --compare`). Off,
+    /// responses are dropped as soon as an exchange is read; on, the window
+    /// holds up to `reorder_max` responses per file too.
+    pub keep_responses: bool,
 }
 
 impl Default for InputOptions {
@@ -48,6 +53,7 @@ impl Default for InputOptions {
             reorder_max: 4096,
             reorder_window: Duration::from_secs(10),
             salvage: false,
+            keep_responses: false,
         }
     }
 }
@@ -187,8 +193,10 @@ impl<R: std::io::Read> FileInput<R> {
             }
             match self.reader.next_exchange() {
                 Ok(Some(mut ex)) => {
-                    // Replay never needs the captured response.
-                    ex.response = None;
+                    // Replay needs the captured response only to compare.
+                    if !opts.keep_responses {
+                        ex.response = None;
+                    }
                     self.newest = self.newest.max(ex.req_first_ns);
                     self.seq += 1;
                     self.heap.push(Reverse(Lookahead {
@@ -403,6 +411,7 @@ mod tests {
             reorder_max: 2,
             reorder_window: Duration::from_secs(3600),
             salvage: false,
+            keep_responses: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();
@@ -418,6 +427,7 @@ mod tests {
             reorder_max: 100,
             reorder_window: Duration::from_millis(15),
             salvage: false,
+            keep_responses: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();

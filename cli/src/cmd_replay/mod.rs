@@ -17,12 +17,13 @@ use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
 use shadowtap_replay::report::{Report, RunInfo};
-use shadowtap_replay::threshold::evaluate;
 
 use crate::{exit, units};
 
+mod compare;
 mod plan;
 
+pub use self::compare::ComparisonArgs;
 pub(crate) use self::plan::Plan;
 
 /// Report formats.
@@ -56,6 +57,8 @@ pub struct ReplayArgs {
     pub mirror: MirrorArgs,
     #[command(flatten)]
     pub output: ReportArgs,
+    #[command(flatten)]
+    pub comparison: ComparisonArgs,
 }
 
 /// When requests are sent (replay only).
@@ -268,12 +271,28 @@ pub(crate) async fn replay(plan: Plan, shutdown: &Shutdown) -> anyhow::Result<u8
 /// `replay`, the live capture for `tee`), then reports and maps the outcome
 /// to an exit code. The report's configuration is `input`'s keys (what fed
 /// the engine) and the plan's mirror keys.
-pub(crate) async fn execute<S, F, Fut>(plan: Plan, input: S, run: F) -> anyhow::Result<u8>
+pub(crate) async fn execute<S, F, Fut>(mut plan: Plan, input: S, run: F) -> anyhow::Result<u8>
 where
     S: serde::Serialize,
     F: FnOnce(Engine) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<RunOutcome>>,
 {
+    // The comparison's files first: a bad path fails before anything is
+    // sent.
+    let mut comparing = match plan.compare.take() {
+        Some(c) => {
+            let targets: Vec<String> = plan
+                .config
+                .targets
+                .iter()
+                .map(|t| t.url().to_owned())
+                .collect();
+            let live = c.open(&targets)?;
+            plan.config.compare = Some(live.comparing.clone());
+            Some(live)
+        }
+        None => None,
+    };
     let config = serde_json::to_value(Shown {
         input,
         config: &plan.config,
@@ -338,7 +357,15 @@ where
             interrupted,
         },
     );
-    let evaluation = evaluate(&plan.thresholds, &report).context("evaluating thresholds")?;
+    let compared = match &comparing {
+        Some(c) => Some(c.finish(&mut report)?),
+        None => None,
+    };
+    let evaluation = compare::evaluate_all(
+        &plan.thresholds,
+        &report,
+        compared.as_ref().map(|c| &c.report),
+    )?;
     report.set_thresholds(&evaluation);
 
     let mut summary = report.summary_text();
@@ -348,8 +375,17 @@ where
             outcome.abandoned
         ));
     }
+    if let Some(c) = &compared {
+        summary.push_str(&c.summary());
+    }
     summary.push_str(&evaluation.table());
     say_raw!("{summary}");
+    // Written whatever else fails; an error of theirs fails the run once
+    // the report is out.
+    let compare_files = match (comparing.as_mut(), &compared) {
+        (Some(live), Some(c)) => live.write_files(c, &evaluation),
+        _ => Ok(()),
+    };
 
     let json = || -> anyhow::Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;
@@ -372,6 +408,7 @@ where
         (ReportFormat::Text, None) => {}
     }
     hdr_result.context("writing the HDR log")?;
+    compare_files?;
 
     if interrupted {
         return Ok(exit::INTERRUPTED);

@@ -13,6 +13,7 @@ use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
 use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
 use shadowtap_replay::threshold::Threshold;
 
+use super::compare::{self, ComparePlan, ComparisonArgs};
 use super::{MirrorArgs, ReplayArgs, ReportArgs, ReportFormat, TimingArgs};
 use crate::{exit, units};
 
@@ -26,6 +27,8 @@ pub(crate) struct Plan {
     pub(super) report_file: Option<PathBuf>,
     pub(super) hdr_log: Option<PathBuf>,
     pub(super) progress: bool,
+    /// `--compare` (replay only).
+    pub(super) compare: Option<ComparePlan>,
 }
 
 /// The logs `replay` reads and when it sends their requests.
@@ -44,13 +47,13 @@ impl Plan {
             salvage: args.salvage,
             timing: args.timing,
         };
-        Plan::new(Some(logs), args.mirror, args.output)
+        Plan::new(Some(logs), args.mirror, args.output, args.comparison)
     }
 
     /// The plan of a live mirror (`tee`): requests are sent as they arrive,
     /// as fast as `--concurrency` allows, once each.
     pub(crate) fn live(mirror: MirrorArgs, output: ReportArgs) -> Result<Plan, exit::UsageError> {
-        Plan::new(None, mirror, output)
+        Plan::new(None, mirror, output, ComparisonArgs::default())
     }
 
     /// `logs` is `None` for a live mirror.
@@ -58,6 +61,7 @@ impl Plan {
         logs: Option<Logs>,
         mirror: MirrorArgs,
         output: ReportArgs,
+        comparison: ComparisonArgs,
     ) -> Result<Plan, exit::UsageError> {
         let live = logs.is_none();
         let timing = logs.as_ref().map(|l| &l.timing);
@@ -131,11 +135,23 @@ impl Plan {
                 Vec::new()
             }
         };
+        let comparing = comparison.compare;
         for t in thresholds.iter().filter(|t| t.metric.is_comparison()) {
-            check(Err(format!(
-                "--threshold {:?}: a comparison metric; replay does not compare responses (use shadowtap diff on two logs)",
-                t.expr
-            )));
+            if live {
+                check(Err(format!(
+                    "--threshold {:?}: a comparison metric; a live mirror does not compare responses",
+                    t.expr
+                )));
+            } else if !comparing {
+                check(Err(format!(
+                    "--threshold {:?}: a comparison metric; it needs --compare (or shadowtap diff on two logs)",
+                    t.expr
+                )));
+            }
+        }
+        let (compare, problems) = compare::plan(comparison);
+        for e in problems {
+            check(Err(e));
         }
         // The engine's own check of targets, concurrency and Host lines,
         // its problems reported here with the others.
@@ -219,6 +235,7 @@ impl Plan {
             report_file: output.report_file,
             hdr_log: output.hdr_log,
             progress: !output.no_progress && std::io::stderr().is_terminal(),
+            compare,
         })
     }
 }

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod api;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 /// Bound of every wait for a process.
 pub const WAIT: Duration = Duration::from_secs(20);

@@ -8,7 +8,10 @@
 //! [`shadowtap_format::http1::Framer`] (interim 1xx responses, HEAD, chunked,
 //! close-delimited), discards the body as it arrives through one fixed read
 //! buffer, and keeps the connection for the next request when the response
-//! allows it.
+//! allows it. To compare responses (`replay --compare`),
+//! [`Session::send_keeping`] also keeps the final response's head and
+//! decodes its body as it arrives, bounded ([`Kept`]); plain
+//! [`Session::send`] keeps nothing and allocates nothing per response.
 //!
 //! A [`Session`] is one worker's connection slot: at most one connection, at
 //! most one request in flight. The engine runs `--concurrency` sessions per
@@ -39,9 +42,11 @@ use tokio_rustls::TlsConnector;
 
 use crate::stats::{ErrorKind, TlsReason};
 
+mod keep;
 mod target;
 mod tls;
 
+pub use self::keep::Kept;
 pub use self::target::{Scheme, Target, TargetError};
 
 use self::tls::tls_config;
@@ -340,6 +345,30 @@ impl Session {
     /// deadline only when it fires before it. Deadlines only move later, so
     /// the timer never fires late; it costs nothing per request.
     pub async fn send(&mut self, parts: [&[u8]; 3], method: &str, keep_alive: bool) -> Reply {
+        self.send_inner(parts, method, keep_alive, None).await
+    }
+
+    /// [`Session::send`], keeping the final response's head and its body
+    /// decoded into `kept` (cleared first) for a comparison: see [`Kept`].
+    /// The body is there ([`Kept::take_body`]) when the response was read
+    /// completely.
+    pub async fn send_keeping(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: &mut Kept,
+    ) -> Reply {
+        self.send_inner(parts, method, keep_alive, Some(kept)).await
+    }
+
+    async fn send_inner(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: Option<&mut Kept>,
+    ) -> Reply {
         let started = Instant::now();
         self.wbuf.clear();
         for p in parts {
@@ -355,7 +384,8 @@ impl Session {
             Some(t) if t.deadline() <= deadline => t,
             _ => Box::pin(tokio::time::sleep_until(deadline)),
         };
-        let result = until_deadline(&mut timer, deadline, self.attempt(method, keep_alive)).await;
+        let result =
+            until_deadline(&mut timer, deadline, self.attempt(method, keep_alive, kept)).await;
         self.timer = Some(timer);
         let (result, tls_reason) = match result {
             Some(Ok(status)) => (Ok(status), None),
@@ -375,9 +405,17 @@ impl Session {
         }
     }
 
-    async fn attempt(&mut self, method: &str, keep_alive: bool) -> Result<u16, Failure> {
+    async fn attempt(
+        &mut self,
+        method: &str,
+        keep_alive: bool,
+        mut kept: Option<&mut Kept>,
+    ) -> Result<u16, Failure> {
         let mut retried = false;
         loop {
+            if let Some(k) = kept.as_deref_mut() {
+                k.clear();
+            }
             let reused = self.stream.is_some();
             let mut stream = match self.stream.take() {
                 Some(s) => s,
@@ -391,6 +429,7 @@ impl Session {
                 method,
                 &mut self.sent,
                 &mut self.received,
+                kept.as_deref_mut(),
             )
             .await;
             match r {
@@ -438,6 +477,9 @@ async fn until_deadline<F: Future>(
 
 /// Writes the request and reads one response (after any interim ones).
 /// Returns the status and whether the connection can carry another request.
+/// With `kept`, the bytes of the final response are shown to it as they
+/// are framed.
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     stream: &mut Stream,
     request: &[u8],
@@ -446,6 +488,7 @@ async fn exchange(
     method: &str,
     sent: &mut u64,
     received: &mut u64,
+    mut kept: Option<&mut Kept>,
 ) -> Result<(u16, bool), Failure> {
     use tokio::io::AsyncReadExt;
     if let Err(e) = stream.write_all(request).await {
@@ -465,6 +508,9 @@ async fn exchange(
         if n == 0 {
             if framer.finish() {
                 let status = framer.head().and_then(|h| h.status).unwrap_or(0);
+                if let Some(k) = kept {
+                    k.response_done();
+                }
                 return Ok((status, false));
             }
             return Err(Failure::new(ErrorKind::Reset, got == 0));
@@ -473,9 +519,13 @@ async fn exchange(
         *received += n as u64;
         let mut off = 0;
         while off < n {
+            let body_before = framer.body_consumed();
             let p = framer
                 .feed(&rbuf[off..n])
                 .map_err(|_| Failure::new(ErrorKind::Protocol, false))?;
+            if let Some(k) = kept.as_deref_mut() {
+                k.consumed(framer, &rbuf[off..off + p.consumed], body_before, method);
+            }
             off += p.consumed;
             if p.status == Status::Complete {
                 let Some(head) = framer.head() else {
@@ -483,9 +533,15 @@ async fn exchange(
                 };
                 if head.is_interim() {
                     framer.reset_response(method);
+                    if let Some(k) = kept.as_deref_mut() {
+                        k.interim_done();
+                    }
                     continue;
                 }
                 let status = head.status.unwrap_or(0);
+                if let Some(k) = kept.as_deref_mut() {
+                    k.response_done();
+                }
                 // Bytes after the response were not asked for: do not reuse.
                 let keep = head.keep_alive
                     && off == n

@@ -78,3 +78,76 @@ fn io_errors_are_classified() {
     let tls = io::Error::new(K::InvalidData, rustls::Error::DecryptError);
     assert_eq!(classify(&tls), ErrorKind::Tls);
 }
+
+/// Serves `response` in pieces of `piece` bytes to the first request on
+/// a loopback listener; returns a session to it.
+async fn one_response(response: Vec<u8>, piece: usize) -> Session {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        for p in response.chunks(piece) {
+            s.write_all(p).await.unwrap();
+            s.flush().await.unwrap();
+        }
+        // Keep the connection open until the client is done.
+        let _ = s.read(&mut buf).await;
+    });
+    let target = Target::parse(&format!("http://{addr}")).unwrap();
+    let endpoint = Endpoint::new(target, ClientOptions::default())
+        .await
+        .unwrap();
+    Session::new(Arc::new(endpoint))
+}
+
+const GET: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", b"", b""];
+
+#[tokio::test]
+async fn a_kept_response_skips_interim_ones_and_decodes_its_body_as_it_arrives() {
+    use crate::compare::body::Content;
+    let head =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut wire = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+    wire.extend_from_slice(head);
+    wire.extend_from_slice(b"5\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\n\r\n");
+    // Three bytes at a time: heads and chunks cut anywhere.
+    let mut session = one_response(wire, 3).await;
+    let mut kept = Kept::new(1 << 20);
+    let reply = session.send_keeping(GET, "GET", true, &mut kept).await;
+    assert_eq!(reply.result, Ok(200));
+    assert_eq!(kept.head(), &head[..]);
+    let body = kept.take_body().unwrap();
+    assert_eq!(body.content, Content::Bytes(b"{\"a\": 1}".to_vec()));
+    assert!(body.complete);
+    assert_eq!(body.undecoded, None);
+    // Taken: the next look finds none.
+    assert!(kept.take_body().is_none());
+}
+
+#[tokio::test]
+async fn a_kept_body_past_the_bound_is_a_length_and_a_hash() {
+    use crate::compare::body::Content;
+    let body = vec![b'x'; 100_000];
+    let mut wire =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    wire.extend_from_slice(&body);
+    let mut session = one_response(wire, 10_000).await;
+    let mut kept = Kept::new(1024);
+    let reply = session.send_keeping(GET, "GET", true, &mut kept).await;
+    assert_eq!(reply.result, Ok(200));
+    let got = kept.take_body().unwrap();
+    assert!(got.complete);
+    assert!(
+        matches!(got.content, Content::Digest { len: 100_000, .. }),
+        "{:?}",
+        got.content
+    );
+}

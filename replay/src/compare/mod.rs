@@ -24,6 +24,7 @@ pub mod headers;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod pair;
 pub mod rules;
 pub mod tally;

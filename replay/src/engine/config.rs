@@ -3,11 +3,13 @@
 //! problem at once) and the engine (before anything is sent) rely on.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+use super::compare::Comparing;
 use crate::client::{ClientError, ClientOptions, Target};
 use crate::input::{InputError, InputOptions};
 use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
@@ -117,6 +119,11 @@ pub struct Config {
     /// default; `replay` gives them `--timeout`, `tee`, whose shutdown
     /// future already includes its drain, none).
     pub interrupt_grace: Duration,
+    /// `--compare`: every candidate response is compared with the one
+    /// recorded with its request (replay only; see
+    /// [`compare`](super::compare)). `None`: responses are read and
+    /// discarded, nothing is kept.
+    pub compare: Option<Arc<Comparing>>,
 }
 
 impl Config {
@@ -140,6 +147,7 @@ impl Config {
             headers: Vec::new(),
             spin: SPIN_MARGIN,
             interrupt_grace: INTERRUPT_GRACE,
+            compare: None,
         }
     }
 
@@ -158,6 +166,17 @@ impl Config {
         }
         if self.concurrency == 0 {
             problems.push(EngineError::ZeroConcurrency);
+        }
+        if let Some(c) = &self.compare {
+            if self.mode.is_live() {
+                problems.push(EngineError::Compare(
+                    "a live mirror has no recorded responses",
+                ));
+            } else if c.targets().len() != self.targets.len() {
+                problems.push(EngineError::Compare(
+                    "the comparison is not set up for these targets",
+                ));
+            }
         }
         let from_target = Rewriter::new(self.host_mode, self.headers.clone()).host_from_target();
         let mut lines = Vec::with_capacity(self.targets.len());
@@ -221,6 +240,10 @@ impl Serialize for Config {
         m.serialize_entry("keep_host", &self.host_mode.keep_captured)?;
         let headers: Vec<&str> = self.headers.iter().map(ExtraHeader::arg).collect();
         m.serialize_entry("headers", &headers)?;
+        if let Some(c) = &self.compare {
+            m.serialize_entry("compare", &true)?;
+            m.serialize_entry("compare_max_body", &c.max_body())?;
+        }
         m.end()
     }
 }
@@ -247,6 +270,9 @@ pub enum EngineError {
         #[source]
         source: HostError,
     },
+    /// `--compare` cannot be done as configured.
+    #[error("--compare: {0}")]
+    Compare(&'static str),
     /// A target cannot be resolved or set up.
     #[error(transparent)]
     Client(#[from] ClientError),

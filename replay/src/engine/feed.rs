@@ -10,6 +10,7 @@ use std::sync::Arc;
 use shadowtap_format::Exchange;
 use tokio::sync::mpsc;
 
+use super::compare::{Comparing, Recorded};
 use super::monitor::{Entry, FreeSlots, Recorder};
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::rewrite::{Prepared, Rewriter, Unsendable};
@@ -37,6 +38,9 @@ pub enum Item {
         pass: u32,
         /// The bytes to send.
         req: Arc<Prepared>,
+        /// With `--compare`: its recording, which the responses are
+        /// compared with.
+        recorded: Option<Arc<Recorded>>,
     },
     /// A request whose captured Host the `-shadow` rule rejects: an
     /// `invalid_host` error for every target, nothing sent.
@@ -163,6 +167,8 @@ pub struct Feed<E> {
     done: bool,
     /// Live mirroring (`tee`).
     live: Option<Live>,
+    /// `--compare`: each request carries its recording.
+    compare: Option<Arc<Comparing>>,
 }
 
 /// What a feed does differently when mirroring live.
@@ -207,7 +213,14 @@ impl<E: Exchanges> Feed<E> {
             started: false,
             done: false,
             live: None,
+            compare: None,
         }
+    }
+
+    /// Makes each request carry its recording, for `--compare`.
+    pub(crate) fn comparing(mut self, compare: Arc<Comparing>) -> Feed<E> {
+        self.compare = Some(compare);
+        self
     }
 
     /// Makes this a live feed: one pass, its own counts.
@@ -308,6 +321,10 @@ impl<E: Exchanges> Feed<E> {
                 ts_ns,
                 wire_ns,
                 pass: self.pass,
+                recorded: self
+                    .compare
+                    .as_ref()
+                    .map(|c| Arc::new(c.recorded(file, &mut ex, &p))),
                 req: Arc::new(p),
             }),
             Err(Unsendable::Host(_)) => Some(Item::InvalidHost {

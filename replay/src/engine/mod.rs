@@ -11,7 +11,8 @@
 //!  └──────────────────────┘         └──────────────────────────┘         └──────────────────┘
 //! ```
 //!
-//! One module per job: [`config`] (what to do, checked once), [`feed`]
+//! One module per job: [`config`] (what to do, checked once), [`compare`]
+//! (`--compare`: candidate responses against the recorded ones), [`feed`]
 //! (exchanges → [`Item`]s, and how the scheduler reads them), `scheduler`
 //! (when each item goes, and to which targets), `workers` (sending, one
 //! connection each), [`transport`] (the network, or a fake) and
@@ -59,6 +60,7 @@
 //! ([`DropCause::Shutdown`]). So every request dispatched is counted once:
 //! sent (completed, an error or unanswered) or dropped.
 
+pub mod compare;
 pub mod config;
 pub mod feed;
 pub mod monitor;
@@ -74,6 +76,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use self::compare::{Comparing, DiffLogError, NotCompared, Recorded};
 pub use self::config::{Config, EngineError, Mode, INTERRUPT_GRACE};
 pub use self::feed::{Exchanges, Feed, Files, Inline, Item, ItemSource, Memory, Threaded};
 pub use self::monitor::{FreeSlots, Monitor, RunProgress};
@@ -170,7 +173,10 @@ impl Engine<Network> {
         if self.config.inputs.is_empty() {
             return Err(EngineError::NoInput);
         }
-        let files = Files::open(self.config.inputs.clone(), self.config.input)?;
+        let mut input = self.config.input;
+        // The recorded responses are what the candidates' are compared with.
+        input.keep_responses |= self.config.compare.is_some();
+        let files = Files::open(self.config.inputs.clone(), input)?;
         let feed = self.feed(files);
         let source = Threaded::spawn(feed).map_err(|e| {
             EngineError::Input(InputError {
@@ -214,6 +220,10 @@ impl<X: Transports> Engine<X> {
             Rewriter::new(c.host_mode, c.headers.clone()),
             c.loops,
         );
+        let feed = match &c.compare {
+            Some(cmp) if !c.mode.is_live() => feed.comparing(cmp.clone()),
+            _ => feed,
+        };
         match c.mode {
             Mode::Replay { .. } => feed,
             Mode::Live => feed.live(Live {
@@ -273,6 +283,7 @@ impl<X: Transports> Engine<X> {
             &host_lines,
             &monitor,
             config.mode.is_live(),
+            config.compare.clone(),
         );
         let config = Arc::new(config);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::compare::Recorded;
 use super::config::Config;
 use super::feed::{Item, ItemSource};
 use super::monitor::{Entry, FreeSlots, Recorder};
@@ -135,7 +136,8 @@ impl Scheduler {
                 wire_ns,
                 pass,
                 req,
-            } => (ts_ns, pass, Some((req, wire_ns))),
+                recorded,
+            } => (ts_ns, pass, Some((req, wire_ns, recorded))),
             Item::InvalidHost { ts_ns, pass } => (ts_ns, pass, None),
         };
         let start = *self.start.get_or_insert_with(|| {
@@ -177,7 +179,7 @@ impl Scheduler {
         // Real time: the due time. Max speed: when the rate limit let it
         // through (so waiting for a permit counts as latency), else when
         // the permits were there (a closed loop has no other intent).
-        let Some((req, wire_ns)) = req else {
+        let Some((req, wire_ns, recorded)) = req else {
             self.admission.settle();
             let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
             for target in 0..self.queues.len() {
@@ -204,7 +206,7 @@ impl Scheduler {
             return Step::Stop(StopReason::Duration);
         }
         let intended = due.or(admitted).unwrap_or_else(|| start.elapsed());
-        self.dispatch(&req, wire_ns, intended, start);
+        self.dispatch(&req, wire_ns, recorded.as_ref(), intended, start);
         self.counted()
     }
 
@@ -238,11 +240,19 @@ impl Scheduler {
     }
 
     /// Hands the request to every target that has a permit in `slots`.
-    fn dispatch(&mut self, req: &Arc<Prepared>, wire_ns: u64, intended: Duration, start: Instant) {
+    fn dispatch(
+        &mut self,
+        req: &Arc<Prepared>,
+        wire_ns: u64,
+        recorded: Option<&Arc<Recorded>>,
+        intended: Duration,
+        start: Instant,
+    ) {
         for (target, slot) in self.slots.drain(..).enumerate() {
             let Some(permit) = slot else { continue };
             let job = Job {
                 req: req.clone(),
+                recorded: recorded.cloned(),
                 wire_ns,
                 intended,
                 start,

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::client::{ClientError, ClientOptions, Endpoint, Reply, Session, Target};
+use crate::client::{ClientError, ClientOptions, Endpoint, Kept, Reply, Session, Target};
 
 /// Sends one prepared request and reads its response: [`Session`] over the
 /// network, or a fake in tests.
@@ -19,6 +19,21 @@ pub trait Transport: Send + 'static {
         method: &str,
         keep_alive: bool,
     ) -> impl Future<Output = Reply> + Send;
+
+    /// [`Transport::send`], keeping the final response in `kept` for a
+    /// comparison ([`Session::send_keeping`]). By default nothing is kept
+    /// (`kept` is only cleared): the worker then counts the request as not
+    /// compared.
+    fn send_keeping(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: &mut Kept,
+    ) -> impl Future<Output = Reply> + Send {
+        kept.clear();
+        self.send(parts, method, keep_alive)
+    }
 }
 
 impl Transport for Session {
@@ -29,6 +44,16 @@ impl Transport for Session {
         keep_alive: bool,
     ) -> impl Future<Output = Reply> + Send {
         Session::send(self, parts, method, keep_alive)
+    }
+
+    fn send_keeping(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: &mut Kept,
+    ) -> impl Future<Output = Reply> + Send {
+        Session::send_keeping(self, parts, method, keep_alive, kept)
     }
 }
 

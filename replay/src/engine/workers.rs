@@ -10,8 +10,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::compare::{Comparing, Recorded};
 use super::monitor::{Entry, Monitor, Recorder};
 use super::transport::{Transport, Transports};
+use crate::client::Kept;
 use crate::rewrite::{HostLine, Prepared};
 use crate::stats::Outcome;
 
@@ -19,6 +21,8 @@ use crate::stats::Outcome;
 #[derive(Debug)]
 pub struct Job {
     pub(crate) req: Arc<Prepared>,
+    /// With `--compare`: the request's recording.
+    pub(crate) recorded: Option<Arc<Recorded>>,
     pub(crate) wire_ns: u64,
     pub(crate) intended: Duration,
     pub(crate) start: Instant,
@@ -43,6 +47,7 @@ pub(crate) fn spawn<X: Transports>(
     host_lines: &Arc<Vec<Option<HostLine>>>,
     monitor: &Monitor,
     live: bool,
+    compare: Option<Arc<Comparing>>,
 ) -> Workers {
     let wall_anchor = live.then(|| {
         let wall = std::time::SystemTime::now()
@@ -66,6 +71,9 @@ pub(crate) fn spawn<X: Transports>(
                 recorder: monitor.ledger.recorder(),
                 queue: rx.clone(),
                 wall_anchor,
+                kept: compare.as_ref().map(|c| Kept::new(c.max_body())),
+                compare: compare.clone(),
+                line: Vec::new(),
             };
             w.handles.push(tokio::spawn(worker.run()));
         }
@@ -85,6 +93,11 @@ struct Worker<T> {
     /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
     /// is measured.
     wall_anchor: Option<(Instant, u64)>,
+    /// `--compare`: the run's comparison, where this worker's response
+    /// is kept, and its buffer for diff-log lines.
+    compare: Option<Arc<Comparing>>,
+    kept: Option<Kept>,
+    line: Vec<u8>,
 }
 
 /// Records a request as unanswered when it is dropped armed: its worker was
@@ -118,14 +131,21 @@ impl<T: Transport> Worker<T> {
                 armed: true,
             };
             let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
-            let reply = self
-                .transport
-                .send(
-                    job.req.parts(host_line),
-                    job.req.method(),
-                    job.req.keep_alive(),
-                )
-                .await;
+            let (parts, method) = (job.req.parts(host_line), job.req.method());
+            // The response is kept only when there is one to compare it with.
+            let keep = job.recorded.as_ref().is_some_and(|r| r.has_response());
+            let reply = match self.kept.as_mut() {
+                Some(kept) if keep => {
+                    self.transport
+                        .send_keeping(parts, method, job.req.keep_alive(), kept)
+                        .await
+                }
+                _ => {
+                    self.transport
+                        .send(parts, method, job.req.keep_alive())
+                        .await
+                }
+            };
             in_flight.armed = false;
             drop(in_flight);
             if let Some((at, wall_ns)) = self.wall_anchor {
@@ -147,6 +167,9 @@ impl<T: Transport> Worker<T> {
             }));
             if let Some(reason) = reply.tls_reason {
                 self.recorder.record(Entry::TlsReason(self.target, reason));
+            }
+            if let (Some(cmp), Some(rec)) = (&self.compare, &job.recorded) {
+                cmp.settle(self.target, rec, &reply, self.kept.as_mut(), &mut self.line);
             }
             // The job (and its slot) is released only now.
             drop(job);

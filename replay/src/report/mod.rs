@@ -285,6 +285,13 @@ pub struct Report {
     /// [`Report::set_thresholds`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdResult>,
+    /// `replay --compare`: the candidate responses compared with the
+    /// recorded ones (the comparison report's object, see
+    /// [`compare::tally`](crate::compare::tally), with a `not_compared`
+    /// count). Absent without `--compare`; not added up when merging
+    /// reports (the merged report has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<serde_json::Value>,
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
@@ -475,6 +482,7 @@ impl Report {
                 .map(|(n, t)| TargetReport::from_stats(n, t, run.elapsed))
                 .collect(),
             thresholds: Vec::new(),
+            comparison: None,
         }
     }
 

@@ -1,0 +1,226 @@
+//! `replay --compare`: the comparison options, the shared comparison the
+//! engine records into, and what it adds to the report (the JSON
+//! `comparison` object, the text summary, JUnit XML, comparison
+//! thresholds).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use shadowtap_cli::compare::{Built, CompareArgs};
+use shadowtap_replay::compare::tally::ComparisonReport;
+use shadowtap_replay::compare::{junit, text};
+use shadowtap_replay::engine::{Comparing, NotCompared};
+use shadowtap_replay::report::Report;
+use shadowtap_replay::threshold::{evaluate, evaluate_comparison, Evaluation, Threshold};
+
+/// `--compare` and the comparison options (replay only).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ComparisonArgs {
+    /// Compare every response with the response recorded with its request
+    /// in the log (status, headers, body decoded; noise classified); the
+    /// report gains a `comparison` object, and comparison thresholds
+    /// (`diff_rate`, `status_mismatch`, `latency_ratio_p99`, ...) apply.
+    #[arg(long)]
+    pub compare: bool,
+    #[command(flatten)]
+    pub options: CompareArgs,
+}
+
+impl ComparisonArgs {
+    /// The comparison options given without `--compare`, by flag.
+    fn given_without_compare(&self) -> Vec<&'static str> {
+        let o = &self.options;
+        let mut given = Vec::new();
+        for (flag, set) in [
+            ("--ignore", !o.ignore.is_empty()),
+            ("--ignore-file", !o.ignore_file.is_empty()),
+            ("--ignore-order", !o.ignore_order.is_empty()),
+            ("--no-default-ignores", o.no_default_ignores),
+            ("--endpoint", !o.endpoints.is_empty()),
+            ("--diff-log", o.diff_log.is_some()),
+            ("--junit", o.junit.is_some()),
+        ] {
+            if set && !self.compare {
+                given.push(flag);
+            }
+        }
+        given
+    }
+}
+
+/// A validated comparison, before its files are opened.
+pub(crate) struct ComparePlan {
+    built: Built,
+    diff_log: Option<PathBuf>,
+    junit: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ComparePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComparePlan")
+            .field("diff_log", &self.diff_log)
+            .field("junit", &self.junit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The comparison of `args` (`None` without `--compare`), and its
+/// problems.
+pub(super) fn plan(args: ComparisonArgs) -> (Option<ComparePlan>, Vec<String>) {
+    let mut errors = Vec::new();
+    let stray = args.given_without_compare();
+    if !stray.is_empty() {
+        errors.push(format!("{} need --compare", stray.join(", ")));
+    }
+    if !args.compare {
+        return (None, errors);
+    }
+    match args.options.build() {
+        Ok(built) => (
+            Some(ComparePlan {
+                built,
+                diff_log: args.options.diff_log,
+                junit: args.options.junit,
+            }),
+            errors,
+        ),
+        Err(e) => {
+            errors.push(e);
+            (None, errors)
+        }
+    }
+}
+
+/// The comparison of a run, with its JUnit file open.
+pub(super) struct Live {
+    pub(super) comparing: Arc<Comparing>,
+    junit: Option<(PathBuf, File)>,
+}
+
+impl ComparePlan {
+    /// Opens the diff log and the JUnit file (a bad path fails before
+    /// anything is sent) and sets up the comparison of `targets`.
+    pub(super) fn open(self, targets: &[String]) -> anyhow::Result<Live> {
+        let diff_log: Option<Box<dyn Write + Send>> = match &self.diff_log {
+            Some(p) => {
+                Some(Box::new(File::create(p).with_context(|| {
+                    format!("creating the diff log {}", p.display())
+                })?))
+            }
+            None => None,
+        };
+        let junit = match self.junit {
+            Some(p) => {
+                let f = File::create(&p)
+                    .with_context(|| format!("creating the JUnit file {}", p.display()))?;
+                Some((p, f))
+            }
+            None => None,
+        };
+        let Built {
+            comparer,
+            endpoints,
+            tally,
+        } = self.built;
+        Ok(Live {
+            comparing: Arc::new(Comparing::new(
+                comparer, endpoints, tally, targets, diff_log,
+            )),
+            junit,
+        })
+    }
+}
+
+/// The report's `comparison` object.
+#[derive(Serialize)]
+struct ComparisonJson<'a> {
+    #[serde(flatten)]
+    report: &'a ComparisonReport,
+    not_compared: NotCompared,
+}
+
+/// What a run's comparison came to, added to its report.
+pub(super) struct Outcome {
+    pub(super) report: ComparisonReport,
+    pub(super) not_compared: NotCompared,
+}
+
+impl Live {
+    /// The comparison found: into the JSON report's `comparison` object.
+    pub(super) fn finish(&self, report: &mut Report) -> anyhow::Result<Outcome> {
+        let outcome = Outcome {
+            report: self.comparing.report(),
+            not_compared: self.comparing.not_compared(),
+        };
+        let json = serde_json::to_value(ComparisonJson {
+            report: &outcome.report,
+            not_compared: outcome.not_compared,
+        })
+        .context("encoding the comparison")?;
+        report.comparison = Some(json);
+        Ok(outcome)
+    }
+
+    /// Writes the JUnit file, then flushes the diff log; an I/O error of
+    /// either is the run's error.
+    pub(super) fn write_files(
+        &mut self,
+        outcome: &Outcome,
+        evaluation: &Evaluation,
+    ) -> anyhow::Result<()> {
+        let diff_log = self.comparing.finish_diff_log();
+        if let Some((path, f)) = self.junit.as_mut() {
+            f.write_all(junit::render(&outcome.report, &evaluation.results).as_bytes())
+                .and_then(|()| f.flush())
+                .with_context(|| format!("writing the JUnit file {}", path.display()))?;
+        }
+        diff_log.context("the comparison's --diff-log")?;
+        Ok(())
+    }
+}
+
+impl Outcome {
+    /// The comparison's part of the text summary.
+    pub(super) fn summary(&self) -> String {
+        let mut s = text::summary(&self.report);
+        let n = self.not_compared;
+        if n.no_recorded_response > 0 {
+            s.push_str(&format!(
+                "  {} responses not compared: their request has no recorded response\n",
+                n.no_recorded_response
+            ));
+        }
+        if n.not_kept > 0 {
+            s.push_str(&format!(
+                "  {} responses not compared: not kept by the transport\n",
+                n.not_kept
+            ));
+        }
+        s
+    }
+}
+
+/// Every threshold in the order given, each against what it is about:
+/// the replay's measurements, or (with `--compare`) the comparison.
+pub(super) fn evaluate_all(
+    thresholds: &[Threshold],
+    report: &Report,
+    comparison: Option<&ComparisonReport>,
+) -> anyhow::Result<Evaluation> {
+    let mut all = Evaluation::default();
+    for th in thresholds {
+        let one = std::slice::from_ref(th);
+        let e = match (th.metric.is_comparison(), comparison) {
+            (true, Some(c)) => evaluate_comparison(one, c),
+            // Refused when planned: nothing to check it against.
+            (true, None) => Evaluation::default(),
+            (false, _) => evaluate(one, report).context("evaluating thresholds")?,
+        };
+        all.results.extend(e.results);
+    }
+    Ok(all)
+}

@@ -1,0 +1,560 @@
+//! `shadowtap replay --compare` end to end: the log of version 1 of a
+//! small JSON API (tests/common/api.rs) replayed against an in-test HTTP/1.1
+//! server on 127.0.0.1:0 answering as version 2 (or as version 1 with
+//! other framings and codings, slowly, or not at all). Every injected
+//! difference is reported at its endpoint, pointer, kind and count (the
+//! numbers `diff` finds between the two versions' logs), the noise the
+//! server adds is reported as noise, and errors are not differences.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+mod common;
+
+use common::api::{answer, rid, write_log};
+
+/// How the server answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Style {
+    /// `Content-Length`, identity.
+    Plain,
+    /// `Content-Encoding: gzip`, `Content-Length`.
+    Gzip,
+    /// `Transfer-Encoding: chunked`, identity, small chunks.
+    Chunked,
+    /// gzip, then chunked.
+    GzipChunked,
+    /// As `Plain`, after 30 ms.
+    Slow,
+}
+
+/// A keep-alive HTTP/1.1 server answering as version `v` of the API, with
+/// noise of its own (another day in `Date`, other request ids and
+/// timestamps). Runs on threads (one per connection) until the test
+/// process ends; returns its `http://` URL.
+fn server(v: u8, style: Style) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let counter = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || serve(stream, v, style, &counter));
+        }
+    });
+    url
+}
+
+/// Answers the GETs of one connection until it closes.
+fn serve(mut stream: TcpStream, v: u8, style: Style, counter: &AtomicU64) {
+    // Bounds every read: a stuck client ends the connection.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..100_000 {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if buf.len() > 64 * 1024 {
+                return;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end);
+        let Some(path) = head.split(' ').nth(1) else {
+            return;
+        };
+        let c = counter.fetch_add(1, Ordering::SeqCst);
+        let (status, body) = answer(v, path, c, 2);
+        if style == Style::Slow {
+            // The server's own pace, not a wait of the test's.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let fields = format!(
+            "Date: Mon, 07 Dec 2026 11:{:02}:{:02} GMT\r\nContent-Type: application/json\r\nX-Request-Id: {}\r\n",
+            c / 60 % 60,
+            c % 60,
+            rid(1_000_000 + c)
+        );
+        let (coding, payload) = match style {
+            Style::Gzip | Style::GzipChunked => {
+                ("Content-Encoding: gzip\r\n", gzip(body.as_bytes()))
+            }
+            _ => ("", body.into_bytes()),
+        };
+        let mut out = format!("HTTP/1.1 {status} X\r\n{fields}{coding}").into_bytes();
+        match style {
+            Style::Chunked | Style::GzipChunked => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                for piece in payload.chunks(7) {
+                    out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    out.extend_from_slice(piece);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            _ => {
+                out.extend_from_slice(
+                    format!("Content-Length: {}\r\n\r\n", payload.len()).as_bytes(),
+                );
+                out.extend_from_slice(&payload);
+            }
+        }
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// CRC-32 (IEEE), as gzip's trailer has it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// `data` as a gzip member of stored (uncompressed) deflate blocks: a valid
+/// stream any inflater reads, made without a compression library.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let blocks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[][..]]
+    } else {
+        data.chunks(65_535).collect()
+    };
+    for (i, b) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = b.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// Runs `shadowtap replay ARGS`, killed after a minute (a hung replay fails
+/// the test instead of hanging it).
+fn replay(args: &[&str]) -> Output {
+    let mut child = Command::new(common::BIN)
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    });
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let _ = tx.send(());
+    let _ = guard.join();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// The v1 log in `dir`.
+fn v1_log(dir: &Path) -> String {
+    let p = dir.join("v1.stlog");
+    write_log(&p, 1, 1);
+    p.to_str().unwrap().to_owned()
+}
+
+/// `replay LOG --target URL --compare --report json --speed max` and
+/// `extra`: the exit code, the JSON report and stderr.
+fn compare(log: &str, url: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut args = vec![
+        log,
+        "--target",
+        url,
+        "--compare",
+        "--report",
+        "json",
+        "--speed",
+        "max",
+        "--concurrency",
+        "8",
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    let out = replay(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
+    (out.status.code(), report, stderr)
+}
+
+fn endpoint<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["comparison"]["targets"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name} in {:#}", report["comparison"]))
+}
+
+/// The field's entry of candidate differences.
+fn field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path && f["noise"] == false)
+        .unwrap_or_else(|| panic!("no field {path} in {e:#}"))
+}
+
+/// The field's entry of noise (a field partly noise has two entries).
+fn noise_field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path && f["noise"] == true)
+        .unwrap_or_else(|| panic!("no noise field {path} in {e:#}"))
+}
+
+/// The paths of candidate (not noise) differences of every endpoint.
+fn candidate_fields(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in report["comparison"]["targets"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+    {
+        for f in e["fields"].as_array().unwrap() {
+            if f["noise"] == false {
+                out.push((
+                    e["endpoint"].as_str().unwrap().to_owned(),
+                    f["path"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn replay_compare_reports_each_injected_difference_and_keeps_noise_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    let url = server(2, Style::Plain);
+    let diff_log = dir.path().join("d.jsonl");
+    let junit = dir.path().join("c.xml");
+    let (code, r, stderr) = compare(
+        &log,
+        &url,
+        &[
+            "--diff-log",
+            diff_log.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r["overall"]["completed"], 140, "{stderr}");
+    assert_eq!(r["config"]["compare"], true);
+    let c = &r["comparison"];
+    assert_eq!(c["overall"]["compared"], 140, "{c:#}");
+    assert_eq!(c["overall"]["errors"], 0);
+    assert_eq!(c["not_compared"]["no_recorded_response"], 0);
+    assert_eq!(c["targets"][0]["target"], url.as_str());
+
+    let items = endpoint(&r, "GET /api/items/{id}");
+    assert_eq!(items["compared"], 100);
+    assert_eq!(items["status_mismatch"], 1);
+    assert_eq!(
+        items["differing"], 100,
+        "every item gained /stock: {items:#}"
+    );
+    let price = field(items, "body:/price");
+    assert_eq!(
+        (price["kind"].as_str(), price["count"].as_u64()),
+        (Some("value"), Some(11))
+    );
+    assert_eq!(
+        (
+            price["kinds"]["value"].as_u64(),
+            price["kinds"]["missing"].as_u64()
+        ),
+        (Some(10), Some(1))
+    );
+    let stock = field(items, "body:/stock");
+    assert_eq!(
+        (stock["kind"].as_str(), stock["count"].as_u64()),
+        (Some("extra"), Some(99))
+    );
+    let status = field(items, "status");
+    assert_eq!(status["count"], 1);
+    assert_eq!(status["examples"][0]["baseline"], "200");
+    assert_eq!(status["examples"][0]["candidate"], "500");
+    // Each example names the request by its exchange id in the log.
+    assert_eq!(status["examples"][0]["request_id"], 60, "{status:#}");
+
+    let list = endpoint(&r, "GET /api/list?page");
+    assert_eq!(
+        (list["compared"].as_u64(), list["differing"].as_u64()),
+        (Some(20), Some(20))
+    );
+    let order = field(list, "body:/items");
+    assert_eq!(
+        (order["kind"].as_str(), order["count"].as_u64()),
+        (Some("order"), Some(20))
+    );
+
+    let health = endpoint(&r, "GET /api/health");
+    assert_eq!(
+        (health["compared"].as_u64(), health["differing"].as_u64()),
+        (Some(20), Some(0))
+    );
+    assert_eq!(health["noise_only"], 20);
+
+    // The server's noise is noise, never a candidate difference.
+    for (e, f) in [
+        (items, "body:/updated_at"),
+        (items, "body:/request_id"),
+        (items, "header:date"),
+        (items, "header:x-request-id"),
+        (list, "body:/generated_at"),
+        (health, "body:/request_id"),
+        (health, "header:date"),
+    ] {
+        let f = noise_field(e, f);
+        assert!(f["noise_reason"].is_string(), "{f:#}");
+    }
+    // The error body of item 42 lacks the item's fields: those are its
+    // candidate differences, besides the injected ones.
+    let expected = [
+        "body:/price",
+        "body:/stock",
+        "status",
+        "body:/items",
+        "body:/error",
+        "body:/id",
+        "body:/name",
+        "body:/tags",
+        "body:/updated_at",
+    ];
+    for (e, p) in candidate_fields(&r) {
+        assert!(
+            expected.contains(&p.as_str()),
+            "unexpected candidate difference {p} at {e}"
+        );
+    }
+    assert_eq!(c["overall"]["differing"], 120);
+    // Latency: the recording's (2 ms, within the histogram's two
+    // significant digits) against the candidate's.
+    let lat = &items["latency_us"];
+    let base = lat["baseline"]["p50"].as_u64().unwrap();
+    assert!((1980..=2020).contains(&base), "{lat:#}");
+    assert!(lat["candidate"]["p50"].as_u64().unwrap() > 0, "{lat:#}");
+
+    // One diff-log line per request (each differs at least in its Date).
+    let lines = std::fs::read_to_string(&diff_log).unwrap();
+    assert_eq!(lines.lines().count(), 140);
+    let mut ids = Vec::new();
+    for l in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["target"], url.as_str());
+        assert_eq!(v["baseline_id"], v["candidate_id"]);
+        assert!(
+            v["differences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["path"] == "header:date" && d["noise"].is_string()),
+            "{v:#}"
+        );
+        ids.push(v["baseline_id"].as_u64().unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (0..140).collect::<Vec<u64>>());
+
+    // The JUnit file parses: a case per endpoint, the two differing ones
+    // failed.
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, xml.etree.ElementTree as E\n\
+             r = E.parse(sys.argv[1]).getroot()\n\
+             cases = r.findall('.//testcase')\n\
+             failed = [c.get('name') for c in cases if c.find('failure') is not None]\n\
+             print(len(cases), sorted(failed))",
+        )
+        .arg(&junit)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3 ['GET /api/items/{id}', 'GET /api/list?page']"
+    );
+
+    // The text summary names the worst endpoint and its top field.
+    assert!(stderr.contains("comparison: "), "{stderr}");
+    assert!(stderr.contains("GET /api/items/{id}"), "{stderr}");
+    assert!(stderr.contains("body:/stock"), "{stderr}");
+}
+
+#[test]
+fn gzip_and_chunked_bodies_of_the_same_json_do_not_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    for style in [Style::Gzip, Style::Chunked, Style::GzipChunked] {
+        let url = server(1, style);
+        let (code, r, stderr) = compare(&log, &url, &[]);
+        assert_eq!(code, Some(0), "{style:?}: {stderr}");
+        let c = &r["comparison"]["overall"];
+        assert_eq!(
+            (c["compared"].as_u64(), c["uncompared"].as_u64()),
+            (Some(140), Some(0)),
+            "{style:?}: {c:#}"
+        );
+        let fields = candidate_fields(&r);
+        let body: Vec<_> = fields
+            .iter()
+            .filter(|(_, p)| p.starts_with("body"))
+            .collect();
+        assert!(body.is_empty(), "{style:?}: body differences {body:?}");
+        if style == Style::Chunked {
+            // Framing fields are not compared.
+            assert!(fields.is_empty(), "{style:?}: {fields:?}");
+            assert_eq!(c["differing"], 0, "{style:?}");
+        } else {
+            // The coding is a header difference of every request.
+            for e in [
+                "GET /api/items/{id}",
+                "GET /api/list?page",
+                "GET /api/health",
+            ] {
+                let ep = endpoint(&r, e);
+                let f = field(ep, "header:content-encoding");
+                assert_eq!(f["kind"], "extra", "{style:?}: {f:#}");
+                assert_eq!(f["count"], ep["compared"], "{style:?}: {f:#}");
+            }
+            assert_eq!(fields.len(), 3, "{style:?}: {fields:?}");
+        }
+    }
+}
+
+#[test]
+fn a_target_that_is_down_counts_errors_not_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    // A port nobody listens on.
+    let url = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let (code, r, stderr) = compare(&log, &url, &["--timeout", "5s"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r["overall"]["errors_total"], 140, "{stderr}");
+    let c = &r["comparison"]["overall"];
+    assert_eq!(
+        (
+            c["compared"].as_u64(),
+            c["errors"].as_u64(),
+            c["differing"].as_u64()
+        ),
+        (Some(0), Some(140), Some(0)),
+        "{c:#}"
+    );
+    assert_eq!(endpoint(&r, "GET /api/items/{id}")["errors"], 100);
+}
+
+#[test]
+fn a_slow_candidate_fails_a_latency_ratio_threshold_with_99() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    let url = server(1, Style::Slow);
+    let (code, r, stderr) = compare(&log, &url, &["--threshold", "latency_ratio_p99<1.2"]);
+    assert_eq!(code, Some(99), "{stderr}");
+    assert!(stderr.contains("FAIL  latency_ratio_p99<1.2"), "{stderr}");
+    let t = &r["thresholds"][0];
+    assert_eq!(
+        (t["threshold"].as_str(), t["passed"].as_bool()),
+        (Some("latency_ratio_p99<1.2"), Some(false)),
+        "{t:#}"
+    );
+    // 30 ms against the recorded 2 ms: a ratio of about 15.
+    assert!(t["observed"].as_f64().unwrap() > 10.0, "{t:#}");
+}
+
+#[test]
+fn comparison_options_and_thresholds_need_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    let url = server(1, Style::Plain);
+    for bad in [
+        vec!["--threshold", "diff_rate<1%"],
+        vec!["--diff-log", "x.jsonl"],
+        vec!["--ignore", "status"],
+    ] {
+        let mut args = vec![log.as_str(), "--target", &url];
+        args.extend(bad.iter().copied());
+        let out = replay(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains("--compare"), "{bad:?}: {err}");
+    }
+    // A diff log that cannot be created fails before anything is sent.
+    let missing = dir.path().join("no/such/dir/d.jsonl");
+    let out = replay(&[
+        &log,
+        "--target",
+        &url,
+        "--compare",
+        "--diff-log",
+        missing.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("diff log"), "{err}");
+}
