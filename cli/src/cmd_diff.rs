@@ -13,7 +13,7 @@ use shadowtap_format::http1::scan_request_line;
 use shadowtap_format::{Exchange, ReadOptions, Reader};
 use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
 use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
-use shadowtap_replay::compare::{junit, text, Comparison, Side as Response};
+use shadowtap_replay::compare::{html, junit, text, Comparison, Side as Response};
 use shadowtap_replay::threshold::{evaluate_comparison, Threshold, ThresholdResult};
 
 use crate::cmd_replay::ReportFormat;
@@ -248,6 +248,21 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             .write_all(summary.as_bytes())
             .context("writing the report file")?,
         (ReportFormat::Text, None) => {}
+        (ReportFormat::Html, out) => {
+            let page = html::render(&report.comparison, &evaluation.results, "shadowtap diff");
+            match out {
+                Some(f) => f
+                    .write_all(page.as_bytes())
+                    .context("writing the report file")?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(page.as_bytes())
+                        .context("writing the report")?;
+                    stdout.flush().context("writing the report")?;
+                }
+            }
+        }
     }
     Ok(if evaluation.passed() {
         exit::OK

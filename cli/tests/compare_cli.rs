@@ -536,6 +536,7 @@ fn comparison_options_and_thresholds_need_compare() {
         vec!["--threshold", "diff_rate<1%"],
         vec!["--diff-log", "x.jsonl"],
         vec!["--ignore", "status"],
+        vec!["--report", "html"],
     ] {
         let mut args = vec![log.as_str(), "--target", &url];
         args.extend(bad.iter().copied());
@@ -557,4 +558,40 @@ fn comparison_options_and_thresholds_need_compare() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("diff log"), "{err}");
+}
+
+#[test]
+fn the_html_report_is_one_page_of_the_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    let url = server(2, Style::Plain);
+    let page = dir.path().join("r.html");
+    let out = replay(&[
+        &log,
+        "--target",
+        &url,
+        "--compare",
+        "--report",
+        "html",
+        "--report-file",
+        page.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--no-progress",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..html.len().min(200)]
+    );
+    assert!(html.contains("data-endpoint=\"GET /api/items/{id}\""));
+    assert!(html.contains("body:/stock"));
+    assert!(!html.contains("<script"), "the page runs no script");
 }

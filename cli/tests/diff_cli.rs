@@ -243,6 +243,15 @@ fn diff_thresholds_fail_the_run_with_99() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The HTML page, on stdout.
+    let out = run(&["diff", a, b, "--report", "html"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains("data-endpoint=\"GET /api/list?page\""),
+        "{page}"
+    );
     // The same logs compared with themselves: nothing differs.
     let out = run(&[
         "diff",

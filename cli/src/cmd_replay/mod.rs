@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use shadowtap_cli::shutdown::Shutdown;
+use shadowtap_replay::compare::html;
 use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
 use shadowtap_replay::report::{Report, RunInfo};
@@ -33,6 +34,9 @@ pub enum ReportFormat {
     Text,
     /// The JSON report, on stdout or in `--report-file`.
     Json,
+    /// The comparison as one self-contained HTML page (no network), on
+    /// stdout or in `--report-file`: `replay --compare` and `diff` only.
+    Html,
 }
 
 /// Options of `shadowtap replay`.
@@ -406,6 +410,25 @@ where
             .write_all(summary.as_bytes())
             .context("writing the report file")?,
         (ReportFormat::Text, None) => {}
+        (ReportFormat::Html, out) => {
+            // The plan allows html only with --compare.
+            if let Some(c) = &compared {
+                let page =
+                    html::render(&c.report, &evaluation.results, "shadowtap replay --compare");
+                match out {
+                    Some(f) => f
+                        .write_all(page.as_bytes())
+                        .context("writing the report file")?,
+                    None => {
+                        let mut stdout = std::io::stdout().lock();
+                        stdout
+                            .write_all(page.as_bytes())
+                            .context("writing the report")?;
+                        stdout.flush().context("writing the report")?;
+                    }
+                }
+            }
+        }
     }
     hdr_result.context("writing the HDR log")?;
     compare_files?;

@@ -149,6 +149,13 @@ impl Plan {
                 )));
             }
         }
+        if output.report == ReportFormat::Html && (live || !comparing) {
+            check(Err(if live {
+                "--report html: the page is a comparison's; a live mirror does not compare responses".to_owned()
+            } else {
+                "--report html: the page is a comparison's; it needs --compare".to_owned()
+            }));
+        }
         let (compare, problems) = compare::plan(comparison);
         for e in problems {
             check(Err(e));
