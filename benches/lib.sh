@@ -250,7 +250,7 @@ http {
         location / {
             default_type application/json;
 $(if [ -n "${NGINX_ROOT:-}" ]; then
-            printf '            root %s;\n' "$NGINX_ROOT"
+            printf '            root %s;\n            server_tokens off;\n' "$NGINX_ROOT"
         else
             printf "            return 200 '%s\\\\n';\n" "$NGINX_BODY"
         fi)

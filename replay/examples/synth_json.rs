@@ -1,9 +1,10 @@
 //! Writes a **synthetic** JSON API for the comparison benchmark: a
 //! directory of JSON documents (`items/K.json`, 1-10 KiB each, for a static
 //! server to serve) and a `.stlog` of requests for them whose recorded
-//! responses are those documents as an older version answered them: every
-//! one with another `updated_at` timestamp and `request_id` (noise), and
-//! one in ten documents with another `price` (a real difference). The same
+//! responses are those documents as an older version answered them,
+//! through nginx's headers: every one with another `updated_at` timestamp
+//! and `request_id` and other dates and ETag (noise), and one in ten
+//! documents with another `price` (a real difference). The same
 //! flags always give the same files.
 //!
 //! ```text
@@ -104,8 +105,16 @@ fn run(count: u64, files: u64, dir: &Path, out: &Path, seed: u64) -> Result<(u64
             "GET /items/{k}.json HTTP/1.1\r\nHost: api.bench\r\nAccept: application/json\r\n\r\n"
         );
         let body = document(k, true, i + 1);
+        // As nginx serves a static file (with `server_tokens off`): the
+        // dates and the ETag differ from today's answer, by nature.
+        let (h, m, sec) = ((i / 3600) % 24, (i / 60) % 60, i % 60);
         let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 01 Jan 2026 {h:02}:{m:02}:{sec:02} GMT\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\
+             Last-Modified: Wed, 31 Dec 2025 12:00:00 GMT\r\nConnection: keep-alive\r\n\
+             ETag: \"6955{:04x}-{:x}\"\r\nAccept-Ranges: bytes\r\n\r\n",
+            body.len(),
+            k,
             body.len()
         );
         let ex = Exchange::new(i, i % 64, client, server, ts, request.into_bytes()).with_response(

@@ -118,16 +118,21 @@ impl Keeper {
         }
     }
 
+    /// Bytes are hashed only once they no longer fit: a body that fits is
+    /// compared by its bytes, and hashing them too would cost as much as
+    /// the JSON diff's parse.
     fn push(&mut self, data: &[u8]) {
         self.len += data.len() as u64;
-        self.hasher.write(data);
         if self.over {
+            self.hasher.write(data);
             return;
         }
         if self.kept.len() + data.len() <= self.max {
             self.kept.extend_from_slice(data);
         } else {
             self.over = true;
+            self.hasher.write(&self.kept);
+            self.hasher.write(data);
             self.kept = Vec::new();
         }
     }
