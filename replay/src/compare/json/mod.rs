@@ -12,7 +12,7 @@
 //! - Arrays in order, unless the policy says the array at that pointer is
 //!   unordered ([`JsonPolicy::unordered`]).
 //!
-//! What is reported (kinds of [`Kind`]):
+//! What is reported (kinds of [`Kind`](super::Kind)):
 //! - `value` / `type`: at the deepest pointer where two values differ.
 //! - `missing` / `extra`: an object member only the baseline / candidate has.
 //! - `order`: an ordered array with the same elements (as a multiset, by
@@ -32,7 +32,7 @@
 //! Within an object, differences come in the baseline's member order, then
 //! the candidate's extra members; within an array, by index.
 //!
-//! Bounds: documents are parsed into flat trees (see [`parse`]) with at
+//! Bounds: documents are parsed into flat trees (see `parse`) with at
 //! most [`MAX_DEPTH`] nested arrays/objects, so the walk's recursion is
 //! bounded. Order and multiset checks pair elements by canonical hashes
 //! (O(n log n)), pairwise only when few; elements that are equal at the same
