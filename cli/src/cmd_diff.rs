@@ -11,6 +11,7 @@ use serde::Serialize;
 use shadowtap_cli::compare::CompareArgs;
 use shadowtap_format::http1::scan_request_line;
 use shadowtap_format::{Exchange, ReadOptions, Reader};
+use shadowtap_replay::compare::live::{DiffLine, LineContext};
 use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
 use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
 use shadowtap_replay::compare::{html, junit, text, Comparison, Side as Response};
@@ -69,27 +70,6 @@ struct WithoutResponse {
     candidate: u64,
 }
 
-/// One line of `--diff-log`.
-#[derive(Serialize)]
-struct DiffLine<'a> {
-    baseline_id: u64,
-    candidate_id: u64,
-    endpoint: &'a str,
-    method: &'a str,
-    uri: &'a str,
-    differences: Vec<DiffEntry<'a>>,
-    more: usize,
-}
-
-#[derive(Serialize)]
-struct DiffEntry<'a> {
-    path: String,
-    kind: &'static str,
-    baseline: Option<&'a str>,
-    candidate: Option<&'a str>,
-    noise: Option<String>,
-}
-
 fn open(path: &Path) -> anyhow::Result<Reader<std::io::BufReader<File>>> {
     Reader::open_with(path, ReadOptions::default())
         .with_context(|| format!("cannot read {}", path.display()))
@@ -145,6 +125,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     };
     let mut tally = Tally::new(&[args.candidate.display().to_string()], built.tally);
     let mut pairer = Pairer::new(args.max_pending);
+    let mut line_buf = Vec::new();
     let mut without = WithoutResponse::default();
     let (mut a_done, mut b_done) = (false, false);
     while !(a_done && b_done) {
@@ -189,8 +170,15 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             tally.record(0, &endpoint, cand.id, &c, lat);
             if let Some(log) = diff_log.as_mut() {
                 if !c.is_equal() {
-                    write_line(log, &base, &cand, &endpoint, method, &uri, &c)
-                        .context("writing the diff log")?;
+                    let cx = LineContext {
+                        baseline_id: base.id,
+                        candidate_id: cand.id,
+                        target: None,
+                        endpoint: &endpoint,
+                        method,
+                        uri: &uri,
+                    };
+                    write_line(log, cx, &c, &mut line_buf).context("writing the diff log")?;
                 }
             }
         }
@@ -271,34 +259,15 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// Appends the diff-log line of comparison `c` to `log` (`buf`: the
+/// line's buffer, reused).
 fn write_line(
     log: &mut impl Write,
-    base: &Exchange,
-    cand: &Exchange,
-    endpoint: &str,
-    method: &str,
-    uri: &str,
+    cx: LineContext<'_>,
     c: &Comparison,
+    buf: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    let line = DiffLine {
-        baseline_id: base.id,
-        candidate_id: cand.id,
-        endpoint,
-        method,
-        uri,
-        differences: c
-            .differences
-            .iter()
-            .map(|d| DiffEntry {
-                path: d.field.to_string(),
-                kind: d.kind.as_str(),
-                baseline: d.baseline.as_deref(),
-                candidate: d.candidate.as_deref(),
-                noise: d.noise.as_ref().map(ToString::to_string),
-            })
-            .collect(),
-        more: c.more,
-    };
-    serde_json::to_writer(&mut *log, &line)?;
-    log.write_all(b"\n")
+    buf.clear();
+    DiffLine::new(cx, c).write_to(buf);
+    log.write_all(buf)
 }

@@ -1,6 +1,6 @@
-//! Small pieces of comparing a replay's live responses with the recorded
-//! ones (`replay --compare`): the request id a comparison is reported by,
-//! and the `--diff-log` line, in the shape `diff` writes.
+//! Small pieces of reporting comparisons one request at a time: the
+//! request id `replay --compare` reports by, and the `--diff-log` line that
+//! `replay --compare` and `diff` both write.
 
 use serde::Serialize;
 
@@ -18,14 +18,15 @@ pub fn request_id(file: usize, id: u64) -> u64 {
     id ^ ((file as u64) << FILE_SHIFT)
 }
 
-/// One line of `--diff-log`: `diff`'s keys (the recorded response is the
-/// baseline; the ids are the request's, see [`request_id`]) and the target
-/// that answered.
+/// One line of `--diff-log`: the ids of the two exchanges compared (in
+/// `replay --compare` both are the request's, see [`request_id`]), the
+/// target that answered (replay only), the request, and the differences.
 #[derive(Debug, Serialize)]
 pub struct DiffLine<'a> {
     pub baseline_id: u64,
     pub candidate_id: u64,
-    pub target: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<&'a str>,
     pub endpoint: &'a str,
     pub method: &'a str,
     pub uri: &'a str,
@@ -48,8 +49,9 @@ pub struct DiffEntry<'a> {
 /// that do not come from the comparison.
 #[derive(Clone, Copy, Debug)]
 pub struct LineContext<'a> {
-    pub request_id: u64,
-    pub target: &'a str,
+    pub baseline_id: u64,
+    pub candidate_id: u64,
+    pub target: Option<&'a str>,
     pub endpoint: &'a str,
     pub method: &'a str,
     pub uri: &'a str,
@@ -59,8 +61,8 @@ impl<'a> DiffLine<'a> {
     /// The line of comparison `c` of the request `cx` says.
     pub fn new(cx: LineContext<'a>, c: &'a Comparison) -> DiffLine<'a> {
         DiffLine {
-            baseline_id: cx.request_id,
-            candidate_id: cx.request_id,
+            baseline_id: cx.baseline_id,
+            candidate_id: cx.candidate_id,
             target: cx.target,
             endpoint: cx.endpoint,
             method: cx.method,
@@ -116,8 +118,9 @@ mod tests {
             uncompared: None,
         };
         let cx = LineContext {
-            request_id: 9,
-            target: "http://127.0.0.1:1",
+            baseline_id: 9,
+            candidate_id: 9,
+            target: Some("http://127.0.0.1:1"),
             endpoint: "GET /x",
             method: "GET",
             uri: "/x?a=1",
@@ -136,5 +139,19 @@ mod tests {
             })
         );
         assert_eq!(out.last(), Some(&b'\n'));
+        // Without a target (diff's lines) there is no target key.
+        let cx = LineContext {
+            target: None,
+            candidate_id: 4,
+            ..cx
+        };
+        out.clear();
+        DiffLine::new(cx, &c).write_to(&mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("target").is_none(), "{v}");
+        assert_eq!(
+            (v["baseline_id"].as_u64(), v["candidate_id"].as_u64()),
+            (Some(9), Some(4))
+        );
     }
 }

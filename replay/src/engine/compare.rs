@@ -287,8 +287,9 @@ impl Comparing {
         }
         line.clear();
         let cx = LineContext {
-            request_id: rec.id,
-            target: self.targets.get(target).map_or("", String::as_str),
+            baseline_id: rec.id,
+            candidate_id: rec.id,
+            target: Some(self.targets.get(target).map_or("", String::as_str)),
             endpoint: &rec.endpoint,
             method: &rec.method,
             uri: &rec.uri,
