@@ -17,7 +17,7 @@ use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
 use shadowtap_replay::compare::{html, junit, text, Comparison, Side as Response};
 use shadowtap_replay::threshold::{evaluate_comparison, Threshold, ThresholdResult};
 
-use crate::cmd_replay::ReportFormat;
+use crate::cmd_replay::{write_report, ReportFormat};
 use crate::exit;
 
 /// Options of `shadowtap diff`.
@@ -223,35 +223,13 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         bytes.push(b'\n');
         Ok(bytes)
     };
-    match (args.report, report_out.as_mut()) {
-        (ReportFormat::Json, Some(f)) => {
-            f.write_all(&json()?).context("writing the report file")?
-        }
-        (ReportFormat::Json, None) => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&json()?).context("writing the report")?;
-            out.flush().context("writing the report")?;
-        }
-        (ReportFormat::Text, Some(f)) => f
-            .write_all(summary.as_bytes())
-            .context("writing the report file")?,
-        (ReportFormat::Text, None) => {}
-        (ReportFormat::Html, out) => {
-            let page = html::render(&report.comparison, &evaluation.results, "shadowtap diff");
-            match out {
-                Some(f) => f
-                    .write_all(page.as_bytes())
-                    .context("writing the report file")?,
-                None => {
-                    let mut stdout = std::io::stdout().lock();
-                    stdout
-                        .write_all(page.as_bytes())
-                        .context("writing the report")?;
-                    stdout.flush().context("writing the report")?;
-                }
-            }
-        }
-    }
+    write_report(args.report, report_out.as_mut(), &summary, json, || {
+        Some(html::render(
+            &report.comparison,
+            &evaluation.results,
+            "shadowtap diff",
+        ))
+    })?;
     Ok(if evaluation.passed() {
         exit::OK
     } else {

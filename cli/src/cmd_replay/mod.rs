@@ -39,6 +39,37 @@ pub enum ReportFormat {
     Html,
 }
 
+/// Writes a run's report in `format` to `file`, or stdout without one:
+/// `json` and `html` make the document when it is asked for (`html` None:
+/// nothing to write); `text` goes only to a file, as the summary is on
+/// stderr already. Plain io errors, so a closed pipe (`| head`) counts as
+/// success.
+pub(crate) fn write_report(
+    format: ReportFormat,
+    file: Option<&mut File>,
+    summary: &str,
+    json: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    html: impl FnOnce() -> Option<String>,
+) -> anyhow::Result<()> {
+    let bytes = match format {
+        ReportFormat::Json => json()?,
+        ReportFormat::Text if file.is_none() => return Ok(()),
+        ReportFormat::Text => summary.as_bytes().to_vec(),
+        ReportFormat::Html => match html() {
+            Some(page) => page.into_bytes(),
+            None => return Ok(()),
+        },
+    };
+    match file {
+        Some(f) => f.write_all(&bytes).context("writing the report file"),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes).context("writing the report")?;
+            out.flush().context("writing the report")
+        }
+    }
+}
+
 /// Options of `shadowtap replay`.
 /// `--rate-policy`, `--concurrency` and `--timeout` when not given (the
 /// demo replays with them too).
@@ -396,40 +427,12 @@ where
         bytes.push(b'\n');
         Ok(bytes)
     };
-    match (plan.report, report_out.as_mut()) {
-        (ReportFormat::Json, Some(f)) => {
-            f.write_all(&json()?).context("writing the report file")?
-        }
-        (ReportFormat::Json, None) => {
-            // Plain io errors, so a closed pipe (`| head`) counts as success.
-            let mut out = std::io::stdout().lock();
-            out.write_all(&json()?).context("writing the report")?;
-            out.flush().context("writing the report")?;
-        }
-        (ReportFormat::Text, Some(f)) => f
-            .write_all(summary.as_bytes())
-            .context("writing the report file")?,
-        (ReportFormat::Text, None) => {}
-        (ReportFormat::Html, out) => {
-            // The plan allows html only with --compare.
-            if let Some(c) = &compared {
-                let page =
-                    html::render(&c.report, &evaluation.results, "shadowtap replay --compare");
-                match out {
-                    Some(f) => f
-                        .write_all(page.as_bytes())
-                        .context("writing the report file")?,
-                    None => {
-                        let mut stdout = std::io::stdout().lock();
-                        stdout
-                            .write_all(page.as_bytes())
-                            .context("writing the report")?;
-                        stdout.flush().context("writing the report")?;
-                    }
-                }
-            }
-        }
-    }
+    write_report(plan.report, report_out.as_mut(), &summary, json, || {
+        // The plan allows html only with --compare.
+        compared
+            .as_ref()
+            .map(|c| html::render(&c.report, &evaluation.results, "shadowtap replay --compare"))
+    })?;
     hdr_result.context("writing the HDR log")?;
     compare_files?;
 
