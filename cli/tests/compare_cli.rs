@@ -11,12 +11,12 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
 
-use common::api::{answer, rid, write_log};
+use common::api::{answer, endpoint, field, noise_field, rid, write_log};
 
 /// How the server answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -165,36 +165,7 @@ fn replay(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel::<()>();
-    let guard = std::thread::spawn(move || {
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-    });
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    let _ = tx.send(());
-    let _ = guard.join();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
+    common::wait_bounded(&mut child)
 }
 
 /// The v1 log in `dir`.
@@ -226,35 +197,6 @@ fn compare(log: &str, url: &str, extra: &[&str]) -> (Option<i32>, serde_json::Va
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
     (out.status.code(), report, stderr)
-}
-
-fn endpoint<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["comparison"]["targets"][0]["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == name)
-        .unwrap_or_else(|| panic!("no endpoint {name} in {:#}", report["comparison"]))
-}
-
-/// The field's entry of candidate differences.
-fn field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    e["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == path && f["noise"] == false)
-        .unwrap_or_else(|| panic!("no field {path} in {e:#}"))
-}
-
-/// The field's entry of noise (a field partly noise has two entries).
-fn noise_field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    e["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == path && f["noise"] == true)
-        .unwrap_or_else(|| panic!("no noise field {path} in {e:#}"))
 }
 
 /// The paths of candidate (not noise) differences of every endpoint.

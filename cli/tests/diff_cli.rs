@@ -7,41 +7,13 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::api::write_log;
+use common::api::{endpoint, field, noise_field, write_log};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shadowtap"))
         .args(args)
         .output()
         .expect("run shadowtap")
-}
-
-fn endpoint<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["comparison"]["targets"][0]["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["endpoint"] == name)
-        .unwrap_or_else(|| panic!("no endpoint {name} in {:#}", report["comparison"]))
-}
-
-fn field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    e["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == path)
-        .unwrap_or_else(|| panic!("no field {path} in {e:#}"))
-}
-
-/// The field's entry of noise (a field partly noise has two entries).
-fn noise_field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    e["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == path && f["noise"] == true)
-        .unwrap_or_else(|| panic!("no noise field {path} in {e:#}"))
 }
 
 #[test]

@@ -14,6 +14,10 @@ use std::time::Duration;
 use shadowtap_format::http1::{Framer, Status};
 use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 
+mod common;
+
+use common::wait_bounded;
+
 const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 
 /// A keep-alive HTTP/1.1 server answering 200 to everything, recording what
@@ -118,41 +122,6 @@ fn replay(args: &[&str]) -> Output {
         .spawn()
         .unwrap();
     wait_bounded(&mut child)
-}
-
-/// Waits for the child, killing it after a minute (a hung replay fails the
-/// test instead of hanging it).
-fn wait_bounded(child: &mut std::process::Child) -> Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel::<()>();
-    let guard = std::thread::spawn(move || {
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-    });
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    let _ = tx.send(());
-    let _ = guard.join();
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
 }
 
 fn text(b: &[u8]) -> String {

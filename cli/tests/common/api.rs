@@ -135,3 +135,33 @@ pub fn write_log(path: &Path, v: u8, salt: u64) {
     }
     w.finish().unwrap();
 }
+
+/// An endpoint of the report's comparison (its first target).
+pub fn endpoint<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["comparison"]["targets"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name} in {:#}", report["comparison"]))
+}
+
+/// The field's entry of candidate differences.
+pub fn field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path && f["noise"] == false)
+        .unwrap_or_else(|| panic!("no field {path} in {e:#}"))
+}
+
+/// The field's entry of noise (a field partly noise has two entries).
+pub fn noise_field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path && f["noise"] == true)
+        .unwrap_or_else(|| panic!("no noise field {path} in {e:#}"))
+}

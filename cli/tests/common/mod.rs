@@ -1,8 +1,8 @@
 //! Helpers shared by the end-to-end tests that run real processes.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -82,4 +82,39 @@ pub fn interrupt(mut guard: Guard) -> i32 {
         .expect("process did not stop after SIGINT")
         .unwrap();
     status.code().unwrap_or(-1)
+}
+
+/// Waits for the child, killing it after a minute (a hung replay fails the
+/// test instead of hanging it).
+pub fn wait_bounded(child: &mut Child) -> Output {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    });
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let _ = tx.send(());
+    let _ = guard.join();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
