@@ -11,9 +11,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde::Serialize;
 use shadowtap_cli::compare::{Built, CompareArgs};
+use shadowtap_cli::units;
+use shadowtap_replay::client::Target;
 use shadowtap_replay::compare::tally::ComparisonReport;
 use shadowtap_replay::compare::{junit, text};
-use shadowtap_replay::engine::{Comparing, NotCompared};
+use shadowtap_replay::engine::{Baseline, Comparing, Copy, LiveBaseline, NotCompared};
 use shadowtap_replay::report::Report;
 use shadowtap_replay::threshold::{evaluate, evaluate_comparison, Evaluation, Threshold};
 
@@ -26,9 +28,28 @@ pub struct ComparisonArgs {
     /// (`diff_rate`, `status_mismatch`, `latency_ratio_p99`, ...) apply.
     #[arg(long)]
     pub compare: bool,
+    /// Compare with a live primary instead of the recording: every request
+    /// also goes to URL (the current version) at the same moment as to the
+    /// targets, and their answers are compared with its answers.
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<String>,
+    /// A second instance of the current version, sent every request too:
+    /// what differs between it and the primary is noise, and a field counts
+    /// as a candidate difference only where it differs clearly more often.
+    #[arg(long, value_name = "URL")]
+    pub secondary: Option<String>,
+    /// Without --secondary: the first N requests of safe methods (GET,
+    /// HEAD, OPTIONS) also go to the primary a second time, on their own
+    /// connections, to measure the noise the same way; 0 turns it off.
+    /// [default: 200]
+    #[arg(long, value_name = "N", value_parser = units::count::<u64>)]
+    pub calibrate: Option<u64>,
     #[command(flatten)]
     pub options: CompareArgs,
 }
+
+/// Calibration requests with `--primary` and no `--secondary`.
+pub const DEFAULT_CALIBRATION: u64 = 200;
 
 impl ComparisonArgs {
     /// The comparison options given without `--compare`, by flag.
@@ -43,6 +64,7 @@ impl ComparisonArgs {
             ("--endpoint", !o.endpoints.is_empty()),
             ("--diff-log", o.diff_log.is_some()),
             ("--junit", o.junit.is_some()),
+            ("--primary", self.primary.is_some()),
         ] {
             if set && !self.compare {
                 given.push(flag);
@@ -55,6 +77,9 @@ impl ComparisonArgs {
 /// A validated comparison, before its files are opened.
 pub(crate) struct ComparePlan {
     built: Built,
+    /// The candidates: the engine's first targets.
+    candidates: usize,
+    baseline: Baseline,
     diff_log: Option<PathBuf>,
     junit: Option<PathBuf>,
 }
@@ -69,20 +94,44 @@ impl std::fmt::Debug for ComparePlan {
 }
 
 /// The comparison of `args` (`None` without `--compare`), and its
-/// problems.
-pub(super) fn plan(args: ComparisonArgs) -> (Option<ComparePlan>, Vec<String>) {
+/// problems. `targets` are the candidates; a live baseline's targets are
+/// added after them.
+pub(super) fn plan(
+    args: ComparisonArgs,
+    targets: &mut Vec<Target>,
+) -> (Option<ComparePlan>, Vec<String>) {
     let mut errors = Vec::new();
     let stray = args.given_without_compare();
     if !stray.is_empty() {
         errors.push(format!("{} need --compare", stray.join(", ")));
     }
+    if args.primary.is_none() {
+        if args.secondary.is_some() {
+            errors.push("--secondary needs --primary".into());
+        }
+        if args.calibrate.is_some() {
+            errors.push("--calibrate needs --primary".into());
+        }
+    } else if args.secondary.is_some() && args.calibrate.is_some() {
+        errors.push("--calibrate and --secondary: the secondary measures the noise already".into());
+    }
     if !args.compare {
         return (None, errors);
     }
+    let candidates = targets.len();
+    let baseline = match live_baseline(&args, targets) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(e);
+            Baseline::Recording
+        }
+    };
     match args.options.build() {
         Ok(built) => (
             Some(ComparePlan {
                 built,
+                candidates,
+                baseline,
                 diff_log: args.options.diff_log,
                 junit: args.options.junit,
             }),
@@ -95,6 +144,53 @@ pub(super) fn plan(args: ComparisonArgs) -> (Option<ComparePlan>, Vec<String>) {
     }
 }
 
+/// The baseline `args` ask for; a live one's targets are pushed onto
+/// `targets`: the primary, then the secondary or the calibration copy.
+fn live_baseline(args: &ComparisonArgs, targets: &mut Vec<Target>) -> Result<Baseline, String> {
+    let Some(primary) = &args.primary else {
+        return Ok(Baseline::Recording);
+    };
+    let primary = Target::parse(primary).map_err(|e| format!("--primary: {e}"))?;
+    let at = targets.len();
+    targets.push(primary.clone());
+    let copy = match &args.secondary {
+        Some(s) => {
+            targets.push(Target::parse(s).map_err(|e| format!("--secondary: {e}"))?);
+            Some(Copy::Secondary(at + 1))
+        }
+        None => match args.calibrate.unwrap_or(DEFAULT_CALIBRATION) {
+            0 => None,
+            requests => {
+                targets.push(primary);
+                Some(Copy::Calibration {
+                    target: at + 1,
+                    requests,
+                })
+            }
+        },
+    };
+    Ok(Baseline::Live(LiveBaseline { primary: at, copy }))
+}
+
+impl ComparePlan {
+    /// What each engine target is to the report: `None` for a candidate,
+    /// else `primary`, `secondary` or `calibration`.
+    pub(super) fn roles(&self, targets: usize) -> Vec<Option<&'static str>> {
+        let mut roles = vec![None; targets];
+        if let Baseline::Live(l) = &self.baseline {
+            if let Some(r) = roles.get_mut(l.primary) {
+                *r = Some("primary");
+            }
+            match l.copy {
+                Some(Copy::Secondary(t)) => roles[t] = Some("secondary"),
+                Some(Copy::Calibration { target, .. }) => roles[target] = Some("calibration"),
+                None => {}
+            }
+        }
+        roles
+    }
+}
+
 /// The comparison of a run, with its JUnit file open.
 pub(super) struct Live {
     pub(super) comparing: Arc<Comparing>,
@@ -103,8 +199,10 @@ pub(super) struct Live {
 
 impl ComparePlan {
     /// Opens the diff log and the JUnit file (a bad path fails before
-    /// anything is sent) and sets up the comparison of `targets`.
+    /// anything is sent) and sets up the comparison of the engine's
+    /// `targets` (the candidates first).
     pub(super) fn open(self, targets: &[String]) -> anyhow::Result<Live> {
+        let candidates = &targets[..self.candidates.min(targets.len())];
         let diff_log: Option<Box<dyn Write + Send>> = match &self.diff_log {
             Some(p) => {
                 Some(Box::new(File::create(p).with_context(|| {
@@ -127,9 +225,10 @@ impl ComparePlan {
             tally,
         } = self.built;
         Ok(Live {
-            comparing: Arc::new(Comparing::new(
-                comparer, endpoints, tally, targets, diff_log,
-            )),
+            comparing: Arc::new(
+                Comparing::new(comparer, endpoints, tally, candidates, diff_log)
+                    .against(self.baseline),
+            ),
             junit,
         })
     }
@@ -188,17 +287,28 @@ impl Outcome {
     pub(super) fn summary(&self) -> String {
         let mut s = text::summary(&self.report);
         let n = self.not_compared;
-        if n.no_recorded_response > 0 {
-            s.push_str(&format!(
-                "  {} responses not compared: their request has no recorded response\n",
-                n.no_recorded_response
-            ));
-        }
-        if n.not_kept > 0 {
-            s.push_str(&format!(
-                "  {} responses not compared: not kept by the transport\n",
-                n.not_kept
-            ));
+        for (count, why) in [
+            (
+                n.no_recorded_response,
+                "their request has no recorded response",
+            ),
+            (n.not_kept, "not kept by the transport"),
+            (
+                n.baseline_failed,
+                "the primary answered their request with an error",
+            ),
+            (
+                n.no_baseline,
+                "the primary never answered their request (no free slot, or the run ended)",
+            ),
+            (
+                n.waiting_full,
+                "too many responses were waiting for the primary's",
+            ),
+        ] {
+            if count > 0 {
+                s.push_str(&format!("  {count} responses not compared: {why}\n"));
+            }
         }
         s
     }

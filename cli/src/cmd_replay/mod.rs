@@ -314,8 +314,10 @@ where
 {
     // The comparison's files first: a bad path fails before anything is
     // sent.
+    let mut roles = Vec::new();
     let mut comparing = match plan.compare.take() {
         Some(c) => {
+            roles = c.roles(plan.config.targets.len());
             let targets: Vec<String> = plan
                 .config
                 .targets
@@ -392,6 +394,9 @@ where
             interrupted,
         },
     );
+    for (t, role) in report.targets.iter_mut().zip(&roles) {
+        t.role = role.map(str::to_owned);
+    }
     let compared = match &comparing {
         Some(c) => Some(c.finish(&mut report)?),
         None => None,

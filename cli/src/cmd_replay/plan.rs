@@ -156,7 +156,7 @@ impl Plan {
                 "--report html: the page is a comparison's; it needs --compare".to_owned()
             }));
         }
-        let (compare, problems) = compare::plan(comparison);
+        let (compare, problems) = compare::plan(comparison, &mut targets);
         for e in problems {
             check(Err(e));
         }

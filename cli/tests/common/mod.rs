@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod api;
+pub mod api_server;
+pub mod compare_run;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 /// Bound of every wait for a process.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::compare::Comparing;
+use super::compare::{Baseline, Comparing};
 use crate::client::{ClientError, ClientOptions, Target};
 use crate::input::{InputError, InputOptions};
 use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
@@ -168,14 +168,13 @@ impl Config {
             problems.push(EngineError::ZeroConcurrency);
         }
         if let Some(c) = &self.compare {
-            if self.mode.is_live() {
+            let baseline = c.baseline();
+            if self.mode.is_live() && *baseline == Baseline::Recording {
                 problems.push(EngineError::Compare(
-                    "a live mirror has no recorded responses",
+                    "a live mirror has no recorded responses".into(),
                 ));
-            } else if c.targets().len() != self.targets.len() {
-                problems.push(EngineError::Compare(
-                    "the comparison is not set up for these targets",
-                ));
+            } else if let Err(e) = baseline.check(c.targets().len(), self.targets.len()) {
+                problems.push(EngineError::Compare(e));
             }
         }
         let from_target = Rewriter::new(self.host_mode, self.headers.clone()).host_from_target();
@@ -243,6 +242,12 @@ impl Serialize for Config {
         if let Some(c) = &self.compare {
             m.serialize_entry("compare", &true)?;
             m.serialize_entry("compare_max_body", &c.max_body())?;
+            let baseline = match c.baseline() {
+                Baseline::Recording => "recording",
+                Baseline::Live(_) => "primary",
+                Baseline::External => "production",
+            };
+            m.serialize_entry("compare_baseline", baseline)?;
         }
         m.end()
     }
@@ -272,7 +277,7 @@ pub enum EngineError {
     },
     /// `--compare` cannot be done as configured.
     #[error("--compare: {0}")]
-    Compare(&'static str),
+    Compare(String),
     /// A target cannot be resolved or set up.
     #[error(transparent)]
     Client(#[from] ClientError),

@@ -76,7 +76,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use self::compare::{Comparing, DiffLogError, NotCompared, Recorded};
+pub use self::compare::{
+    Answer, Baseline, Comparing, Copy, DiffLogError, LiveBaseline, NotCompared, Recorded,
+};
 pub use self::config::{Config, EngineError, Mode, INTERRUPT_GRACE};
 pub use self::feed::{Exchanges, Feed, Files, Inline, Item, ItemSource, Memory, Threaded};
 pub use self::monitor::{FreeSlots, Monitor, RunProgress};
@@ -175,7 +177,11 @@ impl Engine<Network> {
         }
         let mut input = self.config.input;
         // The recorded responses are what the candidates' are compared with.
-        input.keep_responses |= self.config.compare.is_some();
+        input.keep_responses |= self
+            .config
+            .compare
+            .as_ref()
+            .is_some_and(|c| *c.baseline() == compare::Baseline::Recording);
         let files = Files::open(self.config.inputs.clone(), input)?;
         let feed = self.feed(files);
         let source = Threaded::spawn(feed).map_err(|e| {
@@ -221,8 +227,8 @@ impl<X: Transports> Engine<X> {
             c.loops,
         );
         let feed = match &c.compare {
-            Some(cmp) if !c.mode.is_live() => feed.comparing(cmp.clone()),
-            _ => feed,
+            Some(cmp) => feed.comparing(cmp.clone()),
+            None => feed,
         };
         match c.mode {
             Mode::Replay { .. } => feed,

@@ -197,7 +197,7 @@ impl Scheduler {
         };
         // A permit per target: taken if free in real time, waited for
         // with --speed max.
-        self.acquire().await;
+        self.acquire(recorded.as_deref()).await;
         // Settled once its slots are taken (or it is dropped without),
         // so a producer never sees the slot free and nothing ahead.
         self.admission.settle();
@@ -211,10 +211,18 @@ impl Scheduler {
     }
 
     /// Takes a permit per target into `slots` (`None`: dropped, recorded).
-    async fn acquire(&mut self) {
+    /// A target the comparison does not send this request to (the
+    /// calibration copy, past its requests) gets none, and no drop.
+    async fn acquire(&mut self, recorded: Option<&Recorded>) {
         let wait = self.config.mode.waits_for_slots();
         self.slots.clear();
         for target in 0..self.queues.len() {
+            if let Some(c) = &self.config.compare {
+                if !c.sends_to(target, recorded) {
+                    self.slots.push(None);
+                    continue;
+                }
+            }
             let sem = self.permits[target].clone();
             let permit = if wait {
                 sem.acquire_owned().await.ok()

@@ -133,7 +133,7 @@ impl<T: Transport> Worker<T> {
             let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
             let (parts, method) = (job.req.parts(host_line), job.req.method());
             // The response is kept only when there is one to compare it with.
-            let keep = job.recorded.as_ref().is_some_and(|r| r.has_response());
+            let keep = job.recorded.as_ref().is_some_and(|r| r.wants_response());
             let reply = match self.kept.as_mut() {
                 Some(kept) if keep => {
                     self.transport

@@ -203,6 +203,11 @@ pub struct EncodedHistograms {
 pub struct TargetReport {
     /// The target URL, or [`OVERALL`].
     pub target: String,
+    /// What the target is besides a candidate: `primary`, `secondary` or
+    /// `calibration` (`replay --compare --primary`). Absent for a
+    /// candidate; thresholds on replay metrics judge candidates only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Requests attempted.
     pub sent: u64,
     /// Responses fully read.
@@ -349,6 +354,7 @@ impl TargetReport {
         let dropped_total = t.dropped_total();
         TargetReport {
             target: name.to_owned(),
+            role: None,
             sent: t.sent,
             completed: t.completed,
             unanswered: t.unanswered,

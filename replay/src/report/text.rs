@@ -100,7 +100,14 @@ fn write_summary_line(out: &mut String, label: &str, s: &Summary) {
 }
 
 fn write_target(out: &mut String, t: &TargetReport, warnings: bool) {
-    let _ = writeln!(out, "{}", t.target);
+    match &t.role {
+        Some(role) => {
+            let _ = writeln!(out, "{} ({role})", t.target);
+        }
+        None => {
+            let _ = writeln!(out, "{}", t.target);
+        }
+    }
     // Shown when there are some: then sent = completed + errors +
     // unanswered on this line too.
     let unanswered = if t.unanswered > 0 {

@@ -451,10 +451,13 @@ impl Evaluation {
 /// Evaluates thresholds against a report: per target (see the module docs),
 /// or the overall figures when the report has no target.
 pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Result<Evaluation, ReportError> {
-    let scopes: Vec<&TargetReport> = if report.targets.is_empty() {
+    // A comparison's baselines (primary, secondary) are not judged.
+    let candidates: Vec<&TargetReport> =
+        report.targets.iter().filter(|t| t.role.is_none()).collect();
+    let scopes = if candidates.is_empty() {
         vec![&report.overall]
     } else {
-        report.targets.iter().collect()
+        candidates
     };
     let decoded = scopes
         .iter()
