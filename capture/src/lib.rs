@@ -27,8 +27,8 @@ pub mod reasm;
 pub use conn::HttpStats;
 #[cfg(feature = "libpcap")]
 pub use daemon::{
-    read_pcap, run, run_with, CaptureConfig, CaptureEnd, CaptureError, CaptureSummary, Notice,
-    OpenPcapError, Pacing, PacketSource,
+    read_pcap, run, run_observed, run_with, CaptureConfig, CaptureEnd, CaptureError,
+    CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
 };
 pub use decode::LinkType;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineStats};
@@ -64,6 +64,11 @@ pub trait ExchangeSink {
     /// An exchange is complete: its request and final response, or what
     /// was seen of them when the connection ended.
     fn exchange(&mut self, ex: Exchange);
+    /// Called just before [`ExchangeSink::exchange`] with the same
+    /// exchange: it carries request number `index` of its connection (as
+    /// [`RequestEvent::index`] announced it, when it was announced). The
+    /// default does nothing.
+    fn answered(&mut self, _index: u64, _ex: &Exchange) {}
 }
 
 impl ExchangeSink for Vec<Exchange> {

@@ -26,6 +26,9 @@ impl ExchangeSink for Events {
         self.log.push(format!("exchange {}", ex.id));
         self.exchanges.push(ex);
     }
+    fn answered(&mut self, index: u64, ex: &Exchange) {
+        self.log.push(format!("answered {} {index}", ex.conn));
+    }
 }
 
 fn run(frames: &[Frame], cfg: PipelineConfig) -> Events {
@@ -100,7 +103,40 @@ fn request_event_comes_when_the_request_is_on_the_wire() {
     assert_eq!(ev.requests, vec![get.to_vec()]);
     let f = &c.frames[n_before_response];
     p.process(f.ts_ns, &f.data, f.orig_len, &mut ev);
-    assert_eq!(ev.log, vec!["request 1 0", "exchange 1"]);
+    assert_eq!(ev.log, vec!["request 1 0", "answered 1 0", "exchange 1"]);
+}
+
+/// Each exchange names the index its request was announced with, so a
+/// mirror can pair a request it sent with production's response to it.
+#[test]
+fn an_exchange_carries_the_index_of_its_request_event() {
+    let mut c = Conv::new("10.0.0.1:40000", "10.0.0.2:80");
+    c.handshake();
+    c.c(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.s(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+    c.c(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.s(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc");
+    let ev = run(&c.frames, port80());
+    assert_eq!(
+        ev.log,
+        vec![
+            "request 1 0",
+            "request 1 1",
+            "answered 1 0",
+            "exchange 1",
+            "answered 1 1",
+            "exchange 2",
+            "request 1 2",
+            "answered 1 2",
+            "exchange 3",
+        ]
+    );
+    let bodies: Vec<&[u8]> = ev
+        .exchanges
+        .iter()
+        .map(|e| e.response.as_ref().unwrap().body.as_slice())
+        .collect();
+    assert_eq!(bodies, [b"a", b"b", b"c"]);
 }
 
 proptest! {

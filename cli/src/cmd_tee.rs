@@ -15,7 +15,7 @@ use shadowtap_cli::tee::{self, Event, QueueSize, TeeConfig, TeeOutcome, TeeProgr
 use shadowtap_cli::shutdown::Shutdown;
 
 use crate::cmd_capture::{config_from, CaptureOpts};
-use crate::cmd_replay::{execute, MirrorArgs, Plan, ReportArgs};
+use crate::cmd_replay::{execute, ComparisonArgs, MirrorArgs, Plan, ReportArgs};
 use crate::{exit, units};
 
 /// Options of `shadowtap tee`.
@@ -51,6 +51,11 @@ pub struct TeeArgs {
     pub mirror: MirrorArgs,
     #[command(flatten, next_help_heading = "Report")]
     pub report: ReportArgs,
+    /// Compare each mirror answer with production's own response to the
+    /// request (captured too, with or without --record); the comparison
+    /// options of `replay --compare` apply, but for --primary.
+    #[command(flatten, next_help_heading = "Comparison")]
+    pub comparison: ComparisonArgs,
 }
 
 /// The report's configuration keys for tee's input (the engine's
@@ -73,8 +78,11 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         args.record.clone(),
         &args.capture,
     )?;
-    let config = TeeConfig::new(capture, queue, args.mirror_priority);
-    let mut plan = Plan::live(args.mirror, args.report)?;
+    let mut config = TeeConfig::new(capture, queue, args.mirror_priority);
+    if args.comparison.compare {
+        config = config.keep_responses();
+    }
+    let mut plan = Plan::live(args.mirror, args.report, args.comparison)?;
     let drain = plan.config.client.timeout;
     // The shutdown future below already waits --timeout after the signal:
     // what is still in flight then is abandoned at once (unanswered).

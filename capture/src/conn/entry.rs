@@ -296,6 +296,7 @@ impl Conn {
 
     pub(super) fn emit(&mut self, e: Entry, ctx: &mut Ctx<'_>) {
         let c = self.client.unwrap_or(0);
+        let index = e.seq;
         *ctx.next_id += 1;
         let ex = Exchange {
             req_first_ns: e.req_first_ns,
@@ -324,6 +325,7 @@ impl Conn {
         if ex.flags.intersects(missing) {
             ctx.stats.incomplete += 1;
         }
+        ctx.sink.answered(index, &ex);
         ctx.sink.exchange(ex);
     }
 }

@@ -36,7 +36,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shadowtap_format::{meta, WriteError, WriterOptions};
+use shadowtap_format::{meta, Exchange, WriteError, WriterOptions};
 
 use crate::metrics::{Metrics, MetricsServer};
 use crate::{ExchangeSink, Pipeline, PipelineConfig, PipelineStats, RequestEvent};
@@ -328,6 +328,21 @@ pub fn run_with(
     on_request: &mut dyn FnMut(&RequestEvent<'_>),
     on_notice: &mut dyn FnMut(Notice<'_>),
 ) -> Result<CaptureSummary, CaptureError> {
+    run_observed(cfg, stop, on_request, &mut |_, _| {}, on_notice)
+}
+
+/// [`run_with`], also calling `on_exchange` with each exchange as it is
+/// complete (before it is recorded), with the index its request had in its
+/// [`RequestEvent`]: how a mirror pairs a request it sent with
+/// production's response to it (`tee --compare`). Needs
+/// [`PipelineConfig::responses`](crate::PipelineConfig) for responses.
+pub fn run_observed(
+    cfg: &CaptureConfig,
+    stop: &AtomicBool,
+    on_request: &mut dyn FnMut(&RequestEvent<'_>),
+    on_exchange: &mut dyn FnMut(u64, &Exchange),
+    on_notice: &mut dyn FnMut(Notice<'_>),
+) -> Result<CaptureSummary, CaptureError> {
     let (mut src, announce) = source::Opened::open(cfg, &cfg.source)?;
     let live = src.live();
     let (source_key, source_name) = match &cfg.source {
@@ -363,6 +378,7 @@ pub fn run_with(
         header_meta,
         Arc::clone(&metrics),
         on_request,
+        on_exchange,
         &mut *on_notice,
     )?;
     let mut pipeline = Pipeline::new(cfg.pipeline.clone(), src.link());

@@ -41,6 +41,10 @@ impl ExchangeSink for Plain<'_> {
     fn exchange(&mut self, ex: Exchange) {
         self.0.exchange(ex);
     }
+
+    fn answered(&mut self, index: u64, ex: &Exchange) {
+        self.0.answered(index, ex);
+    }
 }
 
 impl Output for Plain<'_> {
@@ -53,6 +57,7 @@ impl Output for Plain<'_> {
 pub(super) struct Recording<'a> {
     sink: LogSink,
     on_request: &'a mut dyn FnMut(&RequestEvent<'_>),
+    on_exchange: &'a mut dyn FnMut(u64, &Exchange),
     pub(super) on_notice: &'a mut dyn FnMut(Notice<'_>),
     pub(super) metrics: Arc<Metrics>,
     /// Packet clock.
@@ -79,6 +84,7 @@ impl<'a> Recording<'a> {
         meta: Vec<(String, String)>,
         metrics: Arc<Metrics>,
         on_request: &'a mut dyn FnMut(&RequestEvent<'_>),
+        on_exchange: &'a mut dyn FnMut(u64, &Exchange),
         on_notice: &'a mut dyn FnMut(Notice<'_>),
     ) -> Result<Recording<'a>, CaptureError> {
         let opts = SinkOptions {
@@ -100,6 +106,7 @@ impl<'a> Recording<'a> {
         Ok(Recording {
             sink,
             on_request,
+            on_exchange,
             on_notice,
             metrics,
             now_ns: 0,
@@ -143,6 +150,10 @@ impl<'a> Recording<'a> {
 impl ExchangeSink for Recording<'_> {
     fn request(&mut self, req: &RequestEvent<'_>) {
         (self.on_request)(req);
+    }
+
+    fn answered(&mut self, index: u64, ex: &Exchange) {
+        (self.on_exchange)(index, ex);
     }
 
     fn exchange(&mut self, ex: Exchange) {

@@ -22,10 +22,12 @@ use shadowtap_replay::threshold::{evaluate, evaluate_comparison, Evaluation, Thr
 /// `--compare` and the comparison options (replay only).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ComparisonArgs {
-    /// Compare every response with the response recorded with its request
-    /// in the log (status, headers, body decoded; noise classified); the
-    /// report gains a `comparison` object, and comparison thresholds
-    /// (`diff_rate`, `status_mismatch`, `latency_ratio_p99`, ...) apply.
+    /// Compare every response with its baseline: the response recorded
+    /// with its request in the log, a live --primary's answer (replay), or
+    /// production's own response (tee). Status, headers and decoded bodies
+    /// are compared, noise classified; the report gains a `comparison`
+    /// object, and comparison thresholds (`diff_rate`, `status_mismatch`,
+    /// `latency_ratio_p99`, ...) apply.
     #[arg(long)]
     pub compare: bool,
     /// Compare with a live primary instead of the recording: every request
@@ -95,12 +97,30 @@ impl std::fmt::Debug for ComparePlan {
 
 /// The comparison of `args` (`None` without `--compare`), and its
 /// problems. `targets` are the candidates; a live baseline's targets are
-/// added after them.
+/// added after them. A live mirror (`tee`) compares with production's own
+/// responses.
 pub(super) fn plan(
     args: ComparisonArgs,
     targets: &mut Vec<Target>,
+    mirror: bool,
 ) -> (Option<ComparePlan>, Vec<String>) {
     let mut errors = Vec::new();
+    if mirror {
+        for (flag, given) in [
+            ("--primary", args.primary.is_some()),
+            ("--secondary", args.secondary.is_some()),
+            ("--calibrate", args.calibrate.is_some()),
+        ] {
+            if given {
+                errors.push(format!(
+                    "{flag}: tee compares the mirror's answers with production's own (replay takes a live primary)"
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return (None, errors);
+        }
+    }
     let stray = args.given_without_compare();
     if !stray.is_empty() {
         errors.push(format!("{} need --compare", stray.join(", ")));
@@ -120,6 +140,7 @@ pub(super) fn plan(
     }
     let candidates = targets.len();
     let baseline = match live_baseline(&args, targets) {
+        Ok(_) if mirror => Baseline::External,
         Ok(b) => b,
         Err(e) => {
             errors.push(e);

@@ -52,8 +52,12 @@ impl Plan {
 
     /// The plan of a live mirror (`tee`): requests are sent as they arrive,
     /// as fast as `--concurrency` allows, once each.
-    pub(crate) fn live(mirror: MirrorArgs, output: ReportArgs) -> Result<Plan, exit::UsageError> {
-        Plan::new(None, mirror, output, ComparisonArgs::default())
+    pub(crate) fn live(
+        mirror: MirrorArgs,
+        output: ReportArgs,
+        comparison: ComparisonArgs,
+    ) -> Result<Plan, exit::UsageError> {
+        Plan::new(None, mirror, output, comparison)
     }
 
     /// `logs` is `None` for a live mirror.
@@ -137,26 +141,19 @@ impl Plan {
         };
         let comparing = comparison.compare;
         for t in thresholds.iter().filter(|t| t.metric.is_comparison()) {
-            if live {
-                check(Err(format!(
-                    "--threshold {:?}: a comparison metric; a live mirror does not compare responses",
-                    t.expr
-                )));
-            } else if !comparing {
+            if !comparing {
                 check(Err(format!(
                     "--threshold {:?}: a comparison metric; it needs --compare (or shadowtap diff on two logs)",
                     t.expr
                 )));
             }
         }
-        if output.report == ReportFormat::Html && (live || !comparing) {
-            check(Err(if live {
-                "--report html: the page is a comparison's; a live mirror does not compare responses".to_owned()
-            } else {
-                "--report html: the page is a comparison's; it needs --compare".to_owned()
-            }));
+        if output.report == ReportFormat::Html && !comparing {
+            check(Err(
+                "--report html: the page is a comparison's; it needs --compare".to_owned(),
+            ));
         }
-        let (compare, problems) = compare::plan(comparison, &mut targets);
+        let (compare, problems) = compare::plan(comparison, &mut targets, live);
         for e in problems {
             check(Err(e));
         }

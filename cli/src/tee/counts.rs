@@ -28,6 +28,9 @@ pub(crate) struct Counters {
     queued: AtomicU64,
     /// Requests taken out of the queue. Written by the mirror's input.
     taken: AtomicU64,
+    /// `--compare`: production's responses not handed to the mirror (their
+    /// queue was full). Written by the tap.
+    responses_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -51,6 +54,10 @@ impl Counters {
         self.taken.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn response_dropped(&self) {
+        self.responses_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters now.
     pub(crate) fn snapshot(&self) -> TapCounts {
         // Taken first: a request queued and taken between the two loads
@@ -61,6 +68,7 @@ impl Counters {
             queue_full: self.queue_full.load(Ordering::Relaxed),
             no_slot: self.no_slot.load(Ordering::Relaxed),
             depth: self.queued.load(Ordering::Relaxed).saturating_sub(taken),
+            responses_dropped: self.responses_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -77,6 +85,9 @@ pub struct TapCounts {
     pub no_slot: u64,
     /// Requests waiting in the queue.
     pub depth: u64,
+    /// `--compare`: production's responses dropped because their queue was
+    /// full (their requests are not compared: no baseline).
+    pub responses_dropped: u64,
 }
 
 impl TapCounts {
@@ -180,6 +191,7 @@ mod tests {
             queue_full: 3,
             no_slot: 2,
             depth: 1,
+            responses_dropped: 0,
         };
         assert_eq!(c.dropped_of(DropCause::Queue), 3);
         assert_eq!(c.dropped_of(DropCause::Concurrency), 2);
@@ -203,6 +215,7 @@ mod tests {
             queue_full: 3,
             no_slot: 2,
             depth: 0,
+            responses_dropped: 0,
         };
         counts.settle(&mut stats);
         for (t, shutdown) in [(0, 1), (1, 4)] {

@@ -37,6 +37,13 @@ pub fn exposition(stats: &Stats, tap: &TapCounts) -> String {
         "Requests waiting between the capture and the mirror.",
         tap.depth,
     );
+    gauge(
+        &mut out,
+        "shadowtap_tee_responses_dropped_total",
+        "counter",
+        "With --compare: production responses not compared because their queue was full.",
+        tap.responses_dropped,
+    );
     // One counter family: a sample per target and, with `label`, per value
     // of it (`rows` gives each value and its count for a target).
     type Rows<'a> = &'a dyn Fn(&TargetStats) -> Vec<(&'static str, u64)>;
@@ -125,6 +132,7 @@ mod tests {
             queue_full: 4,
             no_slot: 1,
             depth: 3,
+            responses_dropped: 0,
         };
         let text = exposition(&stats, &tap);
         for line in [

@@ -24,6 +24,7 @@
 
 mod counts;
 mod metrics;
+mod pair;
 mod queue;
 mod tap;
 
@@ -34,7 +35,7 @@ use std::time::Duration;
 use shadowtap_capture::metrics::ExtraMetrics;
 use shadowtap_capture::{CaptureConfig, CaptureError, CaptureSummary, Notice, Pacing};
 use shadowtap_format::Exchange;
-use shadowtap_replay::engine::{Engine, Exchanges, Monitor, RunOutcome, Threaded};
+use shadowtap_replay::engine::{Engine, Exchanges, Monitor, Recorded, RunOutcome, Threaded};
 use shadowtap_replay::input::{InputError, InputWarning};
 
 pub use counts::TapCounts;
@@ -43,6 +44,7 @@ pub use metrics::exposition;
 use crate::priority::{make_current_thread_idle, MirrorPriority};
 use crate::shutdown::Shutdown;
 use counts::Counters;
+use pair::{Pairing, Responses};
 use queue::{queue, Consumer};
 use tap::{Saturation, Tap};
 
@@ -78,7 +80,8 @@ pub struct TeeConfig {
 impl TeeConfig {
     /// The capture (a live interface), the queue's size and the mirror
     /// threads' priority. Without a log (`capture.output`), responses are
-    /// not even framed: only requests are mirrored.
+    /// not even framed: only requests are mirrored (unless the engine
+    /// compares the mirror's answers with them: see [`run`]).
     pub fn new(
         mut capture: CaptureConfig,
         queue: QueueSize,
@@ -92,6 +95,13 @@ impl TeeConfig {
             queue,
             priority,
         }
+    }
+
+    /// Frames production's responses too, without a log: `--compare`
+    /// needs them (and the capture filter lets them out of the kernel).
+    pub fn keep_responses(mut self) -> TeeConfig {
+        self.capture.pipeline.responses = true;
+        self
     }
 
     /// The capture's filter (as the report shows it).
@@ -195,6 +205,16 @@ pub async fn run(
         engine.free_slots(),
         Saturation::new(idle),
     );
+    // `--compare`: production's responses to the queued requests come to
+    // the mirror through a second queue of the same size.
+    let mut compare = None;
+    if let Some(comparing) = engine.comparing() {
+        capture.pipeline.responses = true;
+        let (resp_tx, resp_rx) = queue(config.queue.get());
+        let max = config.queue.get().max(PAIRS_MIN);
+        tap = tap.with_responses(Responses::new(resp_tx, max, counters.clone()));
+        compare = Some((Arc::new(Pairing::new(comparing, max)), resp_rx));
+    }
     let (m, c) = (monitor.clone(), counters.clone());
     capture.extra_metrics = Some(ExtraMetrics(Arc::new(move || {
         let tap = c.snapshot();
@@ -218,27 +238,46 @@ pub async fn run(
     let capture_thread = std::thread::Builder::new()
         .name("shadowtap-capture".into())
         .spawn(move || {
-            shadowtap_capture::run_with(
+            // Both callbacks are called by the capture, one at a time.
+            let tap = std::cell::RefCell::new(tap);
+            shadowtap_capture::run_observed(
                 &capture,
                 stop.flag(),
-                &mut |req| tap.offer(req),
+                &mut |req| tap.borrow_mut().offer(req),
+                &mut |index, ex| tap.borrow_mut().answered(index, ex),
                 &mut |n| notices(Event::Capture(n)),
             )
-            // The tap (and the queue's producer) is dropped here, which
+            // The tap (and the queues' producers) is dropped here, which
             // ends the mirror's input once the queue is drained.
         })
         .map_err(TeeError::CaptureThread)?;
     // From here on, this thread (which drives the engine) and the threads
-    // it starts (input, timer) yield the CPU to everything else.
+    // it starts (input, timer, pairing) yield the CPU to everything else.
     if idle {
         if let Err(e) = make_current_thread_idle() {
             on_event(Event::NormalPriority(&e));
         }
     }
+    let (pairing, pair_thread) = match compare {
+        Some((pairing, mut resp_rx)) => {
+            let p = pairing.clone();
+            let thread = std::thread::Builder::new()
+                .name("shadowtap-pair".into())
+                .spawn(move || {
+                    while let Some(ex) = resp_rx.pop() {
+                        p.respond(ex);
+                    }
+                })
+                .map_err(TeeError::InputThread)?;
+            (Some(pairing), Some(thread))
+        }
+        None => (None, None),
+    };
 
     let input = Input {
         rx,
         counters: counters.clone(),
+        pairing: pairing.clone(),
     };
     let source = Threaded::spawn(engine.feed(input)).map_err(TeeError::InputThread)?;
     let mut mirror = engine.run(source, drained).await;
@@ -250,6 +289,15 @@ pub async fn run(
         .join()
         .map_err(|_| TeeError::CapturePanicked)?
         .map_err(TeeError::Capture)?;
+    // The capture ended, so production's last responses are in their
+    // queue: the pairing thread hands them over, then what still waits is
+    // let go (counted as without a baseline).
+    if let Some(t) = pair_thread {
+        t.join().map_err(|_| TeeError::CapturePanicked)?;
+    }
+    if let Some(p) = &pairing {
+        p.finish();
+    }
     let tap = counters.snapshot();
     tap.settle(&mut mirror.stats);
     Ok(TeeOutcome {
@@ -259,10 +307,16 @@ pub async fn run(
     })
 }
 
+/// Requests and responses waiting to be paired, each side, at least (at
+/// most: the larger of this and the queue's size).
+const PAIRS_MIN: usize = 65_536;
+
 /// The mirror side of the queue: the replay engine's input.
 struct Input {
     rx: Consumer,
     counters: Arc<Counters>,
+    /// `--compare`: where requests meet production's responses.
+    pairing: Option<Arc<Pairing>>,
 }
 
 impl Exchanges for Input {
@@ -274,10 +328,19 @@ impl Exchanges for Input {
         // Blocks the engine's input thread until the capture hands over a
         // request; `None` once the capture has stopped and the queue is empty.
         let ex = self.rx.pop();
-        if ex.is_some() {
+        if let Some(ex) = &ex {
             self.counters.taken();
+            if let Some(p) = &self.pairing {
+                p.taken(ex.id);
+            }
         }
         Ok(ex.map(|ex| (0, ex)))
+    }
+
+    fn recorded(&mut self, id: u64, rec: &Arc<Recorded>) {
+        if let Some(p) = &self.pairing {
+            p.register(id, rec);
+        }
     }
 
     fn take_warnings(&mut self) -> Vec<InputWarning> {

@@ -9,6 +9,7 @@ use shadowtap_format::Exchange;
 use shadowtap_replay::engine::FreeSlots;
 
 use super::counts::Counters;
+use super::pair::Responses;
 use super::queue::{Producer, Pushed};
 
 /// The capture side of the queue.
@@ -23,6 +24,8 @@ pub(crate) struct Tap {
     /// anyway (see `FreeSlots`): it is then dropped here.
     slots: Option<FreeSlots>,
     saturation: Saturation,
+    /// `--compare`: production's responses to the queued requests.
+    responses: Option<Responses>,
 }
 
 impl Tap {
@@ -40,6 +43,20 @@ impl Tap {
             pacing,
             slots,
             saturation,
+            responses: None,
+        }
+    }
+
+    /// Also hands production's response to each queued request over.
+    pub(crate) fn with_responses(mut self, r: Responses) -> Tap {
+        self.responses = Some(r);
+        self
+    }
+
+    /// The capture completed `ex`, request `index` of its connection.
+    pub(crate) fn answered(&mut self, index: u64, ex: &Exchange) {
+        if let Some(r) = &mut self.responses {
+            r.answered(index, ex);
         }
     }
 
@@ -99,7 +116,12 @@ impl Tap {
             )
         };
         match self.tx.push(ex) {
-            Pushed::Queued => self.counters.queued(),
+            Pushed::Queued => {
+                self.counters.queued();
+                if let Some(r) = &mut self.responses {
+                    r.queued(req.conn, req.index, self.next_id);
+                }
+            }
             // The mirror stopped (interrupted): counted at the end, as
             // captured but never sent (`shutdown`).
             Pushed::Closed => self.withdraw(),

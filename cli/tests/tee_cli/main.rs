@@ -23,6 +23,7 @@ use common::*;
 
 mod backpressure;
 mod command_line;
+mod compare;
 mod mirroring;
 
 /// Starts `shadowtap serve` on 127.0.0.1:0 with `extra` options; returns the

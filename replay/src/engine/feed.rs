@@ -72,6 +72,12 @@ pub trait Exchanges {
     fn next_exchange(&mut self) -> Result<Option<(usize, Exchange)>, InputError>;
     /// Warnings since the last call.
     fn take_warnings(&mut self) -> Vec<InputWarning>;
+    /// With `--compare`: the exchange of id `id` the source gave last is a
+    /// request now, to be compared as `rec` says (against a baseline given
+    /// from outside, the source hands it over:
+    /// [`Comparing::fulfil`](super::Comparing::fulfil)). The default does
+    /// nothing.
+    fn recorded(&mut self, _id: u64, _rec: &Arc<Recorded>) {}
 }
 
 /// Log files, re-opened for each loop.
@@ -317,16 +323,22 @@ impl<E: Exchanges> Feed<E> {
         let ts_ns = ex.req_first_ns;
         let wire_ns = ex.req_last_ns;
         match self.rewriter.prepare(&mut ex) {
-            Ok(p) => Some(Item::Request {
-                ts_ns,
-                wire_ns,
-                pass: self.pass,
-                recorded: self
+            Ok(p) => {
+                let recorded = self
                     .compare
                     .as_ref()
-                    .map(|c| Arc::new(c.recorded(file, &mut ex, &p))),
-                req: Arc::new(p),
-            }),
+                    .map(|c| Arc::new(c.recorded(file, &mut ex, &p)));
+                if let Some(rec) = &recorded {
+                    self.src.recorded(ex.id, rec);
+                }
+                Some(Item::Request {
+                    ts_ns,
+                    wire_ns,
+                    pass: self.pass,
+                    recorded,
+                    req: Arc::new(p),
+                })
+            }
             Err(Unsendable::Host(_)) => Some(Item::InvalidHost {
                 ts_ns,
                 pass: self.pass,

@@ -212,6 +212,11 @@ impl<X: Transports> Engine<X> {
         })
     }
 
+    /// The run's comparison (`--compare`), if any.
+    pub fn comparing(&self) -> Option<Arc<Comparing>> {
+        self.config.compare.clone()
+    }
+
     /// A live view of the run.
     pub fn monitor(&self) -> Monitor {
         self.monitor.clone()

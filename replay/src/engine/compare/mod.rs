@@ -152,6 +152,11 @@ impl Recorded {
         &self.endpoint
     }
 
+    /// The request's method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
     /// Whether the request also goes to the calibration copy.
     pub fn calibrates(&self) -> bool {
         self.calibrate
@@ -311,8 +316,8 @@ impl Comparing {
 
     /// The recording of exchange `ex` of input file `file`, whose request
     /// was prepared as `prepared`; against the recording its response is
-    /// taken out.
-    pub(crate) fn recorded(&self, file: usize, ex: &mut Exchange, prepared: &Prepared) -> Recorded {
+    /// taken out. (The feed makes one per request.)
+    pub fn recorded(&self, file: usize, ex: &mut Exchange, prepared: &Prepared) -> Recorded {
         let response = match self.baseline {
             Baseline::Recording => ex.response.take(),
             _ => None,
