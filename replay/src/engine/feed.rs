@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::compare::{Comparing, Recorded};
 use super::monitor::{Entry, FreeSlots, Recorder};
+use crate::compare::live::request_id;
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::rewrite::{Prepared, Rewriter, Unsendable};
 use crate::sample::Sampler;
@@ -317,16 +318,19 @@ impl<E: Exchanges> Feed<E> {
         let ts_ns = ex.req_first_ns;
         let wire_ns = ex.req_last_ns;
         match self.rewriter.prepare(&mut ex) {
-            Ok(p) => Some(Item::Request {
-                ts_ns,
-                wire_ns,
-                pass: self.pass,
-                recorded: self
-                    .compare
-                    .as_ref()
-                    .map(|c| Arc::new(c.recorded(file, &mut ex, &p))),
-                req: Arc::new(p),
-            }),
+            Ok(mut p) => {
+                p.set_origin(request_id(file, ex.id));
+                Some(Item::Request {
+                    ts_ns,
+                    wire_ns,
+                    pass: self.pass,
+                    recorded: self
+                        .compare
+                        .as_ref()
+                        .map(|c| Arc::new(c.recorded(file, &mut ex, &p))),
+                    req: Arc::new(p),
+                })
+            }
             Err(Unsendable::Host(_)) => Some(Item::InvalidHost {
                 ts_ns,
                 pass: self.pass,
