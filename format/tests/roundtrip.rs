@@ -213,7 +213,11 @@ fn with_origins(n: u64) -> Vec<Exchange> {
 fn files_are_written_at_1_1_and_origins_read_back() {
     let want = with_origins(12);
     let bytes = write_all(&want, small_blocks(Codec::Zstd));
-    assert_eq!(&bytes[8..12], &[1, 0, 1, 0], "major 1, minor 1, little-endian");
+    assert_eq!(
+        &bytes[8..12],
+        &[1, 0, 1, 0],
+        "major 1, minor 1, little-endian"
+    );
     let mut r = Reader::new(&bytes[..]).unwrap();
     assert_eq!(r.version(), (1, 1));
     let got: Vec<Exchange> = r.by_ref().collect::<Result<_, _>>().unwrap();

@@ -231,7 +231,9 @@ impl RawResponse {
         }
         let keep_end = end.min(self.store_until);
         if keep_end > start {
-            let n = usize::try_from(keep_end - start).unwrap_or(body_n).min(body_n);
+            let n = usize::try_from(keep_end - start)
+                .unwrap_or(body_n)
+                .min(body_n);
             self.body.extend_from_slice(&bytes[head_n..head_n + n]);
         }
         self.body_len = end;
@@ -298,13 +300,17 @@ mod tests {
 
     #[test]
     fn a_response_is_kept_as_on_the_wire() {
-        let wire = b"\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let wire =
+            b"\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
         for step in [1, 5, wire.len()] {
             let mut raw = read(wire, step, 100);
             let (r, flags) = take(&mut raw);
             assert_eq!(flags, Flags::empty(), "step {step}");
             assert_eq!(r.status, 200);
-            assert_eq!(r.head, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            assert_eq!(
+                r.head,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            );
             assert_eq!(r.body, b"3\r\nabc\r\n0\r\n\r\n");
             assert_eq!(r.body_len, 13);
             assert_eq!((r.first_ns, r.last_ns), (7, 7));
@@ -335,7 +341,8 @@ mod tests {
 
     #[test]
     fn interim_responses_are_noted_not_kept() {
-        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+        let wire =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
         let mut raw = read(wire, 7, 100);
         let (r, flags) = take(&mut raw);
         assert_eq!(flags, Flags::INTERIM);
@@ -358,6 +365,9 @@ mod tests {
         assert_eq!(flags, Flags::RESP_INCOMPLETE);
         assert_eq!((r.body.as_slice(), r.body_len), (&b"01234"[..], 5));
         raw.clear();
-        assert_eq!(raw.take_response(|_| 0, Instant::now()).1, Flags::RESP_MISSING);
+        assert_eq!(
+            raw.take_response(|_| 0, Instant::now()).1,
+            Flags::RESP_MISSING
+        );
     }
 }

@@ -347,7 +347,12 @@ impl Recording {
     /// come back with the first error, if any.
     pub async fn finish(&self) -> (RecordSummary, Option<RecordError>) {
         self.closing.store(true, Ordering::Relaxed);
-        drop(self.tx.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let thread = self
             .thread
             .lock()

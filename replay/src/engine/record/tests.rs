@@ -121,7 +121,11 @@ async fn a_full_queue_drops_and_counts_in_real_time() {
     .unwrap();
     let tx = rec.sender().unwrap();
     // The queue's slots all taken: the next exchange does not wait.
-    let held = rec.slots.clone().acquire_many_owned(RECORD_QUEUE as u32).await;
+    let held = rec
+        .slots
+        .clone()
+        .acquire_many_owned(RECORD_QUEUE as u32)
+        .await;
     let p = prepared(1);
     let mut r = raw(b"HTTP/1.1 204 No Content\r\n\r\n");
     rec.record(&tx, (0, 0), (&p, p.parts(None)), &reply(Ok(204)), &mut r)
