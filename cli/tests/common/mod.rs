@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod api;
+pub mod server;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shadowtap");
 /// Bound of every wait for a process.
