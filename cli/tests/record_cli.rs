@@ -239,3 +239,44 @@ fn a_log_that_cannot_be_written_fails_before_anything_is_sent() {
     );
     assert!(!stderr.contains("requests to 1 target"), "{stderr}");
 }
+
+#[test]
+fn an_interrupted_replay_leaves_its_recording_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let orig = dir.path().join("v1.stlog");
+    write_log(&orig, 1, 1);
+    let (rec, report) = (dir.path().join("r.stlog"), dir.path().join("report.json"));
+    let url = server(1, Style::Plain);
+    let child = Command::new(common::BIN)
+        .args(["replay", orig.to_str().unwrap(), "--target", &url])
+        .args(["--speed", "max", "--loop", "0", "--no-progress"])
+        .args(["--record-responses", rec.to_str().unwrap()])
+        .args([
+            "--report",
+            "json",
+            "--report-file",
+            report.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Endless: let it record a while (how long does not matter).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(common::interrupt(common::Guard(Some(child))), 130);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let recorded = report["recorded_responses"]["recorded"].as_u64().unwrap();
+    assert!(recorded > 0, "{report:#}");
+    assert_eq!(report["recorded_responses"]["dropped"], 0);
+    // Finished: indexed, every exchange recorded in it.
+    let mut r = Reader::open(&rec).unwrap();
+    let n = r.by_ref().map(|ex| ex.unwrap()).count() as u64;
+    assert_eq!(n, recorded);
+    assert_eq!(
+        r.end(),
+        Some(&shadowtap_format::End::Clean { indexed: true })
+    );
+}
