@@ -131,7 +131,7 @@ pub(super) fn summary(s: &RecordSummary) -> String {
     let mut out = String::new();
     for log in &s.logs {
         out.push_str(&format!(
-            "recorded {} responses of {} to {}",
+            "recorded {} exchanges with {} in {}",
             log.recorded,
             log.target,
             log.path.display()
