@@ -104,6 +104,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
             },
             // The demo does not compare responses.
             comparison: Default::default(),
+            record: Default::default(),
         };
         // Validated before the run is described: a bad value is said alone.
         let plan = Plan::from_args(replay_args)?;

@@ -12,7 +12,9 @@ use shadowtap_cli::compare::CompareArgs;
 use shadowtap_format::http1::scan_request_line;
 use shadowtap_format::{Exchange, ReadOptions, Reader};
 use shadowtap_replay::compare::live::{DiffLine, LineContext};
-use shadowtap_replay::compare::pair::{PairCounts, Pairer, Side, DEFAULT_MAX_PENDING};
+use shadowtap_replay::compare::pair::{
+    LogOrigins, PairBy, PairCounts, Pairer, Side, DEFAULT_MAX_PENDING,
+};
 use shadowtap_replay::compare::tally::{ComparisonReport, Tally};
 use shadowtap_replay::compare::{html, junit, text, Comparison, Side as Response};
 use shadowtap_replay::threshold::{evaluate_comparison, Threshold, ThresholdResult};
@@ -57,6 +59,8 @@ struct DiffReport<'a> {
     command: &'static str,
     baseline: &'a Path,
     candidate: &'a Path,
+    /// How the exchanges were paired.
+    pair_by: PairBy,
     pairs: PairCounts,
     /// Pairs where one side has no response recorded.
     without_response: WithoutResponse,
@@ -124,22 +128,48 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let mut tally = Tally::new(&[args.candidate.display().to_string()], built.tally);
-    let mut pairer = Pairer::new(args.max_pending);
+    // Each log's first exchange says whether it carries origins.
+    let mut a_first = a
+        .next_exchange()
+        .with_context(|| format!("reading {}", args.baseline.display()))?;
+    let mut b_first = b
+        .next_exchange()
+        .with_context(|| format!("reading {}", args.candidate.display()))?;
+    let by = PairBy::choose(
+        &LogOrigins::new(a.header(), a_first.as_ref()),
+        &LogOrigins::new(b.header(), b_first.as_ref()),
+    );
+    let mut pairer = Pairer::new(args.max_pending).by(by);
     let mut line_buf = Vec::new();
     let mut without = WithoutResponse::default();
     let (mut a_done, mut b_done) = (false, false);
     while !(a_done && b_done) {
-        for (side, reader, done, path) in [
-            (Side::Baseline, &mut a, &mut a_done, &args.baseline),
-            (Side::Candidate, &mut b, &mut b_done, &args.candidate),
+        for (side, reader, first, done, path) in [
+            (
+                Side::Baseline,
+                &mut a,
+                &mut a_first,
+                &mut a_done,
+                &args.baseline,
+            ),
+            (
+                Side::Candidate,
+                &mut b,
+                &mut b_first,
+                &mut b_done,
+                &args.candidate,
+            ),
         ] {
             if *done {
                 continue;
             }
-            let Some(ex) = reader
-                .next_exchange()
-                .with_context(|| format!("reading {}", path.display()))?
-            else {
+            let next = match first.take() {
+                Some(ex) => Some(ex),
+                None => reader
+                    .next_exchange()
+                    .with_context(|| format!("reading {}", path.display()))?,
+            };
+            let Some(ex) = next else {
                 *done = true;
                 continue;
             };
@@ -167,7 +197,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
                 .comparer
                 .compare(method, &Response::from(rb), &Response::from(rc));
             let lat = latency(&base).zip(latency(&cand));
-            tally.record(0, &endpoint, cand.id, &c, lat);
+            tally.record(0, &endpoint, by.report_id(&base, &cand), &c, lat);
             if let Some(log) = diff_log.as_mut() {
                 if !c.is_equal() {
                     let cx = LineContext {
@@ -199,6 +229,16 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
             String::new()
         }
     );
+    summary.push_str(match by {
+        PairBy::Identity => "",
+        PairBy::Origin => "  paired by the id of the request replayed (both logs record replays of the same logs)\n",
+        PairBy::CandidateReplaysBaseline => {
+            "  paired by the id of the request replayed (the candidate records a replay of the baseline)\n"
+        }
+        PairBy::BaselineReplaysCandidate => {
+            "  paired by the id of the request replayed (the baseline records a replay of the candidate)\n"
+        }
+    });
     summary.push_str(&text::summary(&comparison));
     let evaluation = evaluate_comparison(&thresholds, &comparison);
     summary.push_str(&evaluation.table());
@@ -213,6 +253,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<u8> {
         command: "diff",
         baseline: &args.baseline,
         candidate: &args.candidate,
+        pair_by: by,
         pairs,
         without_response: without,
         comparison,

@@ -74,6 +74,10 @@ struct ExchangeLine<'a> {
     latency_us: Option<f64>,
     resp_bytes: Option<u64>,
     flags: Vec<String>,
+    /// The id of the request a replay's recording replays (format 1.1);
+    /// absent for a capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<u64>,
 }
 
 /// The method and target of a recorded request, read as far as its request
@@ -138,6 +142,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                     .as_ref()
                     .map(|r| r.head.len() as u64 + r.body_len),
                 flags: ex.flags.names().map(|n| n.into_owned()).collect(),
+                origin: ex.origin,
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
@@ -161,6 +166,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
             )?;
             if !ex.flags.is_empty() {
                 write!(out, "  [{}]", ex.flags)?;
+            }
+            if let Some(origin) = ex.origin {
+                write!(out, "  origin {origin}")?;
             }
             writeln!(out)?;
         }

@@ -49,6 +49,14 @@ pub mod meta {
     pub const FILTER: &str = "filter";
     /// The host name of the machine that captured.
     pub const HOSTNAME: &str = "hostname";
-    /// What produced the exchanges (`capture`, `import`, `serve`, `tee`, ...).
+    /// What produced the exchanges (`capture`, `import`, `serve`, `tee`,
+    /// `replay`, ...).
     pub const SOURCE: &str = "source";
+    /// A log recorded by a replay: the target that answered (its URL).
+    pub const TARGET: &str = "target";
+    /// A log recorded by a replay: one entry per log replayed, in the
+    /// replay's order (the index that [`Exchange::origin`](crate::Exchange::origin)
+    /// carries in its top 16 bits), each `CREATED_NS PATH`: that log's
+    /// header `created_ns`, a space, and its path as given.
+    pub const ORIGIN_LOG: &str = "origin_log";
 }

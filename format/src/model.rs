@@ -42,6 +42,56 @@ pub struct Exchange {
     pub request_len: u64,
     /// The response, when it was captured.
     pub response: Option<Response>,
+    /// Format 1.1: the id of the request this exchange replays, when it was
+    /// recorded by a replay (`replay --record-responses`): the request id
+    /// `replay --compare` reports by (the exchange id in the replayed log,
+    /// with the log's index in the top 16 bits for the second log on).
+    /// `None` for a capture, and for every exchange of a 1.0 file.
+    pub origin: Option<u64>,
+}
+
+/// An exchange as format 1.0 lays it out: every field of [`Exchange`] but
+/// `origin` (added in 1.1). Records of a 1.0 file end after `response`, so
+/// they are decoded with this layout and read with no origin.
+#[derive(Deserialize)]
+struct ExchangeV1_0 {
+    id: u64,
+    conn: u64,
+    #[serde(with = "wire_addr")]
+    client: SocketAddr,
+    #[serde(with = "wire_addr")]
+    server: SocketAddr,
+    req_first_ns: u64,
+    req_last_ns: u64,
+    flags: Flags,
+    #[serde(with = "serde_bytes")]
+    request: Vec<u8>,
+    request_len: u64,
+    response: Option<Response>,
+}
+
+/// Decodes the body of an exchange record of a file of minor version
+/// `minor` (major 1): 1.0 records have no `origin`; from 1.1 on it follows
+/// `response`. Bytes after the fields of this version are ignored, which is
+/// how a newer minor version's fields are skipped (`FORMAT.md` §5).
+pub(crate) fn decode_exchange(body: &[u8], minor: u16) -> postcard::Result<Exchange> {
+    if minor >= 1 {
+        return postcard::from_bytes(body);
+    }
+    let v: ExchangeV1_0 = postcard::from_bytes(body)?;
+    Ok(Exchange {
+        id: v.id,
+        conn: v.conn,
+        client: v.client,
+        server: v.server,
+        req_first_ns: v.req_first_ns,
+        req_last_ns: v.req_last_ns,
+        flags: v.flags,
+        request: v.request,
+        request_len: v.request_len,
+        response: v.response,
+        origin: None,
+    })
 }
 
 /// A response as seen on the wire.
@@ -89,6 +139,7 @@ impl Exchange {
             request_len: request.len() as u64,
             request,
             response: None,
+            origin: None,
         }
     }
 

@@ -13,7 +13,8 @@ pub const FILE_MAGIC: [u8; 8] = *b"\x89STL\r\n\x1a\n";
 pub const VERSION_MAJOR: u16 = 1;
 /// The minor version this crate writes. Minor versions only append fields to
 /// records or add record tags; a reader accepts any minor version of its major.
-pub const VERSION_MINOR: u16 = 0;
+/// 1.1 added [`Exchange::origin`](crate::Exchange::origin).
+pub const VERSION_MINOR: u16 = 1;
 
 /// Magic (8) + major (2) + minor (2) + header length (4).
 pub const PREAMBLE_LEN: usize = 16;
@@ -40,6 +41,24 @@ pub const MAX_BLOCK_RAW_LEN: u32 = 64 << 20;
 
 /// A writer seals a block once its decoded payload reaches this size.
 pub const DEFAULT_BLOCK_TARGET: usize = 256 << 10;
+
+/// The least room for chunked framing in what is stored of a capped body
+/// (`FORMAT.md` §6): see [`framing_room`].
+pub const MIN_FRAMING_ROOM: u64 = 64 << 10;
+
+/// The chunked framing a writer stores with a body of at most `max_body`
+/// data bytes (the body cap): half the cap, or [`MIN_FRAMING_ROOM`] for small
+/// caps. What is stored of a body, data and framing together, stays within
+/// `max_body + framing_room(max_body)`; a body whose framing goes beyond
+/// that is flagged capped (`FORMAT.md` §6).
+pub const fn framing_room(max_body: u64) -> u64 {
+    let half = max_body / 2;
+    if half > MIN_FRAMING_ROOM {
+        half
+    } else {
+        MIN_FRAMING_ROOM
+    }
+}
 
 /// Record tag of an [`Exchange`](crate::Exchange).
 pub const RECORD_EXCHANGE: u8 = 1;

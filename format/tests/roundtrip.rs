@@ -81,12 +81,14 @@ prop_compose! {
         request in prop_oneof![bytes(70_000), huge_head()],
         request_len in any::<u64>(),
         response in response(),
+        origin in proptest::option::of(any::<u64>()),
     ) -> Exchange {
         Exchange {
             req_last_ns,
             flags: Flags(flags),
             request_len,
             response,
+            origin,
             ..Exchange::new(id, conn, client, server, req_first_ns, request)
         }
     }
@@ -194,4 +196,63 @@ fn golden_v1_file_reads_back_to_known_values() {
     assert_eq!(got[4].request_len, got[4].request.len() as u64);
     let idx = r.index().unwrap();
     assert!(idx.len() > 1, "golden file has several blocks");
+}
+
+/// `exchange(i)` of the common set, replaying request `1000 + i` when `i`
+/// is even.
+fn with_origins(n: u64) -> Vec<Exchange> {
+    (0..n)
+        .map(|i| Exchange {
+            origin: (i % 2 == 0).then_some(1000 + i),
+            ..exchange(i)
+        })
+        .collect()
+}
+
+#[test]
+fn files_are_written_at_1_1_and_origins_read_back() {
+    let want = with_origins(12);
+    let bytes = write_all(&want, small_blocks(Codec::Zstd));
+    assert_eq!(
+        &bytes[8..12],
+        &[1, 0, 1, 0],
+        "major 1, minor 1, little-endian"
+    );
+    let mut r = Reader::new(&bytes[..]).unwrap();
+    assert_eq!(r.version(), (1, 1));
+    let got: Vec<Exchange> = r.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got[0].origin, Some(1000));
+    assert_eq!(got[1].origin, None);
+    assert_eq!(got[10].origin, Some(1010));
+}
+
+#[test]
+fn a_1_0_file_reads_with_no_origin() {
+    let r = Reader::open(&golden_path()).unwrap();
+    assert_eq!(r.version(), (1, 0));
+    let got: Vec<Exchange> = r.collect::<Result<_, _>>().unwrap();
+    assert_eq!(got.len(), 40);
+    assert!(got.iter().all(|ex| ex.origin.is_none()));
+}
+
+#[test]
+fn a_1_0_reader_skips_the_origin_of_a_1_1_record() {
+    // What a 1.0 reader does with a 1.1 file: the same bytes, read with the
+    // 1.0 layout (the file marked 1.0, its header checksum fixed).
+    let want = with_origins(6);
+    let mut bytes = write_all(&want, small_blocks(Codec::None));
+    bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
+    let hlen = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize + 4;
+    let crc = crc32c::crc32c(&bytes[8..hlen - 4]);
+    bytes[hlen - 4..hlen].copy_from_slice(&crc.to_le_bytes());
+    let mut r = Reader::new(&bytes[..]).unwrap();
+    assert_eq!(r.version(), (1, 0));
+    let got: Vec<Exchange> = r.by_ref().collect::<Result<_, _>>().unwrap();
+    let stripped: Vec<Exchange> = want
+        .into_iter()
+        .map(|ex| Exchange { origin: None, ..ex })
+        .collect();
+    assert_eq!(got, stripped);
+    assert_eq!(r.end(), Some(&End::Clean { indexed: true }));
 }

@@ -5,7 +5,8 @@
 //! every invalid value reported together, exit 2, before anything is sent),
 //! runs the engine on a two-worker tokio runtime, then writes the report and
 //! maps the outcome to an exit code: 0 ok, 1 runtime failure (the report is
-//! still written), 99 a threshold failed, 130 interrupted.
+//! still written; also a `--record-responses` log that could not be
+//! written), 99 a threshold failed, 130 interrupted.
 
 use std::fs::File;
 use std::io::Write;
@@ -23,9 +24,11 @@ use crate::{exit, units};
 
 mod compare;
 mod plan;
+mod record;
 
 pub use self::compare::ComparisonArgs;
 pub(crate) use self::plan::Plan;
+pub use self::record::RecordArgs;
 
 /// Report formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,8 @@ pub struct ReplayArgs {
     pub output: ReportArgs,
     #[command(flatten)]
     pub comparison: ComparisonArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// When requests are sent (replay only).
@@ -330,6 +335,15 @@ where
         }
         None => None,
     };
+    // The recorded responses' logs too.
+    let recording = match plan.record.take() {
+        Some(r) => {
+            let rec = r.start(&plan.config)?;
+            plan.config.record = Some(rec.clone());
+            Some(rec)
+        }
+        None => None,
+    };
     let config = serde_json::to_value(Shown {
         input,
         config: &plan.config,
@@ -353,12 +367,20 @@ where
 
     let engine = match Engine::new(plan.config.clone()).await {
         Ok(e) => e,
-        Err(
-            e @ (EngineError::NoTarget
-            | EngineError::ZeroConcurrency
-            | EngineError::TargetHost { .. }),
-        ) => return exit::usage(format!("{:#}", anyhow::Error::from(e))),
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // The recorded logs are left finished (and empty).
+            if let Some(r) = &recording {
+                r.finish().await;
+            }
+            return match e {
+                e @ (EngineError::NoTarget
+                | EngineError::ZeroConcurrency
+                | EngineError::TargetHost { .. }) => {
+                    exit::usage(format!("{:#}", anyhow::Error::from(e)))
+                }
+                e => Err(e.into()),
+            };
+        }
     };
     let monitor = engine.monitor();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
@@ -371,6 +393,11 @@ where
         .then(|| tokio::spawn(show_progress(monitor.clone(), done_rx.clone())));
 
     let result = run(engine).await;
+    // Whatever the run came to, the recorded logs are finished.
+    let recorded = match &recording {
+        Some(r) => Some(r.finish().await),
+        None => None,
+    };
     let _ = done_tx.send(true);
     if let Some(t) = progress_task {
         let _ = t.await;
@@ -401,6 +428,14 @@ where
         Some(c) => Some(c.finish(&mut report)?),
         None => None,
     };
+    let (recorded, record_error) = match recorded {
+        Some((summary, error)) => (Some(summary), error),
+        None => (None, None),
+    };
+    if let Some(r) = &recorded {
+        report.recorded_responses =
+            Some(serde_json::to_value(r).context("encoding the recorded responses")?);
+    }
     let evaluation = compare::evaluate_all(
         &plan.thresholds,
         &report,
@@ -417,6 +452,9 @@ where
     }
     if let Some(c) = &compared {
         summary.push_str(&c.summary());
+    }
+    if let Some(r) = &recorded {
+        summary.push_str(&record::summary(r));
     }
     summary.push_str(&evaluation.table());
     say_raw!("{summary}");
@@ -440,6 +478,9 @@ where
     })?;
     hdr_result.context("writing the HDR log")?;
     compare_files?;
+    if let Some(e) = record_error {
+        return Err(anyhow::Error::new(e).context("the responses were not all recorded"));
+    }
 
     if interrupted {
         return Ok(exit::INTERRUPTED);

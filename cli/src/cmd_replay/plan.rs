@@ -14,6 +14,7 @@ use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
 use shadowtap_replay::threshold::Threshold;
 
 use super::compare::{self, ComparePlan, ComparisonArgs};
+use super::record::{self, RecordArgs, RecordPlan};
 use super::{MirrorArgs, ReplayArgs, ReportArgs, ReportFormat, TimingArgs};
 use crate::{exit, units};
 
@@ -29,6 +30,8 @@ pub(crate) struct Plan {
     pub(super) progress: bool,
     /// `--compare` (replay only).
     pub(super) compare: Option<ComparePlan>,
+    /// `--record-responses` (replay only).
+    pub(super) record: Option<RecordPlan>,
 }
 
 /// The logs `replay` reads and when it sends their requests.
@@ -36,6 +39,7 @@ struct Logs {
     files: Vec<PathBuf>,
     salvage: bool,
     timing: TimingArgs,
+    record: RecordArgs,
 }
 
 impl Plan {
@@ -46,6 +50,7 @@ impl Plan {
             files: args.files,
             salvage: args.salvage,
             timing: args.timing,
+            record: args.record,
         };
         Plan::new(Some(logs), args.mirror, args.output, args.comparison)
     }
@@ -157,6 +162,13 @@ impl Plan {
         for e in problems {
             check(Err(e));
         }
+        let (record, problems) = match &logs {
+            Some(l) => record::plan(l.record.clone(), &l.files, targets.len()),
+            None => (None, Vec::new()),
+        };
+        for e in problems {
+            check(Err(e));
+        }
         // The engine's own check of targets, concurrency and Host lines,
         // its problems reported here with the others.
         let (files, salvage) = logs.map_or((Vec::new(), false), |l| (l.files, l.salvage));
@@ -240,6 +252,7 @@ impl Plan {
             hdr_log: output.hdr_log,
             progress: !output.no_progress && std::io::stderr().is_terminal(),
             compare,
+            record,
         })
     }
 }

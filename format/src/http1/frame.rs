@@ -174,6 +174,13 @@ impl Framer {
         self
     }
 
+    /// Sets the body cap of a framer in use (`None`: no cap), as
+    /// [`Framer::with_body_cap`] does; it counts from the next message on
+    /// (set it between [`Framer::reset_response`] and the first byte).
+    pub fn set_body_cap(&mut self, cap: Option<u64>) {
+        self.body_cap = cap;
+    }
+
     /// Where, as an offset into this message's bytes (the same count as
     /// [`Framer::consumed`]), lies the first body byte beyond the body cap;
     /// None while the body fits in it (or with no cap set). Bytes before it

@@ -6,7 +6,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::index::{decode_index_section, IndexEntry};
-use crate::model::{Exchange, FileHeader};
+use crate::model::{decode_exchange, Exchange, FileHeader};
 use crate::spec::*;
 
 use super::wire::{parse_block_header, read_preamble, read_varint};
@@ -154,7 +154,7 @@ impl<R: Read> Reader<R> {
         if tag != RECORD_EXCHANGE {
             return Ok(None);
         }
-        let ex: Exchange = postcard::from_bytes(body).map_err(|e| bad(&e.to_string()))?;
+        let ex = decode_exchange(body, self.version.1).map_err(|e| bad(&e.to_string()))?;
         Ok(Some(ex))
     }
 

@@ -10,7 +10,9 @@
 //! buffer, and keeps the connection for the next request when the response
 //! allows it. To compare responses (`replay --compare`),
 //! [`Session::send_keeping`] also keeps the final response's head and
-//! decodes its body as it arrives, bounded ([`Kept`]); plain
+//! decodes its body as it arrives, bounded ([`Kept`]); to record responses
+//! (`replay --record-responses`), [`Session::send_recording`] keeps them
+//! as they came off the wire, bounded ([`RawResponse`]); plain
 //! [`Session::send`] keeps nothing and allocates nothing per response.
 //!
 //! A [`Session`] is one worker's connection slot: at most one connection, at
@@ -29,26 +31,29 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use shadowtap_format::http1::{BodyKind, Framer, Status};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::stats::{ErrorKind, TlsReason};
 
 mod keep;
+mod raw;
+mod stream;
 mod target;
 mod tls;
 
 pub use self::keep::Kept;
+pub use self::raw::{Connection, RawResponse};
 pub use self::target::{Scheme, Target, TargetError};
 
+use self::stream::Stream;
 use self::tls::tls_config;
 pub use self::tls::{classify, tls_reason};
 
@@ -193,52 +198,6 @@ impl Endpoint {
     }
 }
 
-/// A plain or TLS connection.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 /// What one request got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -303,6 +262,10 @@ pub struct Session {
     timer: Option<Pin<Box<Sleep>>>,
     sent: u64,
     received: u64,
+    /// The open connection, counted (addresses looked up only when
+    /// recording responses).
+    connection: Connection,
+    connections: u64,
 }
 
 impl fmt::Debug for Session {
@@ -326,6 +289,8 @@ impl Session {
             timer: None,
             sent: 0,
             received: 0,
+            connection: Connection::default(),
+            connections: 0,
         }
     }
 
@@ -345,7 +310,7 @@ impl Session {
     /// deadline only when it fires before it. Deadlines only move later, so
     /// the timer never fires late; it costs nothing per request.
     pub async fn send(&mut self, parts: [&[u8]; 3], method: &str, keep_alive: bool) -> Reply {
-        self.send_inner(parts, method, keep_alive, None).await
+        self.send_inner(parts, method, keep_alive, None, None).await
     }
 
     /// [`Session::send`], keeping the final response's head and its body
@@ -359,7 +324,23 @@ impl Session {
         keep_alive: bool,
         kept: &mut Kept,
     ) -> Reply {
-        self.send_inner(parts, method, keep_alive, Some(kept)).await
+        self.send_inner(parts, method, keep_alive, Some(kept), None)
+            .await
+    }
+
+    /// [`Session::send`], keeping the final response as it came off the
+    /// wire in `raw` (cleared first; see [`RawResponse`]), and with `kept`
+    /// also as [`Session::send_keeping`] keeps it.
+    pub async fn send_recording(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: Option<&mut Kept>,
+        raw: &mut RawResponse,
+    ) -> Reply {
+        self.send_inner(parts, method, keep_alive, kept, Some(raw))
+            .await
     }
 
     async fn send_inner(
@@ -368,8 +349,11 @@ impl Session {
         method: &str,
         keep_alive: bool,
         kept: Option<&mut Kept>,
+        raw: Option<&mut RawResponse>,
     ) -> Reply {
         let started = Instant::now();
+        // The cap only marks where a recorded body is cut.
+        self.framer.set_body_cap(raw.as_ref().map(|r| r.max_body()));
         self.wbuf.clear();
         for p in parts {
             self.wbuf.extend_from_slice(p);
@@ -384,8 +368,12 @@ impl Session {
             Some(t) if t.deadline() <= deadline => t,
             _ => Box::pin(tokio::time::sleep_until(deadline)),
         };
-        let result =
-            until_deadline(&mut timer, deadline, self.attempt(method, keep_alive, kept)).await;
+        let result = until_deadline(
+            &mut timer,
+            deadline,
+            self.attempt(method, keep_alive, kept, raw),
+        )
+        .await;
         self.timer = Some(timer);
         let (result, tls_reason) = match result {
             Some(Ok(status)) => (Ok(status), None),
@@ -410,17 +398,37 @@ impl Session {
         method: &str,
         keep_alive: bool,
         mut kept: Option<&mut Kept>,
+        mut raw: Option<&mut RawResponse>,
     ) -> Result<u16, Failure> {
         let mut retried = false;
         loop {
             if let Some(k) = kept.as_deref_mut() {
                 k.clear();
             }
+            if let Some(r) = raw.as_deref_mut() {
+                r.clear();
+            }
             let reused = self.stream.is_some();
             let mut stream = match self.stream.take() {
                 Some(s) => s,
-                None => self.endpoint.connect().await?,
+                None => {
+                    let s = self.endpoint.connect().await?;
+                    self.connections += 1;
+                    let (local, peer) = match raw {
+                        Some(_) => s.addrs(),
+                        None => (None, None),
+                    };
+                    self.connection = Connection {
+                        serial: self.connections,
+                        local,
+                        peer,
+                    };
+                    s
+                }
             };
+            if let Some(r) = raw.as_deref_mut() {
+                r.connected(self.connection);
+            }
             let r = exchange(
                 &mut stream,
                 &self.wbuf,
@@ -430,6 +438,7 @@ impl Session {
                 &mut self.sent,
                 &mut self.received,
                 kept.as_deref_mut(),
+                raw.as_deref_mut(),
             )
             .await;
             match r {
@@ -477,8 +486,8 @@ async fn until_deadline<F: Future>(
 
 /// Writes the request and reads one response (after any interim ones).
 /// Returns the status and whether the connection can carry another request.
-/// With `kept`, the bytes of the final response are shown to it as they
-/// are framed.
+/// With `kept` (and `raw`), the bytes of the final response are shown to
+/// it as they are framed.
 #[allow(clippy::too_many_arguments)]
 async fn exchange(
     stream: &mut Stream,
@@ -489,6 +498,7 @@ async fn exchange(
     sent: &mut u64,
     received: &mut u64,
     mut kept: Option<&mut Kept>,
+    mut raw: Option<&mut RawResponse>,
 ) -> Result<(u16, bool), Failure> {
     use tokio::io::AsyncReadExt;
     if let Err(e) = stream.write_all(request).await {
@@ -498,6 +508,9 @@ async fn exchange(
         return Err(Failure::io(&e, true));
     }
     *sent = request.len() as u64;
+    if let Some(r) = raw.as_deref_mut() {
+        r.written(Instant::now());
+    }
     framer.reset_response(method);
     let mut got = 0usize;
     loop {
@@ -511,12 +524,18 @@ async fn exchange(
                 if let Some(k) = kept {
                     k.response_done();
                 }
+                if let Some(r) = raw {
+                    r.response_done(Instant::now());
+                }
                 return Ok((status, false));
             }
             return Err(Failure::new(ErrorKind::Reset, got == 0));
         }
         got += n;
         *received += n as u64;
+        if let Some(r) = raw.as_deref_mut() {
+            r.arrived(Instant::now());
+        }
         let mut off = 0;
         while off < n {
             let body_before = framer.body_consumed();
@@ -525,6 +544,9 @@ async fn exchange(
                 .map_err(|_| Failure::new(ErrorKind::Protocol, false))?;
             if let Some(k) = kept.as_deref_mut() {
                 k.consumed(framer, &rbuf[off..off + p.consumed], body_before, method);
+            }
+            if let Some(r) = raw.as_deref_mut() {
+                r.consumed(framer, &rbuf[off..off + p.consumed], body_before);
             }
             off += p.consumed;
             if p.status == Status::Complete {
@@ -536,11 +558,17 @@ async fn exchange(
                     if let Some(k) = kept.as_deref_mut() {
                         k.interim_done();
                     }
+                    if let Some(r) = raw.as_deref_mut() {
+                        r.interim_done();
+                    }
                     continue;
                 }
                 let status = head.status.unwrap_or(0);
                 if let Some(k) = kept.as_deref_mut() {
                     k.response_done();
+                }
+                if let Some(r) = raw.as_deref_mut() {
+                    r.response_done(Instant::now());
                 }
                 // Bytes after the response were not asked for: do not reuse.
                 let keep = head.keep_alive

@@ -10,6 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::compare::{Baseline, Comparing};
+use super::record::Recording;
 use crate::client::{ClientError, ClientOptions, Target};
 use crate::input::{InputError, InputOptions};
 use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
@@ -124,6 +125,10 @@ pub struct Config {
     /// [`compare`](super::compare)). `None`: responses are read and
     /// discarded, nothing is kept.
     pub compare: Option<Arc<Comparing>>,
+    /// `--record-responses`: every request sent and the response each
+    /// target gave go into one log per target (replay only; see
+    /// [`record`](super::record)). `None`: nothing is recorded.
+    pub record: Option<Arc<Recording>>,
 }
 
 impl Config {
@@ -148,6 +153,7 @@ impl Config {
             spin: SPIN_MARGIN,
             interrupt_grace: INTERRUPT_GRACE,
             compare: None,
+            record: None,
         }
     }
 
@@ -175,6 +181,17 @@ impl Config {
                 ));
             } else if let Err(e) = baseline.check(c.targets().len(), self.targets.len()) {
                 problems.push(EngineError::Compare(e));
+            }
+        }
+        if let Some(r) = &self.record {
+            if self.mode.is_live() {
+                problems.push(EngineError::Record(
+                    "a live mirror does not record responses",
+                ));
+            } else if r.paths().len() != self.targets.len() {
+                problems.push(EngineError::Record(
+                    "the recording is not set up for these targets",
+                ));
             }
         }
         let from_target = Rewriter::new(self.host_mode, self.headers.clone()).host_from_target();
@@ -249,6 +266,11 @@ impl Serialize for Config {
             };
             m.serialize_entry("compare_baseline", baseline)?;
         }
+        if let Some(r) = &self.record {
+            let paths: Vec<String> = r.paths().iter().map(|p| p.display().to_string()).collect();
+            m.serialize_entry("record_responses", &paths)?;
+            m.serialize_entry("record_max_body", &r.max_body())?;
+        }
         m.end()
     }
 }
@@ -278,6 +300,9 @@ pub enum EngineError {
     /// `--compare` cannot be done as configured.
     #[error("--compare: {0}")]
     Compare(String),
+    /// `--record-responses` cannot be done as configured.
+    #[error("--record-responses: {0}")]
+    Record(&'static str),
     /// A target cannot be resolved or set up.
     #[error(transparent)]
     Client(#[from] ClientError),

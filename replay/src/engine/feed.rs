@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::compare::{Comparing, Recorded};
 use super::monitor::{Entry, FreeSlots, Recorder};
+use crate::compare::live::request_id;
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::rewrite::{Prepared, Rewriter, Unsendable};
 use crate::sample::Sampler;
@@ -323,7 +324,8 @@ impl<E: Exchanges> Feed<E> {
         let ts_ns = ex.req_first_ns;
         let wire_ns = ex.req_last_ns;
         match self.rewriter.prepare(&mut ex) {
-            Ok(p) => {
+            Ok(mut p) => {
+                p.set_origin(request_id(file, ex.id));
                 let recorded = self
                     .compare
                     .as_ref()

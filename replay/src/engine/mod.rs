@@ -12,7 +12,9 @@
 //! ```
 //!
 //! One module per job: [`config`] (what to do, checked once), [`compare`]
-//! (`--compare`: candidate responses against the recorded ones), [`feed`]
+//! (`--compare`: candidate responses against the recorded ones),
+//! [`record`] (`--record-responses`: the targets' responses into logs),
+//! [`feed`]
 //! (exchanges → [`Item`]s, and how the scheduler reads them), `scheduler`
 //! (when each item goes, and to which targets), `workers` (sending, one
 //! connection each), [`transport`] (the network, or a fake) and
@@ -64,6 +66,7 @@ pub mod compare;
 pub mod config;
 pub mod feed;
 pub mod monitor;
+pub mod record;
 mod scheduler;
 pub mod transport;
 mod workers;
@@ -82,6 +85,7 @@ pub use self::compare::{
 pub use self::config::{Config, EngineError, Mode, INTERRUPT_GRACE};
 pub use self::feed::{Exchanges, Feed, Files, Inline, Item, ItemSource, Memory, Threaded};
 pub use self::monitor::{FreeSlots, Monitor, RunProgress};
+pub use self::record::{RecordError, RecordOptions, RecordSummary, RecordedLog, Recording};
 pub use self::transport::{Network, Transport, Transports};
 pub use self::workers::Job;
 
@@ -295,6 +299,7 @@ impl<X: Transports> Engine<X> {
             &monitor,
             config.mode.is_live(),
             config.compare.clone(),
+            config.record.clone(),
         );
         let config = Arc::new(config);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

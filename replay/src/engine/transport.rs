@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::client::{ClientError, ClientOptions, Endpoint, Kept, Reply, Session, Target};
+use crate::client::{
+    ClientError, ClientOptions, Endpoint, Kept, RawResponse, Reply, Session, Target,
+};
 
 /// Sends one prepared request and reads its response: [`Session`] over the
 /// network, or a fake in tests.
@@ -34,6 +36,28 @@ pub trait Transport: Send + 'static {
         kept.clear();
         self.send(parts, method, keep_alive)
     }
+
+    /// [`Transport::send`], keeping the final response as it came off the
+    /// wire in `raw` (`replay --record-responses`,
+    /// [`Session::send_recording`]), and in `kept` when given. By default
+    /// `raw` is only cleared (the request is recorded without a response)
+    /// and `kept` goes to [`Transport::send_keeping`].
+    fn send_recording(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: Option<&mut Kept>,
+        raw: &mut RawResponse,
+    ) -> impl Future<Output = Reply> + Send {
+        raw.clear();
+        async move {
+            match kept {
+                Some(k) => self.send_keeping(parts, method, keep_alive, k).await,
+                None => self.send(parts, method, keep_alive).await,
+            }
+        }
+    }
 }
 
 impl Transport for Session {
@@ -54,6 +78,17 @@ impl Transport for Session {
         kept: &mut Kept,
     ) -> impl Future<Output = Reply> + Send {
         Session::send_keeping(self, parts, method, keep_alive, kept)
+    }
+
+    fn send_recording(
+        &mut self,
+        parts: [&[u8]; 3],
+        method: &str,
+        keep_alive: bool,
+        kept: Option<&mut Kept>,
+        raw: &mut RawResponse,
+    ) -> impl Future<Output = Reply> + Send {
+        Session::send_recording(self, parts, method, keep_alive, kept, raw)
     }
 }
 

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use super::compare::{Comparing, Recorded};
 use super::monitor::{Entry, Monitor, Recorder};
+use super::record::{RecordTx, Recording};
 use super::transport::{Transport, Transports};
-use crate::client::Kept;
+use crate::client::{Kept, RawResponse};
 use crate::rewrite::{HostLine, Prepared};
 use crate::stats::Outcome;
 
@@ -48,6 +49,7 @@ pub(crate) fn spawn<X: Transports>(
     monitor: &Monitor,
     live: bool,
     compare: Option<Arc<Comparing>>,
+    record: Option<Arc<Recording>>,
 ) -> Workers {
     let wall_anchor = live.then(|| {
         let wall = std::time::SystemTime::now()
@@ -63,7 +65,10 @@ pub(crate) fn spawn<X: Transports>(
     for target in 0..host_lines.len() {
         // As many jobs as there are slots: never full (a job holds a slot).
         let (tx, rx) = async_channel::bounded(concurrency);
-        for _ in 0..concurrency {
+        for slot in 0..concurrency {
+            let record = record
+                .as_ref()
+                .and_then(|r| Some((r.clone(), r.sender()?, RawResponse::new(r.max_body()))));
             let worker = Worker {
                 target,
                 transport: transports.make(target),
@@ -74,6 +79,8 @@ pub(crate) fn spawn<X: Transports>(
                 kept: compare.as_ref().map(|c| Kept::new(c.max_body())),
                 compare: compare.clone(),
                 line: Vec::new(),
+                slot,
+                record,
             };
             w.handles.push(tokio::spawn(worker.run()));
         }
@@ -98,6 +105,11 @@ struct Worker<T> {
     compare: Option<Arc<Comparing>>,
     kept: Option<Kept>,
     line: Vec<u8>,
+    /// This worker's number among its target's.
+    slot: usize,
+    /// `--record-responses`: the recording, this worker's end of its
+    /// queue, and where the session keeps the response.
+    record: Option<(Arc<Recording>, RecordTx, RawResponse)>,
 }
 
 /// Records a request as unanswered when it is dropped armed: its worker was
@@ -134,13 +146,19 @@ impl<T: Transport> Worker<T> {
             let (parts, method) = (job.req.parts(host_line), job.req.method());
             // The response is kept only when there is one to compare it with.
             let keep = job.recorded.as_ref().is_some_and(|r| r.wants_response());
-            let reply = match self.kept.as_mut() {
-                Some(kept) if keep => {
+            let kept = self.kept.as_mut().filter(|_| keep);
+            let reply = match (kept, self.record.as_mut()) {
+                (kept, Some((_, _, raw))) => {
+                    self.transport
+                        .send_recording(parts, method, job.req.keep_alive(), kept, raw)
+                        .await
+                }
+                (Some(kept), None) => {
                     self.transport
                         .send_keeping(parts, method, job.req.keep_alive(), kept)
                         .await
                 }
-                _ => {
+                (None, None) => {
                     self.transport
                         .send(parts, method, job.req.keep_alive())
                         .await
@@ -170,6 +188,12 @@ impl<T: Transport> Worker<T> {
             }
             if let (Some(cmp), Some(rec)) = (&self.compare, &job.recorded) {
                 cmp.settle(self.target, rec, &reply, self.kept.as_mut(), &mut self.line);
+            }
+            if let Some((recording, tx, raw)) = self.record.as_mut() {
+                let at = (self.target, self.slot);
+                recording
+                    .record(tx, at, (&job.req, parts), &reply, raw)
+                    .await;
             }
             // The job (and its slot) is released only now.
             drop(job);

@@ -297,6 +297,12 @@ pub struct Report {
     /// reports (the merged report has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<serde_json::Value>,
+    /// `replay --record-responses`: what was recorded (the
+    /// [`RecordSummary`](crate::engine::RecordSummary) object: `recorded`,
+    /// `dropped`, `not_written`, and per target `logs`). Absent without it;
+    /// not added up when merging reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_responses: Option<serde_json::Value>,
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
@@ -489,6 +495,7 @@ impl Report {
                 .collect(),
             thresholds: Vec::new(),
             comparison: None,
+            recorded_responses: None,
         }
     }
 

@@ -176,9 +176,24 @@ pub struct Prepared {
     host_ending: LineEnding,
     method_len: usize,
     keep_alive: bool,
+    /// The id of the request in the replay (see
+    /// [`request_id`](crate::compare::live::request_id)), set by the feed.
+    origin: u64,
 }
 
 impl Prepared {
+    /// The id of the recorded request this one replays: the id
+    /// `--compare` reports it by, and the origin `--record-responses`
+    /// writes (0 until the feed sets it).
+    pub fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    /// Sets [`Prepared::origin`].
+    pub(crate) fn set_origin(&mut self, origin: u64) {
+        self.origin = origin;
+    }
+
     /// The method (needed to frame the response: HEAD has no body).
     pub fn method(&self) -> &str {
         // The head parsed, so the method is a token (ASCII).
@@ -444,6 +459,7 @@ impl Rewriter {
             host_ending,
             method_len,
             keep_alive,
+            origin: 0,
         })
     }
 
