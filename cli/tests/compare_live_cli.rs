@@ -9,7 +9,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::api::{endpoint, field};
+use common::api::{assert_injected, endpoint, field};
 use common::api_server::{server_noisy, Style};
 use common::compare_run::{candidate_fields, compare, replay, v1_log};
 
@@ -27,39 +27,6 @@ const INJECTED: [&str; 10] = [
     "body:/updated_at",
     "body:/request_id",
 ];
-
-/// Every injected difference at its endpoint with its kind and count.
-fn assert_injected(r: &serde_json::Value) {
-    let items = endpoint(r, "GET /api/items/{id}");
-    assert_eq!(items["compared"], 100, "{items:#}");
-    assert_eq!(items["status_mismatch"], 1);
-    let price = field(items, "body:/price");
-    assert_eq!(
-        (
-            price["kinds"]["value"].as_u64(),
-            price["kinds"]["missing"].as_u64()
-        ),
-        (Some(10), Some(1)),
-        "{price:#}"
-    );
-    let stock = field(items, "body:/stock");
-    assert_eq!(
-        (stock["kind"].as_str(), stock["count"].as_u64()),
-        (Some("extra"), Some(99))
-    );
-    let list = endpoint(r, "GET /api/list?page");
-    let order = field(list, "body:/items");
-    assert_eq!(
-        (order["kind"].as_str(), order["count"].as_u64()),
-        (Some("order"), Some(20))
-    );
-    let health = endpoint(r, "GET /api/health");
-    assert_eq!(
-        (health["compared"].as_u64(), health["differing"].as_u64()),
-        (Some(20), Some(0)),
-        "{health:#}"
-    );
-}
 
 /// The `/shard` field of the items endpoint: one entry, noise by the
 /// measured rates (both shown), never a candidate difference.

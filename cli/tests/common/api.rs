@@ -165,3 +165,37 @@ pub fn noise_field<'a>(e: &'a serde_json::Value, path: &str) -> &'a serde_json::
         .find(|f| f["path"] == path && f["noise"] == true)
         .unwrap_or_else(|| panic!("no noise field {path} in {e:#}"))
 }
+
+/// Every difference v2 has against v1 is in comparison report `r`, at its
+/// endpoint with its kind and count, and the health check does not differ.
+pub fn assert_injected(r: &serde_json::Value) {
+    let items = endpoint(r, "GET /api/items/{id}");
+    assert_eq!(items["compared"], 100, "{items:#}");
+    assert_eq!(items["status_mismatch"], 1);
+    let price = field(items, "body:/price");
+    assert_eq!(
+        (
+            price["kinds"]["value"].as_u64(),
+            price["kinds"]["missing"].as_u64()
+        ),
+        (Some(10), Some(1)),
+        "{price:#}"
+    );
+    let stock = field(items, "body:/stock");
+    assert_eq!(
+        (stock["kind"].as_str(), stock["count"].as_u64()),
+        (Some("extra"), Some(99))
+    );
+    let list = endpoint(r, "GET /api/list?page");
+    let order = field(list, "body:/items");
+    assert_eq!(
+        (order["kind"].as_str(), order["count"].as_u64()),
+        (Some("order"), Some(20))
+    );
+    let health = endpoint(r, "GET /api/health");
+    assert_eq!(
+        (health["compared"].as_u64(), health["differing"].as_u64()),
+        (Some(20), Some(0)),
+        "{health:#}"
+    );
+}
