@@ -41,17 +41,17 @@ pub struct ComparisonArgs {
     #[arg(long, value_name = "URL")]
     pub secondary: Option<String>,
     /// Without --secondary: the first N requests of safe methods (GET,
-    /// HEAD, OPTIONS) also go to the primary a second time, on their own
-    /// connections, to measure the noise the same way; 0 turns it off.
-    /// [default: 200]
+    /// HEAD, OPTIONS) of each endpoint also go to the primary a second
+    /// time, on their own connections, to measure the noise the same way;
+    /// 0 turns it off. [default: 100]
     #[arg(long, value_name = "N", value_parser = units::count::<u64>)]
     pub calibrate: Option<u64>,
     #[command(flatten)]
     pub options: CompareArgs,
 }
 
-/// Calibration requests with `--primary` and no `--secondary`.
-pub const DEFAULT_CALIBRATION: u64 = 200;
+/// Calibration requests per endpoint with `--primary` and no `--secondary`.
+pub const DEFAULT_CALIBRATION: u64 = 100;
 
 impl ComparisonArgs {
     /// The comparison options given without `--compare`, by flag.

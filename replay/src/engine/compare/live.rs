@@ -8,7 +8,8 @@
 //! **A second copy** of the baseline's version measures noise: a
 //! secondary (`--secondary URL`), sent every request, or a calibration
 //! copy (the primary's URL again, on its own connections), sent only the
-//! first N requests of safe methods (`GET`, `HEAD`, `OPTIONS`). What
+//! first N requests of safe methods (`GET`, `HEAD`, `OPTIONS`) of each
+//! endpoint. What
 //! differs between the primary and the copy goes to
 //! [`Tally::record_noise`](crate::compare::tally::Tally::record_noise),
 //! which applies the noise rule when the report is built. **From outside**
@@ -70,11 +71,11 @@ pub enum Copy {
     /// A secondary instance (its engine target), sent every request.
     Secondary(usize),
     /// The primary again (an engine target of the primary's URL), sent the
-    /// first `requests` requests of safe methods.
+    /// first `requests` requests of safe methods of each endpoint.
     Calibration {
         /// Its engine target.
         target: usize,
-        /// How many requests it is sent.
+        /// How many requests of each endpoint it is sent.
         requests: u64,
     },
 }

@@ -31,6 +31,7 @@
 //! Without `--compare` none of this exists: jobs carry no recording and
 //! sessions keep nothing.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +46,7 @@ use crate::client::{Kept, Reply};
 use crate::compare::body::{self, Decoded};
 use crate::compare::endpoint::Endpoints;
 use crate::compare::live::{request_id, DiffLine, LineContext};
-use crate::compare::tally::{ComparisonReport, NoiseSource, Tally, TallyConfig};
+use crate::compare::tally::{ComparisonReport, NoiseSource, Tally, TallyConfig, OTHER};
 use crate::compare::{Comparer, Comparison, Decoded as Side};
 use crate::rewrite::Prepared;
 
@@ -178,8 +179,11 @@ pub struct Comparing {
     /// The candidates' URLs: engine targets `0..targets.len()`.
     targets: Vec<String>,
     baseline: Baseline,
-    /// Calibration requests still to choose.
-    calibration_left: AtomicU64,
+    /// Calibration: the requests chosen so far per endpoint (as many
+    /// endpoints as the tally tracks, then one count for the rest).
+    calibrated: Mutex<HashMap<String, u64>>,
+    /// The tally's bound of endpoints.
+    max_endpoints: usize,
     tally: Mutex<Tally>,
     counts: Arc<Counts>,
     diff_log: Option<Mutex<DiffLog>>,
@@ -213,6 +217,7 @@ impl Comparing {
         targets: &[String],
         diff_log: Option<Box<dyn Write + Send>>,
     ) -> Comparing {
+        let max_endpoints = tally.max_endpoints;
         let mut tally = Tally::new(targets, tally);
         tally.set_noise_source(NoiseSource::Rules);
         Comparing {
@@ -220,7 +225,8 @@ impl Comparing {
             endpoints,
             targets: targets.to_vec(),
             baseline: Baseline::Recording,
-            calibration_left: AtomicU64::new(0),
+            calibrated: Mutex::default(),
+            max_endpoints,
             tally: Mutex::new(tally),
             counts: Arc::default(),
             diff_log: diff_log.map(|out| {
@@ -242,12 +248,9 @@ impl Comparing {
                 ..
             }) => NoiseSource::Secondary,
             Baseline::Live(LiveBaseline {
-                copy: Some(Copy::Calibration { requests, .. }),
+                copy: Some(Copy::Calibration { .. }),
                 ..
-            }) => {
-                self.calibration_left = AtomicU64::new(*requests);
-                NoiseSource::Calibration
-            }
+            }) => NoiseSource::Calibration,
             _ => NoiseSource::Rules,
         };
         lock(&self.tally).set_noise_source(source);
@@ -333,14 +336,10 @@ impl Comparing {
             .and_then(|l| l.uri)
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let calibrate = self.baseline.calibrates()
-            && matches!(method, "GET" | "HEAD" | "OPTIONS")
-            && self
-                .calibration_left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_ok();
+        let endpoint = self.endpoints.name(method, &uri);
+        let calibrate = self.calibrates(method, &endpoint);
         Recorded {
-            endpoint: self.endpoints.name(method, &uri),
+            endpoint,
             method: method.to_owned(),
             uri: uri.into_owned(),
             response,
@@ -351,6 +350,34 @@ impl Comparing {
                 .then(|| Slot::new(self.counts.clone())),
             calibrate,
         }
+    }
+
+    /// Whether a request of `method` to `endpoint` goes to the calibration
+    /// copy: the first requests of safe methods of each endpoint.
+    fn calibrates(&self, method: &str, endpoint: &str) -> bool {
+        let Baseline::Live(LiveBaseline {
+            copy: Some(Copy::Calibration { requests, .. }),
+            ..
+        }) = &self.baseline
+        else {
+            return false;
+        };
+        if !matches!(method, "GET" | "HEAD" | "OPTIONS") {
+            return false;
+        }
+        let mut chosen = lock(&self.calibrated);
+        let max = self.max_endpoints;
+        let key = if chosen.contains_key(endpoint) || chosen.len() < max {
+            endpoint
+        } else {
+            OTHER
+        };
+        let n = chosen.entry(key.to_owned()).or_default();
+        if *n >= *requests {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     /// A worker of engine target `target` got `reply` to the request

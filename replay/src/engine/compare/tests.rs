@@ -345,7 +345,7 @@ fn a_secondarys_differences_are_the_noise_rates() {
 }
 
 #[test]
-fn the_calibration_copy_gets_the_first_safe_requests_only() {
+fn the_calibration_copy_gets_the_first_safe_requests_of_each_endpoint() {
     let c = live(Some(Copy::Calibration {
         target: 3,
         requests: 2,
@@ -353,13 +353,15 @@ fn the_calibration_copy_gets_the_first_safe_requests_only() {
     assert_eq!(c.report().noise_source, NoiseSource::Calibration);
     let post = live_request(&c, "POST");
     let a = live_request(&c, "GET");
-    let b = live_request(&c, "HEAD");
+    let b = live_request(&c, "GET");
+    // Another endpoint (`HEAD /items/{id}`): its own count.
+    let head = live_request(&c, "HEAD");
     let late = live_request(&c, "GET");
-    let chosen: Vec<bool> = [&post, &a, &b, &late]
+    let chosen: Vec<bool> = [&post, &a, &b, &head, &late]
         .iter()
         .map(|r| r.calibrates())
         .collect();
-    assert_eq!(chosen, [false, true, true, false]);
+    assert_eq!(chosen, [false, true, true, true, false]);
     for t in 0..3 {
         assert!(c.sends_to(t, Some(&late)), "target {t}");
     }
