@@ -33,15 +33,18 @@ fn comparison(diffs: &[(u8, u8, bool)]) -> Comparison {
             kind,
             baseline: Some(format!("b{f}")),
             candidate: Some(format!("c{f}")),
-            noise: noise.then(|| Noise::Builtin("timestamp")),
+            noise: noise.then_some(Noise::Builtin("timestamp")),
         });
     }
     c
 }
 
+/// A request as fed to the tally.
+type Request = (usize, u8, Vec<(u8, u8, bool)>, bool);
+
 /// One request to one of `endpoints` endpoints: its target, endpoint,
 /// differences, and whether it failed.
-fn request(endpoints: u8) -> impl Strategy<Value = (usize, u8, Vec<(u8, u8, bool)>, bool)> {
+fn request(endpoints: u8) -> impl Strategy<Value = Request> {
     (
         0..2usize,
         0..endpoints,
@@ -57,7 +60,7 @@ fn config() -> TallyConfig {
     }
 }
 
-fn feed(t: &mut Tally, reqs: &[(usize, u8, Vec<(u8, u8, bool)>, bool)], first_id: u64) {
+fn feed(t: &mut Tally, reqs: &[Request], first_id: u64) {
     for (i, (target, endpoint, diffs, error)) in reqs.iter().enumerate() {
         let name = format!("GET /e{endpoint}");
         if *error {
@@ -74,9 +77,12 @@ fn feed(t: &mut Tally, reqs: &[(usize, u8, Vec<(u8, u8, bool)>, bool)], first_id
     }
 }
 
+/// An endpoint's name, request counts, and (path, count, noise) per field.
+type Counts = (String, Vec<u64>, Vec<(String, u64, bool)>);
+
 /// The counts of an endpoint, without its examples (merging keeps the
 /// first examples of each side, not those of a single tally).
-fn counts(e: &EndpointReport) -> (String, Vec<u64>, Vec<(String, u64, bool)>) {
+fn counts(e: &EndpointReport) -> Counts {
     let mut fields: Vec<(String, u64, bool)> = e
         .fields
         .iter()
@@ -97,7 +103,7 @@ fn counts(e: &EndpointReport) -> (String, Vec<u64>, Vec<(String, u64, bool)>) {
     )
 }
 
-fn all_counts(r: &ComparisonReport) -> Vec<Vec<(String, Vec<u64>, Vec<(String, u64, bool)>)>> {
+fn all_counts(r: &ComparisonReport) -> Vec<Vec<Counts>> {
     r.targets
         .iter()
         .map(|t| {
