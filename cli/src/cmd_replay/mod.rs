@@ -470,11 +470,16 @@ where
         bytes.push(b'\n');
         Ok(bytes)
     };
+    let title = if plan.config.mode.is_live() {
+        "shadowtap tee --compare"
+    } else {
+        "shadowtap replay --compare"
+    };
     write_report(plan.report, report_out.as_mut(), &summary, json, || {
         // The plan allows html only with --compare.
         compared
             .as_ref()
-            .map(|c| html::render(&c.report, &evaluation.results, "shadowtap replay --compare"))
+            .map(|c| html::render(&c.report, &evaluation.results, title))
     })?;
     hdr_result.context("writing the HDR log")?;
     compare_files?;
