@@ -10,21 +10,15 @@
 //! bound, the body by the comparison's (`--compare-max-body`; past it the
 //! decoder keeps a length and a hash).
 
-use shadowtap_format::http1::{Framer, DEFAULT_MAX_HEAD};
+use shadowtap_format::http1::Framer;
 
+use super::head::FinalHead;
 use crate::compare::body::{Decoded, Decoder};
-
-/// Head bytes kept at most: the framer refuses heads past
-/// [`DEFAULT_MAX_HEAD`]; the margin holds empty lines before the status
-/// line, which do not count in it.
-const MAX_KEPT_HEAD: usize = DEFAULT_MAX_HEAD + 1024;
 
 /// The final response of one request, as the session read it.
 pub struct Kept {
     max_body: usize,
-    head: Vec<u8>,
-    /// The head is complete (and `head` is exactly its bytes).
-    head_done: bool,
+    head: FinalHead,
     decoder: Option<Decoder>,
     body: Option<Decoded>,
 }
@@ -33,7 +27,7 @@ impl std::fmt::Debug for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kept")
             .field("head_len", &self.head.len())
-            .field("head_done", &self.head_done)
+            .field("head_done", &self.head.get().is_some())
             .field("body", &self.body)
             .finish_non_exhaustive()
     }
@@ -45,8 +39,7 @@ impl Kept {
     pub fn new(max_body: usize) -> Kept {
         Kept {
             max_body,
-            head: Vec::new(),
-            head_done: false,
+            head: FinalHead::default(),
             decoder: None,
             body: None,
         }
@@ -55,7 +48,6 @@ impl Kept {
     /// Forgets the last response (its head buffer is reused).
     pub fn clear(&mut self) {
         self.head.clear();
-        self.head_done = false;
         self.decoder = None;
         self.body = None;
     }
@@ -63,11 +55,7 @@ impl Kept {
     /// The final response's status line and fields, with the blank line;
     /// empty when none was read.
     pub fn head(&self) -> &[u8] {
-        if self.head_done {
-            &self.head
-        } else {
-            &[]
-        }
+        self.head.get().unwrap_or_default()
     }
 
     /// The final response's body, decoded, once the response was read
@@ -85,29 +73,12 @@ impl Kept {
         body_before: u64,
         method: &str,
     ) {
-        let body_n = usize::try_from(framer.body_consumed().saturating_sub(body_before))
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        // A feed consumes the rest of the head first, then body bytes.
-        let head_n = bytes.len() - body_n;
-        if !self.head_done && head_n > 0 {
-            let room = MAX_KEPT_HEAD.saturating_sub(self.head.len());
-            self.head.extend_from_slice(&bytes[..head_n.min(room)]);
+        let split = self.head.consumed(framer, bytes, body_before);
+        if split.completed {
+            let head = self.head.get().unwrap_or_default();
+            self.decoder = Some(Decoder::new(head, method, self.max_body));
         }
-        if !self.head_done {
-            match framer.head() {
-                Some(h) if !h.is_interim() => {
-                    let lead = framer.leading_skipped().min(self.head.len());
-                    self.head.drain(..lead);
-                    self.head.truncate(h.len);
-                    self.head_done = true;
-                    self.decoder = Some(Decoder::new(&self.head, method, self.max_body));
-                }
-                // An interim response is forgotten once it is complete
-                // ([`Kept::interim_done`]).
-                _ => {}
-            }
-        }
+        let (head_n, body_n) = (split.head, split.body);
         if body_n > 0 {
             if let Some(d) = self.decoder.as_mut() {
                 d.push(&bytes[head_n..]);

@@ -43,6 +43,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::stats::{ErrorKind, TlsReason};
 
+mod head;
 mod keep;
 mod raw;
 mod stream;

@@ -16,15 +16,12 @@
 
 use std::net::SocketAddr;
 
-use shadowtap_format::http1::{Framer, DEFAULT_MAX_HEAD};
+use shadowtap_format::http1::Framer;
 use shadowtap_format::spec::framing_room;
 use shadowtap_format::{Flags, Response};
 use tokio::time::Instant;
 
-/// Head bytes kept at most: the framer refuses heads past
-/// [`DEFAULT_MAX_HEAD`]; the margin holds empty lines before the status
-/// line, which do not count in it.
-const MAX_RAW_HEAD: usize = DEFAULT_MAX_HEAD + 1024;
+use super::head::FinalHead;
 
 /// The connection a request went out on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,9 +38,7 @@ pub struct Connection {
 /// the module docs).
 pub struct RawResponse {
     max_body: u64,
-    head: Vec<u8>,
-    /// The final response's head is complete (`head` is exactly its bytes).
-    head_done: bool,
+    head: FinalHead,
     status: u16,
     body: Vec<u8>,
     /// Body bytes read, chunked framing included.
@@ -80,8 +75,7 @@ impl RawResponse {
     pub fn new(max_body: u64) -> RawResponse {
         RawResponse {
             max_body,
-            head: Vec::new(),
-            head_done: false,
+            head: FinalHead::default(),
             status: 0,
             body: Vec::new(),
             body_len: 0,
@@ -104,7 +98,6 @@ impl RawResponse {
     /// Forgets the last response (the buffers are kept).
     pub fn clear(&mut self) {
         self.head.clear();
-        self.head_done = false;
         self.status = 0;
         self.body.clear();
         self.body_len = 0;
@@ -149,7 +142,7 @@ impl RawResponse {
         if self.interim {
             flags.insert(Flags::INTERIM);
         }
-        if !self.head_done {
+        if self.head.get().is_none() {
             flags.insert(Flags::RESP_MISSING);
             return (None, flags);
         }
@@ -165,7 +158,7 @@ impl RawResponse {
             first_ns: wall(first),
             last_ns: wall(last),
             status: self.status,
-            head: std::mem::take(&mut self.head),
+            head: self.head.take(),
             body: std::mem::take(&mut self.body),
             body_len: self.body_len,
         };
@@ -190,31 +183,13 @@ impl RawResponse {
     /// `bytes` were consumed by `framer` in one feed; its body had consumed
     /// `body_before` bytes before it.
     pub(crate) fn consumed(&mut self, framer: &Framer, bytes: &[u8], body_before: u64) {
-        let body_n = usize::try_from(framer.body_consumed().saturating_sub(body_before))
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        // A feed consumes the rest of the head first, then body bytes.
-        let head_n = bytes.len() - body_n;
-        if !self.head_done && head_n > 0 {
-            let room = MAX_RAW_HEAD.saturating_sub(self.head.len());
-            self.head.extend_from_slice(&bytes[..head_n.min(room)]);
+        let split = self.head.consumed(framer, bytes, body_before);
+        if split.completed {
+            self.status = framer.head().and_then(|h| h.status).unwrap_or(0);
+            self.store_until = self.max_body.saturating_add(framing_room(self.max_body));
         }
-        if !self.head_done {
-            match framer.head() {
-                Some(h) if !h.is_interim() => {
-                    let lead = framer.leading_skipped().min(self.head.len());
-                    self.head.drain(..lead);
-                    self.head.truncate(h.len);
-                    self.head_done = true;
-                    self.status = h.status.unwrap_or(0);
-                    self.store_until = self.max_body.saturating_add(framing_room(self.max_body));
-                }
-                // An interim response is forgotten once it is complete
-                // ([`RawResponse::interim_done`]).
-                _ => {}
-            }
-        }
-        if body_n == 0 || !self.head_done {
+        let (head_n, body_n) = (split.head, split.body);
+        if body_n == 0 || self.head.get().is_none() {
             return;
         }
         if let Some(at) = framer.capped_at() {
