@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
 
@@ -14,21 +14,9 @@ use common::api::{endpoint, field, write_log};
 use common::api_server::{server, Style};
 use shadowtap_format::{Flags, Reader};
 
-/// Runs `shadowtap ARGS`, killed after a minute.
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(common::BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    common::wait_bounded(&mut child)
-}
-
 /// `run(args)`, which must exit 0 and print a JSON report.
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = run(args);
+    let out = common::run(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"))
@@ -161,7 +149,7 @@ fn recorded_responses_diff_offline_as_the_live_comparison_did() {
     assert_eq!(both["comparison"]["overall"]["differing"], 120);
 
     // inspect shows the origin.
-    let out = run(&["inspect", &r2, "--json", "--limit", "1"]);
+    let out = common::run(&["inspect", &r2, "--json", "--limit", "1"]);
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(line["origin"].as_u64().is_some_and(|o| o < 140), "{line}");
 }
@@ -195,7 +183,7 @@ fn several_targets_record_one_log_each_or_are_refused() {
     // Without {target}, or over the log replayed: a usage error, nothing
     // sent.
     let one = dir.path().join("one.stlog");
-    let out = run(&[
+    let out = common::run(&[
         "replay",
         orig,
         "--target",
@@ -209,7 +197,7 @@ fn several_targets_record_one_log_each_or_are_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("must contain {target}"), "{stderr}");
     assert!(!one.exists());
-    let out = run(&["replay", orig, "--target", &a, "--record-responses", orig]);
+    let out = common::run(&["replay", orig, "--target", &a, "--record-responses", orig]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("that is the log replayed"));
     assert_eq!(Reader::open(Path::new(orig)).unwrap().count(), 140);
@@ -222,7 +210,7 @@ fn a_log_that_cannot_be_written_fails_before_anything_is_sent() {
     write_log(&orig, 1, 1);
     let bad = dir.path().join("no/such/dir/r.stlog");
     let url = server(1, Style::Plain);
-    let out = run(&[
+    let out = common::run(&[
         "replay",
         orig.to_str().unwrap(),
         "--target",

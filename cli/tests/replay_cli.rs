@@ -113,15 +113,9 @@ fn log(dir: &Path, n: u64, gap_ms: u64) -> PathBuf {
 }
 
 fn replay(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("replay")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(&mut child)
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    common::run(&all)
 }
 
 fn text(b: &[u8]) -> String {

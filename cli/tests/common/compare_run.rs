@@ -2,22 +2,15 @@
 //! reading what it reports.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use super::api::write_log;
 
-/// Runs `shadowtap replay ARGS`, killed after a minute (a hung replay fails
-/// the test instead of hanging it).
+/// Runs `shadowtap replay ARGS`, killed after a minute.
 pub fn replay(args: &[&str]) -> Output {
-    let mut child = Command::new(super::BIN)
-        .arg("replay")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    super::wait_bounded(&mut child)
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    super::run(&all)
 }
 
 /// The v1 log in `dir`.

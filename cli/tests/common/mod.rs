@@ -86,6 +86,19 @@ pub fn interrupt(mut guard: Guard) -> i32 {
     status.code().unwrap_or(-1)
 }
 
+/// Runs `shadowtap ARGS` (stdin empty, stdout and stderr captured), killed
+/// after a minute.
+pub fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child)
+}
+
 /// Waits for the child, killing it after a minute (a hung replay fails the
 /// test instead of hanging it).
 pub fn wait_bounded(child: &mut Child) -> Output {
