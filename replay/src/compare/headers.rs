@@ -26,85 +26,144 @@ pub const NOT_COMPARED: [&str; 6] = [
     "trailer",
 ];
 
-/// A head's fields as (lowercase name, values in order), names in the
-/// order of their first appearance; left-out fields skipped.
-fn by_name(head: &[u8]) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for f in fields(head) {
-        let Some(name) = f.name(head) else { continue };
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if NOT_COMPARED.contains(&name.as_str()) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(f.value(head)).into_owned();
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, values)) => values.push(value),
-            None => out.push((name, vec![value])),
+/// A head's compared fields as (name, value) slices, in order (left-out
+/// fields skipped): no copy of a field unless it differs.
+fn compared(head: &[u8]) -> Vec<(&[u8], &[u8])> {
+    fields(head)
+        .filter_map(|f| Some((f.name(head)?, f.value(head))))
+        .filter(|(name, _)| !NOT_COMPARED.iter().any(|n| same_name(n.as_bytes(), name)))
+        .collect()
+}
+
+/// Names compare as their lowercase text (invalid UTF-8 replaced); for
+/// ASCII names, the usual case, without building it.
+fn same_name(x: &[u8], y: &[u8]) -> bool {
+    if x.is_ascii() && y.is_ascii() {
+        return x.eq_ignore_ascii_case(y);
+    }
+    lower(x) == lower(y)
+}
+
+fn lower(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+/// Values compare as their text (invalid UTF-8 replaced).
+fn same_value(x: &[u8], y: &[u8]) -> bool {
+    x == y
+        || (!(x.is_ascii() && y.is_ascii())
+            && String::from_utf8_lossy(x) == String::from_utf8_lossy(y))
+}
+
+/// The names of `fs` in the order of their first appearance, each with
+/// its values: (index of the first field, the name).
+fn names<'h>(fs: &[(&'h [u8], &'h [u8])]) -> Vec<(usize, &'h [u8])> {
+    let mut out: Vec<(usize, &[u8])> = Vec::with_capacity(fs.len());
+    for (k, (name, _)) in fs.iter().enumerate() {
+        if !out.iter().any(|(_, n)| same_name(n, name)) {
+            out.push((k, name));
         }
     }
     out
 }
 
+/// The values of the fields of `fs` named `name`, from index `from` on.
+fn values_of<'h, 'f>(
+    fs: &'f [(&'h [u8], &'h [u8])],
+    from: usize,
+    name: &'f [u8],
+) -> impl Iterator<Item = &'h [u8]> + Clone + 'f {
+    fs[from..]
+        .iter()
+        .filter(move |(n, _)| same_name(n, name))
+        .map(|(_, v)| *v)
+}
+
+/// The values of a name as text.
+fn texts<'h>(values: impl Iterator<Item = &'h [u8]>) -> Vec<String> {
+    values
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
 /// Appends the differences between the fields of two heads (status line
 /// and fields, as captured) to `out`.
 pub fn diff(baseline: &[u8], candidate: &[u8], out: &mut Vec<Difference>) {
-    let a = by_name(baseline);
-    let b = by_name(candidate);
-    for (name, va) in &a {
-        match b.iter().find(|(n, _)| n == name) {
+    let (fa, fb) = (compared(baseline), compared(candidate));
+    let (a, b) = (names(&fa), names(&fb));
+    let find = |names: &[(usize, &[u8])], name: &[u8]| {
+        names
+            .iter()
+            .find(|(_, n)| same_name(n, name))
+            .map(|(k, _)| *k)
+    };
+    for &(ka, name) in &a {
+        let va = values_of(&fa, ka, name);
+        match find(&b, name) {
             None => out.push(Difference {
-                field: Field::Header(name.clone()),
+                field: Field::Header(lower(name)),
                 kind: Kind::Missing,
-                baseline: Some(show(va)),
+                baseline: Some(show(&texts(va))),
                 candidate: None,
                 noise: None,
             }),
-            Some((_, vb)) if name == "set-cookie" => diff_cookies(va, vb, out),
-            Some((_, vb)) if va != vb => out.push(Difference {
-                field: Field::Header(name.clone()),
-                kind: if va.len() == vb.len() {
-                    Kind::Value
-                } else {
-                    Kind::Length
-                },
-                baseline: Some(show(va)),
-                candidate: Some(show(vb)),
-                noise: None,
-            }),
-            Some(_) => {}
+            Some(kb) => {
+                let vb = values_of(&fb, kb, name);
+                let (na, nb) = (va.clone().count(), vb.clone().count());
+                let same = na == nb && va.clone().zip(vb.clone()).all(|(x, y)| same_value(x, y));
+                if same {
+                    continue;
+                }
+                let (va, vb) = (texts(va), texts(vb));
+                let lname = lower(name);
+                if lname == "set-cookie" {
+                    diff_cookies(&va, &vb, out);
+                    continue;
+                }
+                out.push(Difference {
+                    field: Field::Header(lname),
+                    kind: if na == nb { Kind::Value } else { Kind::Length },
+                    baseline: Some(show(&va)),
+                    candidate: Some(show(&vb)),
+                    noise: None,
+                });
+            }
         }
     }
-    for (name, vb) in &b {
-        if !a.iter().any(|(n, _)| n == name) {
+    for &(kb, name) in &b {
+        if find(&a, name).is_none() {
             out.push(Difference {
-                field: Field::Header(name.clone()),
+                field: Field::Header(lower(name)),
                 kind: Kind::Extra,
                 baseline: None,
-                candidate: Some(show(vb)),
+                candidate: Some(show(&texts(values_of(&fb, kb, name)))),
                 noise: None,
             });
         }
     }
     // The order of the names both have.
-    let common_a: Vec<&str> = a
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| b.iter().any(|(m, _)| m == n))
-        .collect();
-    let common_b: Vec<&str> = b
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| a.iter().any(|(m, _)| m == n))
-        .collect();
-    if common_a != common_b {
+    let (common_a, common_b) = (common(&a, &b), common(&b, &a));
+    let in_order = common_a.len() == common_b.len()
+        && common_a.iter().zip(&common_b).all(|(x, y)| same_name(x, y));
+    if !in_order {
+        let list =
+            |ns: &[&[u8]]| excerpt(&ns.iter().map(|n| lower(n)).collect::<Vec<_>>().join(", "));
         out.push(Difference {
             field: Field::HeaderOrder,
             kind: Kind::Order,
-            baseline: Some(excerpt(&common_a.join(", "))),
-            candidate: Some(excerpt(&common_b.join(", "))),
+            baseline: Some(list(&common_a)),
+            candidate: Some(list(&common_b)),
             noise: Some(Noise::Builtin("header order")),
         });
     }
+}
+
+/// The names of `x` that `y` has too, in `x`'s order.
+fn common<'h>(x: &[(usize, &'h [u8])], y: &[(usize, &[u8])]) -> Vec<&'h [u8]> {
+    x.iter()
+        .map(|(_, n)| *n)
+        .filter(|n| y.iter().any(|(_, m)| same_name(m, n)))
+        .collect()
 }
 
 /// A field's values as one excerpt: `v1 | v2`.
@@ -229,6 +288,32 @@ mod tests {
                 s("max-age=60"),
                 s("no-store"),
                 false
+            )]
+        );
+    }
+
+    #[test]
+    fn fields_compare_as_text() {
+        let h = |f: &[u8]| [&b"HTTP/1.1 200 OK\r\n"[..], f, b"\r\n"].concat();
+        let mut out = Vec::new();
+        // Invalid UTF-8 reads as U+FFFD on both sides: the same text.
+        diff(&h(b"X-A: \xff\r\n"), &h(b"x-a: \xfe\r\n"), &mut out);
+        assert_eq!(out, vec![]);
+        diff(&h(b"X-A: \xff\r\n"), &h(b"X-A: \xffz\r\n"), &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|d| (
+                    d.field.to_string(),
+                    d.kind,
+                    d.baseline.clone(),
+                    d.candidate.clone()
+                ))
+                .collect::<Vec<_>>(),
+            vec![(
+                "header:x-a".to_owned(),
+                Kind::Value,
+                s("\u{fffd}"),
+                s("\u{fffd}z")
             )]
         );
     }
