@@ -26,26 +26,55 @@ pub const NOT_COMPARED: [&str; 6] = [
     "trailer",
 ];
 
-/// A head's compared fields as (name, value) slices, in order (left-out
-/// fields skipped): no copy of a field unless it differs.
-fn compared(head: &[u8]) -> Vec<(&[u8], &[u8])> {
+/// One compared field of a head: slices of it, no copy unless it differs.
+struct F<'h> {
+    name: &'h [u8],
+    value: &'h [u8],
+    /// The name's lowercase text when it is not ASCII (invalid UTF-8
+    /// replaced); ASCII names, the usual case, compare in place.
+    lower: Option<String>,
+}
+
+/// A head's compared fields in order (left-out fields skipped).
+fn compared(head: &[u8]) -> Vec<F<'_>> {
     fields(head)
-        .filter_map(|f| Some((f.name(head)?, f.value(head))))
-        .filter(|(name, _)| !NOT_COMPARED.iter().any(|n| same_name(n.as_bytes(), name)))
+        .filter_map(|f| {
+            let name = f.name(head)?;
+            let lower = (!name.is_ascii()).then(|| lower(name));
+            if lower.is_none()
+                && NOT_COMPARED
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            {
+                return None;
+            }
+            Some(F {
+                name,
+                value: f.value(head),
+                lower,
+            })
+        })
         .collect()
 }
 
-/// Names compare as their lowercase text (invalid UTF-8 replaced); for
-/// ASCII names, the usual case, without building it.
-fn same_name(x: &[u8], y: &[u8]) -> bool {
-    if x.is_ascii() && y.is_ascii() {
-        return x.eq_ignore_ascii_case(y);
+/// Names compare as their lowercase text (a name that is not ASCII never
+/// equals one that is).
+fn same_name(x: &F<'_>, y: &F<'_>) -> bool {
+    match (&x.lower, &y.lower) {
+        (None, None) => x.name.eq_ignore_ascii_case(y.name),
+        (Some(p), Some(q)) => p == q,
+        _ => false,
     }
-    lower(x) == lower(y)
 }
 
 fn lower(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+impl F<'_> {
+    fn lowercase(&self) -> String {
+        self.lower.clone().unwrap_or_else(|| lower(self.name))
+    }
 }
 
 /// Values compare as their text (invalid UTF-8 replaced).
@@ -55,28 +84,24 @@ fn same_value(x: &[u8], y: &[u8]) -> bool {
             && String::from_utf8_lossy(x) == String::from_utf8_lossy(y))
 }
 
-/// The names of `fs` in the order of their first appearance, each with
-/// its values: (index of the first field, the name).
-fn names<'h>(fs: &[(&'h [u8], &'h [u8])]) -> Vec<(usize, &'h [u8])> {
-    let mut out: Vec<(usize, &[u8])> = Vec::with_capacity(fs.len());
-    for (k, (name, _)) in fs.iter().enumerate() {
-        if !out.iter().any(|(_, n)| same_name(n, name)) {
-            out.push((k, name));
+/// The indexes of the fields of `fs` that are the first of their name.
+fn names(fs: &[F<'_>]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(fs.len());
+    for (k, f) in fs.iter().enumerate() {
+        if !out.iter().any(|&m| same_name(&fs[m], f)) {
+            out.push(k);
         }
     }
     out
 }
 
-/// The values of the fields of `fs` named `name`, from index `from` on.
-fn values_of<'h, 'f>(
-    fs: &'f [(&'h [u8], &'h [u8])],
-    from: usize,
-    name: &'f [u8],
-) -> impl Iterator<Item = &'h [u8]> + Clone + 'f {
-    fs[from..]
+/// The values of the fields of `fs` named as `fs[first]`, from it on.
+fn values_of<'h, 'f>(fs: &'f [F<'h>], first: usize) -> impl Iterator<Item = &'h [u8]> + Clone + 'f {
+    let name = &fs[first];
+    fs[first..]
         .iter()
-        .filter(move |(n, _)| same_name(n, name))
-        .map(|(_, v)| *v)
+        .filter(move |f| same_name(f, name))
+        .map(|f| f.value)
 }
 
 /// The values of a name as text.
@@ -91,37 +116,34 @@ fn texts<'h>(values: impl Iterator<Item = &'h [u8]>) -> Vec<String> {
 pub fn diff(baseline: &[u8], candidate: &[u8], out: &mut Vec<Difference>) {
     let (fa, fb) = (compared(baseline), compared(candidate));
     let (a, b) = (names(&fa), names(&fb));
-    let find = |names: &[(usize, &[u8])], name: &[u8]| {
-        names
-            .iter()
-            .find(|(_, n)| same_name(n, name))
-            .map(|(k, _)| *k)
+    // The first field of `ys` (of `in_ys`) named as `x`.
+    let find = |x: &F<'_>, ys: &[usize], in_ys: &[F<'_>]| {
+        ys.iter().copied().find(|&k| same_name(&in_ys[k], x))
     };
-    for &(ka, name) in &a {
-        let va = values_of(&fa, ka, name);
-        match find(&b, name) {
+    for &ka in &a {
+        let va = values_of(&fa, ka);
+        match find(&fa[ka], &b, &fb) {
             None => out.push(Difference {
-                field: Field::Header(lower(name)),
+                field: Field::Header(fa[ka].lowercase()),
                 kind: Kind::Missing,
                 baseline: Some(show(&texts(va))),
                 candidate: None,
                 noise: None,
             }),
             Some(kb) => {
-                let vb = values_of(&fb, kb, name);
+                let vb = values_of(&fb, kb);
                 let (na, nb) = (va.clone().count(), vb.clone().count());
-                let same = na == nb && va.clone().zip(vb.clone()).all(|(x, y)| same_value(x, y));
-                if same {
+                if na == nb && va.clone().zip(vb.clone()).all(|(x, y)| same_value(x, y)) {
                     continue;
                 }
                 let (va, vb) = (texts(va), texts(vb));
-                let lname = lower(name);
-                if lname == "set-cookie" {
+                let name = fa[ka].lowercase();
+                if name == "set-cookie" {
                     diff_cookies(&va, &vb, out);
                     continue;
                 }
                 out.push(Difference {
-                    field: Field::Header(lname),
+                    field: Field::Header(name),
                     kind: if na == nb { Kind::Value } else { Kind::Length },
                     baseline: Some(show(&va)),
                     candidate: Some(show(&vb)),
@@ -130,39 +152,49 @@ pub fn diff(baseline: &[u8], candidate: &[u8], out: &mut Vec<Difference>) {
             }
         }
     }
-    for &(kb, name) in &b {
-        if find(&a, name).is_none() {
+    for &kb in &b {
+        if find(&fb[kb], &a, &fa).is_none() {
             out.push(Difference {
-                field: Field::Header(lower(name)),
+                field: Field::Header(fb[kb].lowercase()),
                 kind: Kind::Extra,
                 baseline: None,
-                candidate: Some(show(&texts(values_of(&fb, kb, name)))),
+                candidate: Some(show(&texts(values_of(&fb, kb)))),
                 noise: None,
             });
         }
     }
     // The order of the names both have.
-    let (common_a, common_b) = (common(&a, &b), common(&b, &a));
+    let (common_a, common_b) = (common(&fa, &a, &fb, &b), common(&fb, &b, &fa, &a));
     let in_order = common_a.len() == common_b.len()
-        && common_a.iter().zip(&common_b).all(|(x, y)| same_name(x, y));
+        && common_a
+            .iter()
+            .zip(&common_b)
+            .all(|(&x, &y)| same_name(&fa[x], &fb[y]));
     if !in_order {
-        let list =
-            |ns: &[&[u8]]| excerpt(&ns.iter().map(|n| lower(n)).collect::<Vec<_>>().join(", "));
+        let list = |fs: &[F<'_>], ns: &[usize]| {
+            excerpt(
+                &ns.iter()
+                    .map(|&k| fs[k].lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
         out.push(Difference {
             field: Field::HeaderOrder,
             kind: Kind::Order,
-            baseline: Some(list(&common_a)),
-            candidate: Some(list(&common_b)),
+            baseline: Some(list(&fa, &common_a)),
+            candidate: Some(list(&fb, &common_b)),
             noise: Some(Noise::Builtin("header order")),
         });
     }
 }
 
-/// The names of `x` that `y` has too, in `x`'s order.
-fn common<'h>(x: &[(usize, &'h [u8])], y: &[(usize, &[u8])]) -> Vec<&'h [u8]> {
-    x.iter()
-        .map(|(_, n)| *n)
-        .filter(|n| y.iter().any(|(_, m)| same_name(m, n)))
+/// The names (first fields) `xs` of `fx` that `fy` has too (among its
+/// names `ys`), in `fx`'s order.
+fn common(fx: &[F<'_>], xs: &[usize], fy: &[F<'_>], ys: &[usize]) -> Vec<usize> {
+    xs.iter()
+        .copied()
+        .filter(|&x| ys.iter().any(|&y| same_name(&fy[y], &fx[x])))
         .collect()
 }
 
