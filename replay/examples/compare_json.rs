@@ -1,7 +1,7 @@
 //! Throughput of the structural JSON diff against a plain serde_json parse.
 //!
 //! ```text
-//! cargo run --release -p shadowtap-replay --example compare_json -- [--pairs N] [--rounds R] [--reps P] [--seed S] [--show N]
+//! cargo run --release -p shadowtap-replay --example compare_json -- [--corpus api|orders] [--pairs N] [--rounds R] [--reps P] [--seed S] [--show N]
 //! ```
 //!
 //! Builds a deterministic corpus of response pairs like an API's (a list
@@ -9,7 +9,11 @@
 //! an address and preferences), baselines of 1-10 KiB. The candidate of each pair
 //! always differs from its baseline in the request id and the timestamp,
 //! and in 0-3 other fields (a changed price, a missing or an extra member,
-//! an extra tag). Then, in alternating rounds, it times
+//! an extra tag). `--corpus orders` instead builds documents shaped like
+//! those of `benches/compare.sh` (see `synth_json.rs`): an order with
+//! 4-49 line items, serialized in one fixed member order, whose candidate
+//! differs in the trailing `updated_at` and `request_id`, and in one pair
+//! in ten in the `price` near the start. Then, in alternating rounds, it times
 //! (a) `compare::json::diff` of every pair and (b) `serde_json::from_slice`
 //! into a `Value` of both documents of every pair, and prints MB/s (bytes of
 //! both documents over the time) for each, per round, and the median ratio.
@@ -210,6 +214,60 @@ fn corpus(pairs: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// An order of `lines` line items, written with its members in one order
+/// (as one service version writes them); `noise` varies the timestamp and
+/// request id, `price` the price.
+fn order(r: &mut Rng, k: u64, lines: u64, price: &str, noise: &mut Rng) -> String {
+    let items: Vec<String> = (0..lines)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{k}-{i}","name":"{}","qty":{},"unit_price":{}.{:02},"tags":["{}","{}"],"in_stock":{}}}"#,
+                r.words(2),
+                1 + r.below(9),
+                r.below(200),
+                r.below(100),
+                r.word(),
+                r.word(),
+                r.below(2) == 0
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"id":{k},"title":"order {k}","price":{price},"currency":"EUR","customer":{{"id":{},"name":"{}","email":"c{k}@example.test"}},"lines":[{}],"updated_at":"{}","request_id":"{}"}}"#,
+        r.below(100_000),
+        r.words(2),
+        items.join(","),
+        timestamp(noise),
+        request_id(noise)
+    )
+}
+
+fn orders(pairs: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut noise = Rng(seed ^ 0x0dd5);
+    (0..pairs as u64)
+        .map(|k| {
+            let lines = 4 + Rng(seed.wrapping_add(k)).below(46);
+            let old = if k % 10 == 3 { "12.75" } else { "12.50" };
+            // The same document but for the noise (and the price).
+            let a = order(
+                &mut Rng(seed.wrapping_mul(31).wrapping_add(k)),
+                k,
+                lines,
+                old,
+                &mut noise,
+            );
+            let b = order(
+                &mut Rng(seed.wrapping_mul(31).wrapping_add(k)),
+                k,
+                lines,
+                "12.50",
+                &mut noise,
+            );
+            (a.into_bytes(), b.into_bytes())
+        })
+        .collect()
+}
+
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
@@ -224,7 +282,19 @@ fn main() {
     let rounds = flag(&args, "--rounds", 5);
     let seed = flag(&args, "--seed", 1);
     let reps = flag(&args, "--reps", 5);
-    let docs = corpus(pairs, seed);
+    let kind = args
+        .iter()
+        .position(|a| a == "--corpus")
+        .and_then(|i| args.get(i + 1))
+        .map_or("api", String::as_str);
+    let docs = match kind {
+        "orders" => orders(pairs, seed),
+        "api" => corpus(pairs, seed),
+        other => {
+            eprintln!("compare_json: unknown corpus {other:?} (api, orders)");
+            std::process::exit(2);
+        }
+    };
     let bytes: usize = docs.iter().map(|(a, b)| a.len() + b.len()).sum();
     let sizes: Vec<usize> = docs.iter().flat_map(|(a, b)| [a.len(), b.len()]).collect();
     let (min, max) = (
@@ -249,7 +319,7 @@ fn main() {
         }
     }
     println!(
-        "corpus: {pairs} pairs, {bytes} bytes (documents {min}..{max} bytes), {:.2} differences per pair; {reps} passes per timing",
+        "corpus {kind}: {pairs} pairs, {bytes} bytes (documents {min}..{max} bytes), {:.2} differences per pair; {reps} passes per timing",
         found as f64 / pairs as f64
     );
     let total = (bytes * reps as usize) as f64;

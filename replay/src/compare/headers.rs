@@ -26,85 +26,176 @@ pub const NOT_COMPARED: [&str; 6] = [
     "trailer",
 ];
 
-/// A head's fields as (lowercase name, values in order), names in the
-/// order of their first appearance; left-out fields skipped.
-fn by_name(head: &[u8]) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for f in fields(head) {
-        let Some(name) = f.name(head) else { continue };
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if NOT_COMPARED.contains(&name.as_str()) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(f.value(head)).into_owned();
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, values)) => values.push(value),
-            None => out.push((name, vec![value])),
+/// One compared field of a head: slices of it, no copy unless it differs.
+struct F<'h> {
+    name: &'h [u8],
+    value: &'h [u8],
+    /// The name's lowercase text when it is not ASCII (invalid UTF-8
+    /// replaced); ASCII names, the usual case, compare in place.
+    lower: Option<String>,
+}
+
+/// A head's compared fields in order (left-out fields skipped).
+fn compared(head: &[u8]) -> Vec<F<'_>> {
+    fields(head)
+        .filter_map(|f| {
+            let name = f.name(head)?;
+            let lower = (!name.is_ascii()).then(|| lower(name));
+            if lower.is_none()
+                && NOT_COMPARED
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            {
+                return None;
+            }
+            Some(F {
+                name,
+                value: f.value(head),
+                lower,
+            })
+        })
+        .collect()
+}
+
+/// Names compare as their lowercase text (a name that is not ASCII never
+/// equals one that is).
+fn same_name(x: &F<'_>, y: &F<'_>) -> bool {
+    match (&x.lower, &y.lower) {
+        (None, None) => x.name.eq_ignore_ascii_case(y.name),
+        (Some(p), Some(q)) => p == q,
+        _ => false,
+    }
+}
+
+fn lower(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+impl F<'_> {
+    fn lowercase(&self) -> String {
+        self.lower.clone().unwrap_or_else(|| lower(self.name))
+    }
+}
+
+/// Values compare as their text (invalid UTF-8 replaced).
+fn same_value(x: &[u8], y: &[u8]) -> bool {
+    x == y
+        || (!(x.is_ascii() && y.is_ascii())
+            && String::from_utf8_lossy(x) == String::from_utf8_lossy(y))
+}
+
+/// The indexes of the fields of `fs` that are the first of their name.
+fn names(fs: &[F<'_>]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(fs.len());
+    for (k, f) in fs.iter().enumerate() {
+        if !out.iter().any(|&m| same_name(&fs[m], f)) {
+            out.push(k);
         }
     }
     out
 }
 
+/// The values of the fields of `fs` named as `fs[first]`, from it on.
+fn values_of<'h, 'f>(fs: &'f [F<'h>], first: usize) -> impl Iterator<Item = &'h [u8]> + Clone + 'f {
+    let name = &fs[first];
+    fs[first..]
+        .iter()
+        .filter(move |f| same_name(f, name))
+        .map(|f| f.value)
+}
+
+/// The values of a name as text.
+fn texts<'h>(values: impl Iterator<Item = &'h [u8]>) -> Vec<String> {
+    values
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
 /// Appends the differences between the fields of two heads (status line
 /// and fields, as captured) to `out`.
 pub fn diff(baseline: &[u8], candidate: &[u8], out: &mut Vec<Difference>) {
-    let a = by_name(baseline);
-    let b = by_name(candidate);
-    for (name, va) in &a {
-        match b.iter().find(|(n, _)| n == name) {
+    let (fa, fb) = (compared(baseline), compared(candidate));
+    let (a, b) = (names(&fa), names(&fb));
+    // The first field of `ys` (of `in_ys`) named as `x`.
+    let find = |x: &F<'_>, ys: &[usize], in_ys: &[F<'_>]| {
+        ys.iter().copied().find(|&k| same_name(&in_ys[k], x))
+    };
+    for &ka in &a {
+        let va = values_of(&fa, ka);
+        match find(&fa[ka], &b, &fb) {
             None => out.push(Difference {
-                field: Field::Header(name.clone()),
+                field: Field::Header(fa[ka].lowercase()),
                 kind: Kind::Missing,
-                baseline: Some(show(va)),
+                baseline: Some(show(&texts(va))),
                 candidate: None,
                 noise: None,
             }),
-            Some((_, vb)) if name == "set-cookie" => diff_cookies(va, vb, out),
-            Some((_, vb)) if va != vb => out.push(Difference {
-                field: Field::Header(name.clone()),
-                kind: if va.len() == vb.len() {
-                    Kind::Value
-                } else {
-                    Kind::Length
-                },
-                baseline: Some(show(va)),
-                candidate: Some(show(vb)),
-                noise: None,
-            }),
-            Some(_) => {}
+            Some(kb) => {
+                let vb = values_of(&fb, kb);
+                let (na, nb) = (va.clone().count(), vb.clone().count());
+                if na == nb && va.clone().zip(vb.clone()).all(|(x, y)| same_value(x, y)) {
+                    continue;
+                }
+                let (va, vb) = (texts(va), texts(vb));
+                let name = fa[ka].lowercase();
+                if name == "set-cookie" {
+                    diff_cookies(&va, &vb, out);
+                    continue;
+                }
+                out.push(Difference {
+                    field: Field::Header(name),
+                    kind: if na == nb { Kind::Value } else { Kind::Length },
+                    baseline: Some(show(&va)),
+                    candidate: Some(show(&vb)),
+                    noise: None,
+                });
+            }
         }
     }
-    for (name, vb) in &b {
-        if !a.iter().any(|(n, _)| n == name) {
+    for &kb in &b {
+        if find(&fb[kb], &a, &fa).is_none() {
             out.push(Difference {
-                field: Field::Header(name.clone()),
+                field: Field::Header(fb[kb].lowercase()),
                 kind: Kind::Extra,
                 baseline: None,
-                candidate: Some(show(vb)),
+                candidate: Some(show(&texts(values_of(&fb, kb)))),
                 noise: None,
             });
         }
     }
     // The order of the names both have.
-    let common_a: Vec<&str> = a
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| b.iter().any(|(m, _)| m == n))
-        .collect();
-    let common_b: Vec<&str> = b
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| a.iter().any(|(m, _)| m == n))
-        .collect();
-    if common_a != common_b {
+    let (common_a, common_b) = (common(&fa, &a, &fb, &b), common(&fb, &b, &fa, &a));
+    let in_order = common_a.len() == common_b.len()
+        && common_a
+            .iter()
+            .zip(&common_b)
+            .all(|(&x, &y)| same_name(&fa[x], &fb[y]));
+    if !in_order {
+        let list = |fs: &[F<'_>], ns: &[usize]| {
+            excerpt(
+                &ns.iter()
+                    .map(|&k| fs[k].lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
         out.push(Difference {
             field: Field::HeaderOrder,
             kind: Kind::Order,
-            baseline: Some(excerpt(&common_a.join(", "))),
-            candidate: Some(excerpt(&common_b.join(", "))),
+            baseline: Some(list(&fa, &common_a)),
+            candidate: Some(list(&fb, &common_b)),
             noise: Some(Noise::Builtin("header order")),
         });
     }
+}
+
+/// The names (first fields) `xs` of `fx` that `fy` has too (among its
+/// names `ys`), in `fx`'s order.
+fn common(fx: &[F<'_>], xs: &[usize], fy: &[F<'_>], ys: &[usize]) -> Vec<usize> {
+    xs.iter()
+        .copied()
+        .filter(|&x| ys.iter().any(|&y| same_name(&fy[y], &fx[x])))
+        .collect()
 }
 
 /// A field's values as one excerpt: `v1 | v2`.
@@ -229,6 +320,32 @@ mod tests {
                 s("max-age=60"),
                 s("no-store"),
                 false
+            )]
+        );
+    }
+
+    #[test]
+    fn fields_compare_as_text() {
+        let h = |f: &[u8]| [&b"HTTP/1.1 200 OK\r\n"[..], f, b"\r\n"].concat();
+        let mut out = Vec::new();
+        // Invalid UTF-8 reads as U+FFFD on both sides: the same text.
+        diff(&h(b"X-A: \xff\r\n"), &h(b"x-a: \xfe\r\n"), &mut out);
+        assert_eq!(out, vec![]);
+        diff(&h(b"X-A: \xff\r\n"), &h(b"X-A: \xffz\r\n"), &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|d| (
+                    d.field.to_string(),
+                    d.kind,
+                    d.baseline.clone(),
+                    d.candidate.clone()
+                ))
+                .collect::<Vec<_>>(),
+            vec![(
+                "header:x-a".to_owned(),
+                Kind::Value,
+                s("\u{fffd}"),
+                s("\u{fffd}z")
             )]
         );
     }

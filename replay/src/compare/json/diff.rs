@@ -72,6 +72,11 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
         }
     }
 
+    /// Differences listed so far.
+    pub fn emitted(&self) -> usize {
+        self.emitted
+    }
+
     /// In a probe that already found a difference: stop walking.
     #[inline]
     fn done(&self) -> bool {
@@ -219,10 +224,17 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
     }
 
     fn array(&mut self, i: u32, j: u32) {
+        let unordered = self.policy.unordered(&self.ptr);
+        self.array_as(i, j, unordered);
+    }
+
+    /// Reports the differences between arrays `i` and `j`, as multisets
+    /// when `unordered` (what the policy said of `self.ptr`).
+    pub fn array_as(&mut self, i: u32, j: u32, unordered: bool) {
         let (a, b) = (self.a, self.b);
         let xs = elements(a, i);
         let ys = elements(b, j);
-        if self.policy.unordered(&self.ptr) {
+        if unordered {
             return self.multiset(&xs, &ys);
         }
         let (n, m) = (xs.len(), ys.len());
@@ -358,7 +370,7 @@ impl<'t, 'a, 'o> Differ<'t, 'a, 'o> {
 
     /// Pairs baseline elements `xs` with exactly equal candidate elements
     /// `ys`, each used once; returns which of each side got a partner.
-    fn match_exact(&mut self, xs: &[u32], ys: &[u32]) -> (Vec<bool>, Vec<bool>) {
+    pub fn match_exact(&mut self, xs: &[u32], ys: &[u32]) -> (Vec<bool>, Vec<bool>) {
         let (a, b) = (self.a, self.b);
         let mut mx = vec![false; xs.len()];
         let mut my = vec![false; ys.len()];
@@ -441,7 +453,7 @@ fn elements(t: &Tree<'_>, i: u32) -> Vec<u32> {
 
 /// Whether two numbers are within a tolerance (as f64s; a text that does
 /// not make a finite f64 is never within).
-fn within(t: Tolerance, ta: &[u8], tb: &[u8]) -> bool {
+pub(crate) fn within(t: Tolerance, ta: &[u8], tb: &[u8]) -> bool {
     let f = |s: &[u8]| {
         std::str::from_utf8(s)
             .ok()

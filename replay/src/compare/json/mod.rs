@@ -45,9 +45,13 @@
 //! without being parsed (even if they are not JSON).
 
 mod diff;
+mod lockstep;
 mod parse;
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod props_lockstep;
+mod scan;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -103,6 +107,34 @@ pub enum JsonError {
 /// noise (the rules decide that later). The baseline is parsed first: when
 /// both sides are invalid, the error names the baseline.
 pub fn diff(
+    baseline: &[u8],
+    candidate: &[u8],
+    policy: &dyn JsonPolicy,
+    max: usize,
+    out: &mut Vec<Difference>,
+) -> Result<usize, JsonError> {
+    if baseline == candidate {
+        return Ok(0);
+    }
+    if let (Some(a), Some(b)) = (text(baseline), text(candidate)) {
+        if let Some(more) = lockstep::diff(a, b, policy, max, out) {
+            return Ok(more);
+        }
+    }
+    diff_general(baseline, candidate, policy, max, out)
+}
+
+/// A document's text without its BOM, when it is UTF-8 of at most
+/// u32::MAX bytes (the lockstep walk's offsets are u32s).
+fn text(doc: &[u8]) -> Option<&[u8]> {
+    let src = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
+    (u32::try_from(src.len()).is_ok() && std::str::from_utf8(src).is_ok()).then_some(src)
+}
+
+/// [`diff`] by parsing both documents into trees and walking those: what
+/// the lockstep walk falls back to where it cannot go on (invalid JSON
+/// included, whose error this names), and its reference in the tests.
+pub(crate) fn diff_general(
     baseline: &[u8],
     candidate: &[u8],
     policy: &dyn JsonPolicy,

@@ -17,6 +17,8 @@
 
 use std::borrow::Cow;
 
+use super::scan::{self, hex4};
+
 /// Arrays and objects nested deeper than this are an error.
 pub const MAX_DEPTH: u32 = 128;
 
@@ -123,25 +125,53 @@ pub(crate) fn parse(input: &[u8]) -> Result<Tree<'_>, String> {
     })
 }
 
+/// Parses the one value at `at` of `src` (a document's bytes, its BOM
+/// stripped and its UTF-8 checked), nested in `depth` arrays and objects:
+/// its tree (offsets into `src`, the value is node 0) and the index after
+/// it. The lockstep walk parses only the subtrees where two documents'
+/// structures part.
+pub(crate) fn parse_at(src: &[u8], at: usize, depth: u32) -> Result<(Tree<'_>, usize), String> {
+    let (tree, _, end) = parse_each(src, &[at], depth)?;
+    Ok((tree, end))
+}
+
+/// Parses the values at `ats` of `src` (as [`parse_at`]) into one tree:
+/// it, the node of each value, and the index after the last one.
+pub(crate) fn parse_each<'a>(
+    src: &'a [u8],
+    ats: &[usize],
+    depth: u32,
+) -> Result<(Tree<'a>, Vec<u32>, usize), String> {
+    if u32::try_from(src.len()).is_err() {
+        return Err("document larger than 4 GiB".into());
+    }
+    let mut p = Parser {
+        s: src,
+        i: 0,
+        nodes: Vec::new(),
+    };
+    let mut roots = Vec::with_capacity(ats.len());
+    for &at in ats {
+        p.i = at;
+        roots.push(p.nodes.len() as u32);
+        p.value(depth)?;
+    }
+    let end = p.i;
+    Ok((
+        Tree {
+            src,
+            nodes: p.nodes,
+        },
+        roots,
+        end,
+    ))
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
     nodes: Vec<Node>,
 }
-
-/// Bytes that end the fast scan of a string: the quote, the backslash and
-/// the control characters (which must be escaped).
-static STR_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 0x20 {
-        t[c] = true;
-        c += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 impl Parser<'_> {
     #[inline]
@@ -281,9 +311,7 @@ impl Parser<'_> {
         let mut i = start;
         let mut esc = false;
         loop {
-            while i < s.len() && !STR_STOP[s[i] as usize] {
-                i += 1;
-            }
+            i = scan::string_stop(s, i);
             match s.get(i) {
                 Some(b'"') => break,
                 Some(b'\\') => {
@@ -307,41 +335,10 @@ impl Parser<'_> {
 
     /// Checks the escape whose backslash is at `i`; returns the index after it.
     fn escape(&mut self, i: usize) -> Result<usize, String> {
-        let s = self.s;
-        match s.get(i + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
-            Some(b'u') => {
-                let Some(hi) = hex4(s, i + 2) else {
-                    self.i = i;
-                    return Err(self.err("invalid \\u escape"));
-                };
-                match hi {
-                    0xD800..=0xDBFF => {
-                        let lo = if s.get(i + 6) == Some(&b'\\') && s.get(i + 7) == Some(&b'u') {
-                            hex4(s, i + 8)
-                        } else {
-                            None
-                        };
-                        match lo {
-                            Some(0xDC00..=0xDFFF) => Ok(i + 12),
-                            _ => {
-                                self.i = i;
-                                Err(self.err("unpaired surrogate escape"))
-                            }
-                        }
-                    }
-                    0xDC00..=0xDFFF => {
-                        self.i = i;
-                        Err(self.err("unpaired surrogate escape"))
-                    }
-                    _ => Ok(i + 6),
-                }
-            }
-            _ => {
-                self.i = i;
-                Err(self.err("invalid escape"))
-            }
-        }
+        scan::escape_end(self.s, i).map_err(|why| {
+            self.i = i;
+            self.err(why)
+        })
     }
 
     fn number(&mut self) -> Result<(), String> {
@@ -395,15 +392,6 @@ impl Parser<'_> {
         });
         Ok(())
     }
-}
-
-fn hex4(s: &[u8], at: usize) -> Option<u32> {
-    let h = s.get(at..at + 4)?;
-    let mut v = 0;
-    for &c in h {
-        v = v * 16 + (c as char).to_digit(16)?;
-    }
-    Some(v)
 }
 
 /// The decoded bytes of a string's raw text (which the parser checked: a

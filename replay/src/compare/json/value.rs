@@ -4,20 +4,34 @@
 use std::borrow::Cow;
 use std::hash::Hasher;
 
-use super::parse::{Decimal, Node, Tree};
+use super::parse::{decode, Decimal, Node, Tree};
 use crate::compare::{excerpt, EXCERPT_MAX};
 
 /// Whether two strings (node `i` of `a`, node `j` of `b`) decode equal.
 pub(crate) fn str_eq(a: &Tree<'_>, i: u32, b: &Tree<'_>, j: u32) -> bool {
     let (ra, ea) = a.raw_str(i);
     let (rb, eb) = b.raw_str(j);
+    raw_str_eq(ra, ea, rb, eb)
+}
+
+/// Whether two strings' raw texts (`ea`, `eb`: with escapes) decode equal.
+pub(crate) fn raw_str_eq(ra: &[u8], ea: bool, rb: &[u8], eb: bool) -> bool {
     if ra == rb {
         return true;
     }
     if !ea && !eb {
         return false;
     }
-    a.str_value(i) == b.str_value(j)
+    str_value(ra, ea) == str_value(rb, eb)
+}
+
+/// A string's decoded value from its raw text.
+pub(crate) fn str_value(raw: &[u8], esc: bool) -> Cow<'_, [u8]> {
+    if esc {
+        Cow::Owned(decode(raw))
+    } else {
+        Cow::Borrowed(raw)
+    }
 }
 
 /// Whether two numbers have the same value (exactly, by their text).
@@ -209,6 +223,29 @@ pub(crate) fn excerpt_of(t: &Tree<'_>, i: u32) -> String {
     excerpt(&s)
 }
 
+/// The value of a leaf node (neither array nor object) of the document
+/// text `src` as compact JSON, cut to [`EXCERPT_MAX`] bytes.
+pub(crate) fn excerpt_leaf(src: &[u8], n: Node) -> String {
+    let mut s = String::new();
+    write_leaf(src, n, &mut s);
+    excerpt(&s)
+}
+
+fn write_leaf(src: &[u8], n: Node, s: &mut String) {
+    let text = |at: u32, len: u32| {
+        src.get(at as usize..(at + len) as usize)
+            .unwrap_or_default()
+    };
+    match n {
+        Node::Null => s.push_str("null"),
+        Node::Bool(v) => s.push_str(if v { "true" } else { "false" }),
+        Node::Num { at, len } => s.push_str(&String::from_utf8_lossy(text(at, len))),
+        Node::Str { at, len, esc } => write_str(&str_value(text(at, len), esc), s),
+        // Containers are written by `write_value`.
+        Node::Arr { .. } | Node::Obj { .. } => {}
+    }
+}
+
 /// Enough text for an excerpt: writing stops past this many bytes.
 const WRITE_MAX: usize = EXCERPT_MAX + 8;
 
@@ -217,10 +254,9 @@ fn write_value(t: &Tree<'_>, i: u32, s: &mut String) {
         return;
     }
     match t.node(i) {
-        Node::Null => s.push_str("null"),
-        Node::Bool(v) => s.push_str(if v { "true" } else { "false" }),
-        Node::Num { at, len } => s.push_str(&String::from_utf8_lossy(t.text(at, len))),
-        Node::Str { .. } => write_str(&t.str_value(i), s),
+        n @ (Node::Null | Node::Bool(_) | Node::Num { .. } | Node::Str { .. }) => {
+            write_leaf(t.src, n, s)
+        }
         Node::Arr { len, .. } => {
             s.push('[');
             let mut x = i + 1;
