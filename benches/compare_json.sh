@@ -8,8 +8,19 @@
 #
 #   benches/compare_json.sh
 #
-# Knobs: BENCH_JSON_PAIRS (2000), BENCH_JSON_ROUNDS (7).
-BENCH_NAME=compare_json
+# Knobs: BENCH_JSON_PAIRS (2000), BENCH_JSON_ROUNDS (7), BENCH_JSON_CORPUS
+# (`api`: edits that mostly add or remove members; `orders`: documents
+# shaped like benches/compare.sh's, whose keys agree; results then go to
+# compare_json-orders.md).
+CORPUS=${BENCH_JSON_CORPUS:-api}
+case $CORPUS in
+api) BENCH_NAME=compare_json ;;
+orders) BENCH_NAME=compare_json-orders ;;
+*)
+    echo "compare_json: BENCH_JSON_CORPUS must be api or orders, not $CORPUS" >&2
+    exit 2
+    ;;
+esac
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -20,7 +31,7 @@ release_binary CJ COMPARE_JSON_BIN "the compare_json example" target/release/exa
 
 log "running $ROUNDS alternating rounds over $PAIRS pairs"
 # One core: the comparison is single-threaded, and the reference too.
-taskset -c 0 "$CJ" --pairs "$PAIRS" --rounds "$ROUNDS" >"$WORK/out" 2>"$WORK/err" ||
+taskset -c 0 "$CJ" --pairs "$PAIRS" --rounds "$ROUNDS" --corpus "$CORPUS" >"$WORK/out" 2>"$WORK/err" ||
     die "compare_json failed: $(tail -n 5 "$WORK/err")"
 cat "$WORK/out" >&2
 ours=$(awk '/^round / {print $4}' "$WORK/out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
