@@ -79,8 +79,8 @@ pub(super) fn plan(
     let placeholder = text.contains(TARGET_PLACEHOLDER);
     if targets > 1 && !placeholder {
         errors.push(format!(
-            "--record-responses {}: with several targets the name must contain {TARGET_PLACEHOLDER} \
-             (replaced by each target's index, from 0)",
+            "--record-responses {}: with several targets (a --primary and its copy count) \
+             the name must contain {TARGET_PLACEHOLDER} (replaced by each target's index, from 0)",
             file.display()
         ));
         return (None, errors);
