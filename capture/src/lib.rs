@@ -30,8 +30,8 @@ pub use daemon::{
     read_pcap, run, run_observed, run_with, CaptureConfig, CaptureEnd, CaptureError,
     CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
 };
-pub use decode::LinkType;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineStats};
+pub use decode::{Decap, Encap, LinkType, OuterSession};
+pub use pipeline::{EncapStats, Pipeline, PipelineConfig, PipelineStats};
 
 /// A request complete on the wire, before its response.
 #[derive(Clone, Copy, Debug)]

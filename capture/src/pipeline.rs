@@ -10,15 +10,18 @@
 //! live capture and mirroring; it never reads the clock: idle expiry uses
 //! the packet timestamps.
 
+mod encap;
 mod flows;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::conn::{Conn, Ctx, HttpConfig, HttpStats};
-use crate::decode::{decode, LinkType, Skip, TcpPacket};
+use crate::decode::{decode_with, Decap, LinkType, OuterSession, Skip, TcpPacket};
 use crate::reasm::{ReasmStats, Reassembler, SegMeta, StreamSink};
 use crate::ExchangeSink;
+use encap::Sessions;
+pub use encap::{EncapStats, MAX_SESSIONS};
 use flows::{AgeIndex, Flow, FlowHashState};
 
 /// Most exchanges one connection may hold waiting for responses (pipelined
@@ -115,6 +118,8 @@ pub struct PipelineStats {
     pub reasm: ReasmStats,
     /// HTTP counters.
     pub http: HttpStats,
+    /// Encapsulations the frames came in.
+    pub encap: EncapStats,
 }
 
 impl PipelineStats {
@@ -150,6 +155,8 @@ pub struct Pipeline {
     http_stats: HttpStats,
     reasm_done: ReasmStats,
     mem_total: usize,
+    decap: Decap,
+    sessions: Sessions,
 }
 
 impl Pipeline {
@@ -183,7 +190,26 @@ impl Pipeline {
             http_stats: HttpStats::default(),
             reasm_done: ReasmStats::default(),
             mem_total: 0,
+            decap: Decap::auto(),
+            sessions: Sessions::default(),
         }
+    }
+
+    /// Decodes the encapsulations `decap` allows (all of them unless
+    /// told otherwise).
+    pub fn set_decap(&mut self, decap: Decap) {
+        self.decap = decap;
+    }
+
+    /// The encapsulations decoded.
+    pub fn decap(&self) -> Decap {
+        self.decap
+    }
+
+    /// The outer sessions (tunnel endpoints) seen so far, in order of
+    /// first appearance, at most [`MAX_SESSIONS`].
+    pub fn outer_sessions(&self) -> &[OuterSession] {
+        self.sessions.listed()
     }
 
     /// The link type frames are decoded as.
@@ -214,12 +240,21 @@ impl Pipeline {
         if self.now_ns.saturating_sub(self.last_sweep_ns) >= SWEEP_EVERY_NS {
             self.sweep(self.now_ns, sink);
         }
-        match decode(self.link, data, orig_len) {
+        let mut layers = crate::decode::Layers::default();
+        let decoded = decode_with(self.link, data, orig_len, &self.decap, &mut layers);
+        if !layers.seen.is_empty() {
+            self.sessions.record(&layers, &mut self.stats.encap);
+        }
+        match decoded {
             Ok(p) => self.tcp(ts_ns, &p, sink),
             Err(Skip::NotIp) => self.stats.not_ip += 1,
             Err(Skip::NotTcp) => self.stats.not_tcp += 1,
             Err(Skip::Fragment) => self.stats.fragments += 1,
             Err(Skip::Truncated) => self.stats.truncated_headers += 1,
+            Err(Skip::Encap(kind)) => {
+                self.stats.encap.undecodable[kind.index()] += 1;
+                self.stats.malformed += 1;
+            }
             Err(_) => self.stats.malformed += 1,
         }
     }

@@ -1,18 +1,32 @@
-//! Link-layer, IP and TCP decoding of captured frames.
+//! Link-layer, IP and TCP decoding of captured frames, through tunnels.
 //!
 //! [`decode`] turns one captured frame into a [`TcpPacket`] or says why it
 //! was skipped ([`Skip`]). Decoding is lax: a frame cut by the capture's snap
 //! length keeps the layers that decoded, and a TCP payload shorter than the
 //! IP header says is reported through [`TcpPacket::wire_len`] so the
 //! reassembler can account for the missing bytes instead of gluing over
-//! them. No input makes it panic.
+//! them. No input makes it panic, and nothing is copied: the packet
+//! borrows the frame, however deep inside it the TCP segment sits.
 //!
 //! Link types handled (by pcap `LINKTYPE_*` number, see [`LinkType::from_dlt`]):
 //! Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1
 //! (SLL, 16-byte header) and v2 (SLL2, 20-byte header), BSD loopback
 //! (`NULL`, address family in host byte order, and `LOOP`, network byte
-//! order), and raw IP (`RAW`, `IPV4`, `IPV6`). IPv4 (with options) and IPv6
-//! (with extension headers) are decoded by etherparse.
+//! order), raw IP (`RAW`, `IPV4`, `IPV6`), PPP, PPP in HDLC framing, Cisco
+//! HDLC and Linux NFLOG. IPv4 (with options) and IPv6 (with extension
+//! headers) are decoded by etherparse.
+//!
+//! Encapsulations ([`Encap`], decoded as [`Decap`] allows, nested up to
+//! [`MAX_DEPTH`] layers): VXLAN, GENEVE (with options), GRE (versions 0
+//! and 1, any of checksum / key / sequence / routing) carrying Ethernet, IP,
+//! MPLS, PPP or ERSPAN I/II/III, MPLS label stacks (the payload guessed by
+//! its first nibble, as tshark does), IPv4/IPv6 in IPv4/IPv6, PPPoE
+//! sessions; VLAN tags may appear inside any of them. The TCP segment
+//! found is the innermost one: the tunnel's own addresses are reported in
+//! [`Layers`], not in the packet.
+
+mod link;
+mod tunnel;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,6 +34,11 @@ use etherparse::{
     ether_type, ip_number, EtherType, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
 };
 
+pub use tunnel::{Decap, DecapParseError, Encap, EncapSet, Layers, OuterSession};
+
+/// Most encapsulation layers decoded around one packet; a deeper one is
+/// undecodable ([`Skip::Encap`]).
+pub const MAX_DEPTH: u8 = 8;
 /// How frames of a capture start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -43,6 +62,17 @@ pub enum LinkType {
     LinuxSll,
     /// Linux cooked capture v2 (`LINKTYPE_LINUX_SLL2`, 276).
     LinuxSll2,
+    /// PPP, with or without the HDLC address and control bytes
+    /// (`LINKTYPE_PPP`, 9).
+    Ppp,
+    /// PPP in HDLC-like framing, or Cisco HDLC, on a serial line
+    /// (`LINKTYPE_PPP_HDLC`, 50).
+    PppHdlc,
+    /// Cisco HDLC: address, control, EtherType (`LINKTYPE_C_HDLC`, 104).
+    CiscoHdlc,
+    /// Linux NFLOG: a family byte, then TLVs, one holding the IP packet
+    /// (`LINKTYPE_NFLOG`, 239).
+    Nflog,
 }
 
 impl LinkType {
@@ -57,6 +87,10 @@ impl LinkType {
             229 => LinkType::Ipv6,
             113 => LinkType::LinuxSll,
             276 => LinkType::LinuxSll2,
+            9 => LinkType::Ppp,
+            50 => LinkType::PppHdlc,
+            104 => LinkType::CiscoHdlc,
+            239 => LinkType::Nflog,
             _ => return None,
         })
     }
@@ -72,6 +106,10 @@ impl LinkType {
             LinkType::Ipv6 => 229,
             LinkType::LinuxSll => 113,
             LinkType::LinuxSll2 => 276,
+            LinkType::Ppp => 9,
+            LinkType::PppHdlc => 50,
+            LinkType::CiscoHdlc => 104,
+            LinkType::Nflog => 239,
         }
     }
 }
@@ -131,70 +169,103 @@ pub enum Skip {
     Truncated,
     /// A header that does not parse (bad version, bad lengths).
     Malformed,
+    /// An encapsulation of this kind that could not be decoded: its header
+    /// is bad, it carries a protocol not decoded, or it is nested deeper
+    /// than [`MAX_DEPTH`].
+    Encap(Encap),
 }
 
-/// Decodes one captured frame.
+/// Decodes one captured frame, through any encapsulation ([`Decap::auto`]).
 ///
 /// `orig_len` is the frame's length on the wire as recorded by the capture
 /// (`len` in the pcap record header); a `data` shorter than that was cut by
 /// the snap length.
 pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacket<'_>, Skip> {
-    let truncated_frame = (data.len() as u64) < u64::from(orig_len);
-    if link == LinkType::Ethernet && !truncated_frame {
+    decode_with(link, data, orig_len, &Decap::auto(), &mut Layers::default())
+}
+
+/// Decodes one captured frame through the encapsulations `decap` allows,
+/// recording in `layers` which ones it went through (`layers` is only
+/// added to: reset it between frames).
+pub fn decode_with<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    orig_len: u32,
+    decap: &Decap,
+    layers: &mut Layers,
+) -> Result<TcpPacket<'a>, Skip> {
+    let truncated = (data.len() as u64) < u64::from(orig_len);
+    if link == LinkType::Ethernet && !truncated {
         if let Some(p) = fast_ethernet_ipv4_tcp(data) {
             return Ok(p);
         }
     }
-    decode_general(link, data, orig_len)
+    let mut walk = Walk {
+        truncated,
+        depth: 0,
+        decap,
+        layers,
+    };
+    walk.link(link, data)
 }
 
-/// Any link type, any IP version, with the lax slicer.
+/// Any link type, any IP version, with the lax slicer (what [`decode`]
+/// does when its fast path does not answer).
+#[cfg(test)]
 fn decode_general(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacket<'_>, Skip> {
-    let truncated_frame = (data.len() as u64) < u64::from(orig_len);
-    let sliced = match link {
-        LinkType::Ethernet => {
-            if let Some((mac, rest)) = data.split_first_chunk::<14>() {
-                ip_version_as_declared(u16::from_be_bytes([mac[12], mac[13]]), rest)?;
-            }
-            LaxSlicedPacket::from_ethernet(data).map_err(|_| short(truncated_frame))?
-        }
-        LinkType::Null => {
-            let (family, rest) = split4(data, truncated_frame)?;
-            let le = u32::from_le_bytes(family);
-            let be = u32::from_be_bytes(family);
-            // The header is in the byte order of the machine that wrote the
-            // file: whichever reading is a small number is the right one.
-            let af = if le <= 0xffff { le } else { be };
-            from_ip_family(af, rest)?
-        }
-        LinkType::Loop => {
-            let (family, rest) = split4(data, truncated_frame)?;
-            from_ip_family(u32::from_be_bytes(family), rest)?
-        }
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
-            let version = data.first().map(|b| b >> 4).ok_or(short(truncated_frame))?;
-            match (link, version) {
-                (LinkType::Ipv4, 4) | (LinkType::Ipv6, 6) | (LinkType::Raw, 4 | 6) => {}
-                _ => return Err(Skip::Malformed),
-            }
-            LaxSlicedPacket::from_ip(data).map_err(|e| ip_error(e, truncated_frame))?
-        }
-        LinkType::LinuxSll => {
-            if data.len() < 16 {
-                return Err(short(truncated_frame));
-            }
-            let proto = u16::from_be_bytes([data[14], data[15]]);
-            from_ether_type(proto, &data[16..])?
-        }
-        LinkType::LinuxSll2 => {
-            if data.len() < 20 {
-                return Err(short(truncated_frame));
-            }
-            let proto = u16::from_be_bytes([data[0], data[1]]);
-            from_ether_type(proto, &data[20..])?
-        }
+    let mut layers = Layers::default();
+    let mut walk = Walk {
+        truncated: (data.len() as u64) < u64::from(orig_len),
+        depth: 0,
+        decap: &Decap::auto(),
+        layers: &mut layers,
     };
-    tcp_from_sliced(&sliced, truncated_frame)
+    walk.link(link, data)
+}
+
+/// The state of one frame's decoding, layer by layer.
+struct Walk<'c> {
+    /// The frame was cut by the snap length: running out of bytes is
+    /// [`Skip::Truncated`], not a malformed header.
+    truncated: bool,
+    /// Encapsulation layers entered so far.
+    depth: u8,
+    decap: &'c Decap,
+    layers: &'c mut Layers,
+}
+
+impl Walk<'_> {
+    /// Out of bytes inside a header.
+    fn short(&self) -> Skip {
+        short(self.truncated)
+    }
+
+    /// Out of bytes, or a bad header, inside an encapsulation of `kind`.
+    fn bad(&self, kind: Encap) -> Skip {
+        if self.truncated {
+            Skip::Truncated
+        } else {
+            Skip::Encap(kind)
+        }
+    }
+
+    /// Enters one more layer of `kind`, carried by `outer` (the tunnel's
+    /// IP endpoints, when an IP header carries it).
+    fn enter(&mut self, kind: Encap, outer: Option<(IpAddr, IpAddr)>) -> Result<(), Skip> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Skip::Encap(kind));
+        }
+        self.layers.seen.insert(kind);
+        if let (None, Some((src, dst))) = (self.layers.outer, outer) {
+            self.layers.outer = Some(OuterSession {
+                encap: kind,
+                src,
+                dst,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn short(truncated_frame: bool) -> Skip {
@@ -202,37 +273,6 @@ fn short(truncated_frame: bool) -> Skip {
         Skip::Truncated
     } else {
         Skip::Malformed
-    }
-}
-
-fn split4(data: &[u8], truncated_frame: bool) -> Result<([u8; 4], &[u8]), Skip> {
-    match data.split_first_chunk::<4>() {
-        Some((head, rest)) => Ok((*head, rest)),
-        None => Err(short(truncated_frame)),
-    }
-}
-
-/// BSD address families: `AF_INET` is 2 everywhere; `AF_INET6` is 24
-/// (NetBSD, OpenBSD), 28 (FreeBSD), 30 (macOS) or 10 (Linux).
-fn from_ip_family(af: u32, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
-    match af {
-        2 => from_ether_type(ether_type::IPV4.0, rest),
-        10 | 24 | 28 | 30 => from_ether_type(ether_type::IPV6.0, rest),
-        _ => Err(Skip::NotIp),
-    }
-}
-
-fn from_ether_type(proto: u16, rest: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
-    ip_version_as_declared(proto, rest)?;
-    match EtherType(proto) {
-        ether_type::IPV4
-        | ether_type::IPV6
-        | ether_type::VLAN_TAGGED_FRAME
-        | ether_type::PROVIDER_BRIDGING
-        | ether_type::VLAN_DOUBLE_TAGGED_FRAME => {
-            Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), rest))
-        }
-        _ => Err(Skip::NotIp),
     }
 }
 
@@ -322,50 +362,67 @@ fn tcp_packet<'a>(
     }
 }
 
-fn tcp_from_sliced<'a>(
-    sliced: &LaxSlicedPacket<'a>,
-    truncated_frame: bool,
+impl<'a> Walk<'_> {
+    /// The TCP segment of a sliced packet, or the encapsulation it
+    /// carries, or why there is neither.
+    fn sliced(&mut self, sliced: &LaxSlicedPacket<'a>) -> Result<TcpPacket<'a>, Skip> {
+        let truncated_frame = self.truncated;
+        let net = match &sliced.net {
+            Some(LaxNetSlice::Ipv4(v4)) => LaxIpSlice::Ipv4(v4.clone()),
+            Some(LaxNetSlice::Ipv6(v6)) => LaxIpSlice::Ipv6(v6.clone()),
+            Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
+            None => {
+                // Either not IP at all, or an IP header that did not decode.
+                return Err(match &sliced.stop_err {
+                    Some((etherparse::err::packet::SliceError::Len(_), _)) => {
+                        short(truncated_frame)
+                    }
+                    Some(_) => Skip::Malformed,
+                    None => return self.not_ip(sliced),
+                });
+            }
+        };
+        let payload = net.payload();
+        if payload.fragmented {
+            return Err(Skip::Fragment);
+        }
+        if payload.ip_number != ip_number::TCP {
+            // An IPv6 extension header chain cut short stops before TCP.
+            if sliced.stop_err.is_some() {
+                return Err(short(truncated_frame));
+            }
+            let outer = (net.source_addr(), net.destination_addr());
+            return self.ip_payload(payload.ip_number, payload.payload, sliced, outer);
+        }
+        let tcp = match &sliced.transport {
+            Some(TransportSlice::Tcp(tcp)) => tcp,
+            Some(_) => return Err(Skip::NotTcp),
+            None => {
+                return Err(match &sliced.stop_err {
+                    Some((etherparse::err::packet::SliceError::Len(_), _)) => {
+                        short(truncated_frame)
+                    }
+                    _ => Skip::Malformed,
+                })
+            }
+        };
+        tcp_of_ip(&net, payload, tcp)
+    }
+}
+
+/// The packet of a TCP segment `tcp` carried in `net`, whose payload is
+/// `payload`.
+fn tcp_of_ip<'a>(
+    net: &LaxIpSlice<'a>,
+    payload: &etherparse::LaxIpPayloadSlice<'a>,
+    tcp: &etherparse::TcpSlice<'a>,
 ) -> Result<TcpPacket<'a>, Skip> {
-    let net = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => LaxIpSlice::Ipv4(v4.clone()),
-        Some(LaxNetSlice::Ipv6(v6)) => LaxIpSlice::Ipv6(v6.clone()),
-        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
-        None => {
-            // Either not IP at all, or an IP header that did not decode.
-            return Err(match &sliced.stop_err {
-                Some((etherparse::err::packet::SliceError::Len(_), _)) => short(truncated_frame),
-                Some(_) => Skip::Malformed,
-                None => Skip::NotIp,
-            });
-        }
-    };
-    let payload = net.payload();
-    if payload.fragmented {
-        return Err(Skip::Fragment);
-    }
-    if payload.ip_number != ip_number::TCP {
-        // An IPv6 extension header chain cut short stops before TCP.
-        if sliced.stop_err.is_some() {
-            return Err(short(truncated_frame));
-        }
-        return Err(Skip::NotTcp);
-    }
-    let tcp = match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => tcp,
-        Some(_) => return Err(Skip::NotTcp),
-        None => {
-            return Err(match &sliced.stop_err {
-                Some((etherparse::err::packet::SliceError::Len(_), _)) => short(truncated_frame),
-                _ => Skip::Malformed,
-            })
-        }
-    };
     let (src_ip, dst_ip) = (net.source_addr(), net.destination_addr());
     let data = tcp.payload();
     let header_len = tcp.header_slice().len() as u64;
     // The payload length on the wire, from the IP length fields.
     let wire_len = if payload.incomplete {
-        let ip_payload_wire = match &net {
+        let ip_payload_wire = match net {
             LaxIpSlice::Ipv4(v4) => {
                 let hdr = v4.header();
                 let before_payload =
