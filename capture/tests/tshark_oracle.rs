@@ -10,6 +10,7 @@ mod gate;
 use std::path::Path;
 use std::process::Command;
 
+use common::encap::{wrap_all, Wrap};
 use common::*;
 use shadowtap_capture::{read_pcap, PipelineConfig};
 use shadowtap_format::Exchange;
@@ -230,5 +231,38 @@ fn request_lists_match_tshark() {
         let mine = ours(&path);
         assert!(!mine.is_empty(), "{name}");
         assert_eq!(mine, theirs, "{name}");
+    }
+}
+
+/// The Ethernet scenarios again, each wrapped frame by frame in every
+/// encapsulation tshark decodes by default (one pcap a kind).
+#[test]
+#[ignore = "needs tshark"]
+fn tunnelled_request_lists_match_tshark() {
+    gate::require_tool("tshark");
+    let dir = tempfile::tempdir().unwrap();
+    let plain: Vec<(&str, Vec<Frame>)> = scenarios()
+        .into_iter()
+        .filter(|(_, link, _)| matches!(link, Link::Ethernet | Link::Vlan(_)))
+        .map(|(name, _, frames)| (name, frames))
+        .collect();
+    assert!(plain.len() >= 8);
+    for w in Wrap::ALL {
+        // tshark decodes VXLAN on its IANA port only.
+        if matches!(w, Wrap::VxlanOn(_)) {
+            continue;
+        }
+        let mut frames = Vec::new();
+        let mut expected = 0;
+        for (session, (_, f)) in plain.iter().enumerate() {
+            frames.extend(wrap_all(w, session as u8 + 1, f));
+            expected += 1;
+        }
+        let path = dir.path().join(format!("{w:?}.pcap"));
+        write_pcap(&path, w.linktype(), &frames);
+        let theirs = tshark(&path).expect("tshark runs");
+        let mine = ours(&path);
+        assert!(mine.len() >= expected, "{w:?}: {mine:?}");
+        assert_eq!(mine, theirs, "{w:?}");
     }
 }

@@ -175,6 +175,8 @@ impl<'a> Walk<'_> {
         self.enter(Encap::Ppp, None)?;
         let data = match data {
             [0xff, 0x03, rest @ ..] => rest,
+            // Cut inside the address and control bytes.
+            [0xff] => return Err(self.bad(Encap::Ppp)),
             _ => data,
         };
         self.ppp_protocol(data, Encap::Ppp)

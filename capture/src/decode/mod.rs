@@ -257,12 +257,23 @@ impl Walk<'_> {
             return Err(Skip::Encap(kind));
         }
         self.layers.seen.insert(kind);
-        if let (None, Some((src, dst))) = (self.layers.outer, outer) {
-            self.layers.outer = Some(OuterSession {
-                encap: kind,
-                src,
-                dst,
-            });
+        match (&mut self.layers.outer, outer) {
+            (None, Some((src, dst))) => {
+                self.layers.outer = Some(OuterSession {
+                    encap: kind,
+                    src,
+                    dst,
+                });
+            }
+            // A GRE session carrying ERSPAN is an ERSPAN session.
+            (Some(o), Some((src, dst)))
+                if kind == Encap::Erspan
+                    && o.encap == Encap::Gre
+                    && (o.src, o.dst) == (src, dst) =>
+            {
+                o.encap = Encap::Erspan;
+            }
+            _ => {}
         }
         Ok(())
     }

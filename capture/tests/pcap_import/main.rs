@@ -9,6 +9,7 @@
 mod common;
 
 mod bounds;
+mod encap;
 mod frames;
 mod http;
 mod modes;
