@@ -123,7 +123,13 @@ impl EncapSet {
 
     /// The kinds in the set, in [`Encap::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Encap> {
-        Encap::ALL.into_iter().filter(move |k| self.contains(*k))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let at = bits.trailing_zeros() as usize;
+            let kind = *Encap::ALL.get(at)?;
+            bits &= bits - 1;
+            Some(kind)
+        })
     }
 }
 
