@@ -13,6 +13,7 @@ mod encap;
 mod frames;
 mod http;
 mod modes;
+mod one_sided;
 mod tcp;
 
 use common::*;
