@@ -31,7 +31,7 @@ pub use daemon::{
     CaptureError, CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
 };
 pub use decode::{Decap, Encap, LinkType, OuterSession};
-pub use pipeline::{EncapStats, Pipeline, PipelineConfig, PipelineStats};
+pub use pipeline::{DefragStats, EncapStats, Pipeline, PipelineConfig, PipelineStats};
 
 /// A request complete on the wire, before its response.
 #[derive(Clone, Copy, Debug)]

@@ -35,7 +35,7 @@ pub struct Metrics {
 }
 
 /// (name, type, help) of each exported value, in export order.
-const NAMES: [(&str, &str, &str); 19] = [
+const NAMES: [(&str, &str, &str); 21] = [
     ("shadowtap_capture_packets_total", "counter", "Frames seen."),
     (
         "shadowtap_capture_bytes_total",
@@ -75,7 +75,17 @@ const NAMES: [(&str, &str, &str); 19] = [
     (
         "shadowtap_capture_fragments_total",
         "counter",
-        "IP fragments seen (not reassembled).",
+        "Frames holding an IP fragment.",
+    ),
+    (
+        "shadowtap_capture_fragments_reassembled_total",
+        "counter",
+        "IP datagrams reassembled from fragments.",
+    ),
+    (
+        "shadowtap_capture_fragments_evicted_total",
+        "counter",
+        "IP datagrams dropped unfinished (timeout, bounds, inconsistent fragments).",
     ),
     (
         "shadowtap_capture_malformed_total",
@@ -151,6 +161,8 @@ impl Metrics {
             s.evicted(),
             bytes_written,
             s.fragments,
+            s.defrag.reassembled,
+            s.defrag.evicted,
             s.malformed + s.truncated_headers,
             s.reasm.gaps,
             s.snaplen_cut,
@@ -315,7 +327,9 @@ mod tests {
         {
             let line = crate::daemon::stats_line(&s, 0, 0, 0);
             assert!(
-                line.ends_with(" encap=vxlan:7 encap_undecodable=gre:2"),
+                line.ends_with(
+                    " encap=vxlan:7 encap_undecodable=gre:2 reassembled=0 frag_evicted=0"
+                ),
                 "{line}"
             );
         }

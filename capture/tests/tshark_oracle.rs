@@ -216,6 +216,44 @@ fn scenarios() -> Vec<(&'static str, Link, Vec<Frame>)> {
         frames.extend(c.frames);
     }
     out.push(("unusual-request-lines", Link::Ethernet, frames));
+
+    // Requests whose IP packets were fragmented, out of order, over IPv4
+    // and IPv6.
+    for (i, (client, server)) in [
+        ("10.0.0.1:42000", "10.0.0.2:80"),
+        ("[2001:db8::1]:42001", "[2001:db8::2]:80"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = Conv::new(client, server);
+        c.handshake();
+        c.c(&req(
+            "POST",
+            &format!("/frag{i}"),
+            "frag.example",
+            &"f".repeat(700),
+        ));
+        let whole = c.frames.pop().unwrap();
+        for piece in common::frag::fragments(&whole.data, 256, 0x77 + i as u32, &[2, 0, 3, 1]) {
+            c.frames.push(Frame {
+                ts_ns: whole.ts_ns,
+                orig_len: piece.len() as u32,
+                data: piece,
+            });
+        }
+        c.s(OK);
+        c.close();
+        out.push((
+            if i == 0 {
+                "ipv4-fragments"
+            } else {
+                "ipv6-fragments"
+            },
+            Link::Ethernet,
+            c.frames,
+        ));
+    }
     out
 }
 

@@ -529,7 +529,8 @@ pub fn stats_line(
     format!(
         "shadowtap: packets={} bytes={} kernel_drops={} exchanges={} written={} incomplete={} evicted={} \
          fragments={} malformed={} gaps={} http_malformed={} framing_errors={} skipped_bytes={} \
-         flows={} buffered={} bytes_written={} encap={} encap_undecodable={}",
+         flows={} buffered={} bytes_written={} encap={} encap_undecodable={} \
+         reassembled={} frag_evicted={}",
         s.packets,
         s.bytes,
         drops,
@@ -548,5 +549,7 @@ pub fn stats_line(
         bytes_written,
         EncapStats::by_kind(&s.encap.packets),
         EncapStats::by_kind(&s.encap.undecodable),
+        s.defrag.reassembled,
+        s.defrag.evicted,
     )
 }

@@ -33,7 +33,7 @@ pub(super) fn decoded_ether_type(proto: u16) -> bool {
     ) || matches!(proto, MPLS_UNICAST | MPLS_MULTICAST | PPPOE_SESSION | TEB)
 }
 
-impl<'a> Walk<'_> {
+impl<'a> Walk<'a, '_> {
     /// A frame of link type `link`.
     pub(super) fn link(&mut self, link: LinkType, data: &'a [u8]) -> Result<TcpPacket<'a>, Skip> {
         match link {

@@ -25,8 +25,11 @@
 //! found is the innermost one: the tunnel's own addresses are reported in
 //! [`Layers`], not in the packet.
 
+mod fast;
 mod link;
 mod tunnel;
+
+use fast::{fast_ethernet_ipv4_tcp, fast_vxlan};
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -162,7 +165,7 @@ pub enum Skip {
     NotIp,
     /// IP but not TCP.
     NotTcp,
-    /// An IP fragment: fragments are counted, not reassembled.
+    /// An IP fragment: [`decode_fragment`] finds it for reassembly.
     Fragment,
     /// The frame ended inside a header (snap length too small, or a torn
     /// frame): the segment cannot be placed in its stream.
@@ -210,8 +213,86 @@ pub fn decode_with<'a>(
         depth: 0,
         decap,
         layers,
+        fragment: None,
+        keep_fragment: false,
     };
     walk.link(link, data)
+}
+
+/// One IP fragment, as [`decode_fragment`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// IP source.
+    pub src: IpAddr,
+    /// IP destination.
+    pub dst: IpAddr,
+    /// The datagram's identification (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
+    /// The protocol of the datagram's payload.
+    pub proto: u8,
+    /// Where this fragment's bytes start in the datagram's payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// The fragment's bytes present in the frame.
+    pub payload: &'a [u8],
+    /// The frame was cut inside the fragment's bytes.
+    pub cut: bool,
+}
+
+/// The innermost IP fragment in a frame that [`decode_with`] reported as
+/// [`Skip::Fragment`], for reassembly; `layers` gets what it went through.
+pub fn decode_fragment<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    orig_len: u32,
+    decap: &Decap,
+    layers: &mut Layers,
+) -> Option<Fragment<'a>> {
+    let mut walk = Walk {
+        truncated: (data.len() as u64) < u64::from(orig_len),
+        depth: 0,
+        decap,
+        layers,
+        fragment: None,
+        keep_fragment: true,
+    };
+    match walk.link(link, data) {
+        Err(Skip::Fragment) => walk.fragment,
+        _ => None,
+    }
+}
+
+/// The TCP segment (or tunnel) in a reassembled datagram's payload:
+/// `proto` from `src` to `dst`.
+pub fn decode_reassembled<'a>(
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    payload: &'a [u8],
+    decap: &Decap,
+    layers: &mut Layers,
+) -> Result<TcpPacket<'a>, Skip> {
+    let mut walk = Walk {
+        truncated: false,
+        depth: 0,
+        decap,
+        layers,
+        fragment: None,
+        keep_fragment: false,
+    };
+    match etherparse::IpNumber(proto) {
+        ip_number::TCP => {
+            let tcp = etherparse::TcpSlice::from_slice(payload).map_err(|_| Skip::Malformed)?;
+            let wire_len = u32::try_from(tcp.payload().len()).map_err(|_| Skip::Malformed)?;
+            Ok(tcp_packet(&tcp, src, dst, wire_len))
+        }
+        ip_number::UDP => {
+            let udp = etherparse::UdpSlice::from_slice_lax(payload).map_err(|_| Skip::Malformed)?;
+            walk.ip_payload(ip_number::UDP, payload, Some(&udp), (src, dst))
+        }
+        p => walk.ip_payload(p, payload, None, (src, dst)),
+    }
 }
 
 /// Any link type, any IP version, with the lax slicer (what [`decode`]
@@ -224,12 +305,14 @@ fn decode_general(link: LinkType, data: &[u8], orig_len: u32) -> Result<TcpPacke
         depth: 0,
         decap: &Decap::auto(),
         layers: &mut layers,
+        fragment: None,
+        keep_fragment: false,
     };
     walk.link(link, data)
 }
 
 /// The state of one frame's decoding, layer by layer.
-struct Walk<'c> {
+struct Walk<'a, 'c> {
     /// The frame was cut by the snap length: running out of bytes is
     /// [`Skip::Truncated`], not a malformed header.
     truncated: bool,
@@ -237,9 +320,12 @@ struct Walk<'c> {
     depth: u8,
     decap: &'c Decap,
     layers: &'c mut Layers,
+    /// The innermost IP fragment met (kept only when asked for).
+    fragment: Option<Fragment<'a>>,
+    keep_fragment: bool,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// Out of bytes inside a header.
     fn short(&self) -> Skip {
         short(self.truncated)
@@ -328,73 +414,6 @@ fn ip_error(e: etherparse::err::ip::LaxHeaderSliceError, truncated_frame: bool) 
     }
 }
 
-/// The common case on its own, without building a whole
-/// `LaxSlicedPacket`: Ethernet II, IPv4 (options allowed) neither fragmented
-/// nor cut, TCP. `None` for anything else, which the general path decodes
-/// (a test checks both paths agree wherever this one answers).
-fn fast_ethernet_ipv4_tcp(data: &[u8]) -> Option<TcpPacket<'_>> {
-    const ETH: usize = 14;
-    if data.get(12..ETH)? != ether_type::IPV4.0.to_be_bytes() {
-        return None;
-    }
-    let packet = &data[ETH..];
-    let ip = etherparse::Ipv4HeaderSlice::from_slice(packet).ok()?;
-    if ip.is_fragmenting_payload() || ip.protocol() != ip_number::TCP {
-        return None;
-    }
-    let total = usize::from(ip.total_len());
-    let ip_len = ip.slice().len();
-    // A length field that disagrees with the frame (TSO's zero, a cut
-    // packet) is the general path's business.
-    if total > packet.len() || total < ip_len {
-        return None;
-    }
-    let tcp = etherparse::TcpSlice::from_slice(&packet[ip_len..total]).ok()?;
-    let wire_len = u32::try_from(tcp.payload().len()).ok()?;
-    let (src, dst) = (ip.source_addr().into(), ip.destination_addr().into());
-    Some(tcp_packet(&tcp, src, dst, wire_len))
-}
-
-/// VXLAN as mirrors send it, on its own like [`fast_ethernet_ipv4_tcp`]:
-/// Ethernet II, IPv4 neither fragmented nor cut, UDP on `port` whose
-/// length agrees with IPv4's, VXLAN, then a frame the plain fast path
-/// decodes. `None` for anything else (a test checks it agrees with the
-/// general path).
-fn fast_vxlan<'a>(data: &'a [u8], port: u16, layers: &mut Layers) -> Option<TcpPacket<'a>> {
-    const ETH: usize = 14;
-    if data.get(12..ETH)? != ether_type::IPV4.0.to_be_bytes() {
-        return None;
-    }
-    let packet = &data[ETH..];
-    let ip = etherparse::Ipv4HeaderSlice::from_slice(packet).ok()?;
-    if ip.is_fragmenting_payload() || ip.protocol() != ip_number::UDP {
-        return None;
-    }
-    let total = usize::from(ip.total_len());
-    let ip_len = ip.slice().len();
-    if total > packet.len() || total < ip_len + 8 + 8 {
-        return None;
-    }
-    let udp = &packet[ip_len..total];
-    let sport = u16::from_be_bytes([udp[0], udp[1]]);
-    let dport = u16::from_be_bytes([udp[2], udp[3]]);
-    if (dport != port && sport != port)
-        || usize::from(u16::from_be_bytes([udp[4], udp[5]])) != udp.len()
-    {
-        return None;
-    }
-    let p = fast_ethernet_ipv4_tcp(&udp[16..])?;
-    layers.seen.insert(Encap::Vxlan);
-    if layers.outer.is_none() {
-        layers.outer = Some(OuterSession {
-            encap: Encap::Vxlan,
-            src: ip.source_addr().into(),
-            dst: ip.destination_addr().into(),
-        });
-    }
-    Some(p)
-}
-
 /// The packet a TCP segment from `src` to `dst` makes.
 fn tcp_packet<'a>(
     tcp: &etherparse::TcpSlice<'a>,
@@ -418,7 +437,7 @@ fn tcp_packet<'a>(
     }
 }
 
-impl<'a> Walk<'_> {
+impl<'a> Walk<'a, '_> {
     /// The TCP segment of a sliced packet, or the encapsulation it
     /// carries, or why there is neither.
     fn sliced(&mut self, sliced: &LaxSlicedPacket<'a>) -> Result<TcpPacket<'a>, Skip> {
@@ -440,6 +459,9 @@ impl<'a> Walk<'_> {
         };
         let payload = net.payload();
         if payload.fragmented {
+            if self.keep_fragment {
+                self.fragment = fragment_of(&net, payload);
+            }
             return Err(Skip::Fragment);
         }
         if payload.ip_number != ip_number::TCP {
@@ -448,7 +470,11 @@ impl<'a> Walk<'_> {
                 return Err(short(truncated_frame));
             }
             let outer = (net.source_addr(), net.destination_addr());
-            return self.ip_payload(payload.ip_number, payload.payload, sliced, outer);
+            let udp = match &sliced.transport {
+                Some(TransportSlice::Udp(udp)) => Some(udp),
+                _ => None,
+            };
+            return self.ip_payload(payload.ip_number, payload.payload, udp, outer);
         }
         let tcp = match &sliced.transport {
             Some(TransportSlice::Tcp(tcp)) => tcp,
@@ -464,6 +490,45 @@ impl<'a> Walk<'_> {
         };
         tcp_of_ip(&net, payload, tcp)
     }
+}
+
+/// The fragment `net` carries, whose payload is `payload`.
+fn fragment_of<'a>(
+    net: &LaxIpSlice<'a>,
+    payload: &etherparse::LaxIpPayloadSlice<'a>,
+) -> Option<Fragment<'a>> {
+    let (id, offset, more) = match net {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                u32::from(h.identification()),
+                h.fragments_offset().byte_offset(),
+                h.more_fragments(),
+            )
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            // The extension headers are few and bounded by the packet.
+            let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                _ => None,
+            })?;
+            (
+                frag.identification(),
+                frag.fragment_offset().byte_offset(),
+                frag.more_fragments(),
+            )
+        }
+    };
+    Some(Fragment {
+        src: net.source_addr(),
+        dst: net.destination_addr(),
+        id,
+        proto: payload.ip_number.0,
+        offset: u32::from(offset),
+        more,
+        payload: payload.payload,
+        cut: payload.incomplete,
+    })
 }
 
 /// The packet of a TCP segment `tcp` carried in `net`, whose payload is

@@ -284,6 +284,8 @@ fn vxlan_fast_path_agrees_with_the_general_path() {
             depth: 0,
             decap: &Decap::auto(),
             layers: &mut general_layers,
+            fragment: None,
+            keep_fragment: false,
         };
         let general = walk.link(LinkType::Ethernet, f);
         let mut layers = Layers::default();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use etherparse::{ether_type, ip_number, IpNumber, LaxSlicedPacket, TransportSlice};
+use etherparse::{ether_type, ip_number, IpNumber, UdpSlice};
 
 use super::link::{decoded_ether_type, TEB};
 use super::{Skip, TcpPacket, Walk};
@@ -298,13 +298,13 @@ impl fmt::Display for Decap {
     }
 }
 
-impl<'a> Walk<'_> {
+impl<'a> Walk<'a, '_> {
     /// The payload of an IP packet that is not TCP: a tunnel, or not TCP.
     pub(super) fn ip_payload(
         &mut self,
         proto: IpNumber,
         payload: &'a [u8],
-        sliced: &LaxSlicedPacket<'a>,
+        udp: Option<&UdpSlice<'a>>,
         outer: (IpAddr, IpAddr),
     ) -> Result<TcpPacket<'a>, Skip> {
         let d = self.decap;
@@ -323,7 +323,7 @@ impl<'a> Walk<'_> {
                 self.gre(payload, outer)
             }
             ip_number::UDP => {
-                let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
+                let Some(udp) = udp else {
                     return Err(Skip::NotTcp);
                 };
                 let on = |port: Option<u16>| {

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod encap;
+pub mod frag;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

@@ -10,6 +10,7 @@ mod common;
 
 mod bounds;
 mod encap;
+mod fragments;
 mod frames;
 mod http;
 mod modes;
