@@ -569,3 +569,6 @@ fn tcp_of_ip<'a>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_tunnel;
