@@ -84,6 +84,30 @@ impl<'a> Walk<'a, '_> {
             }
             LinkType::CiscoHdlc => self.cisco_hdlc(data),
             LinkType::Nflog => self.nflog(data),
+            LinkType::PppPppd => match data {
+                // Direction (0 in, 1 out) where the address byte would be.
+                [0x00 | 0x01, 0x03, rest @ ..] => {
+                    self.enter(Encap::Ppp, None)?;
+                    self.ppp_protocol(rest, Encap::Ppp)
+                }
+                [_] | [_, 0x03] | [] => Err(self.short()),
+                _ => Err(Skip::Malformed),
+            },
+            LinkType::Pflog => {
+                // Its length (61 on OpenBSD) then the family; the packet
+                // starts at the length rounded up to 4 bytes.
+                let (Some(&len), Some(&af)) = (data.first(), data.get(1)) else {
+                    return Err(self.short());
+                };
+                let start = (usize::from(len) + 3) & !3;
+                if len < 4 {
+                    return Err(Skip::Malformed);
+                }
+                let Some(rest) = data.get(start..) else {
+                    return Err(self.short());
+                };
+                self.ip_family(u32::from(af), rest)
+            }
         }
     }
 

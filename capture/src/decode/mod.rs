@@ -12,8 +12,8 @@
 //! Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked capture v1
 //! (SLL, 16-byte header) and v2 (SLL2, 20-byte header), BSD loopback
 //! (`NULL`, address family in host byte order, and `LOOP`, network byte
-//! order), raw IP (`RAW`, `IPV4`, `IPV6`), PPP, PPP in HDLC framing, Cisco
-//! HDLC and Linux NFLOG. IPv4 (with options) and IPv6 (with extension
+//! order), raw IP (`RAW`, `IPV4`, `IPV6`), PPP (also in HDLC framing and
+//! as pppd logs it), Cisco HDLC, Linux NFLOG and BSD pflog. IPv4 (with options) and IPv6 (with extension
 //! headers) are decoded by etherparse.
 //!
 //! Encapsulations ([`Encap`], decoded as [`Decap`] allows, nested up to
@@ -76,6 +76,12 @@ pub enum LinkType {
     /// Linux NFLOG: a family byte, then TLVs, one holding the IP packet
     /// (`LINKTYPE_NFLOG`, 239).
     Nflog,
+    /// PPP as pppd logs it: a direction byte instead of the HDLC address
+    /// (`LINKTYPE_PPP_PPPD`, 166).
+    PppPppd,
+    /// BSD pf logs: a header giving its own length and the address family,
+    /// then the IP packet (`LINKTYPE_PFLOG`, 117).
+    Pflog,
 }
 
 impl LinkType {
@@ -94,6 +100,8 @@ impl LinkType {
             50 => LinkType::PppHdlc,
             104 => LinkType::CiscoHdlc,
             239 => LinkType::Nflog,
+            166 => LinkType::PppPppd,
+            117 => LinkType::Pflog,
             _ => return None,
         })
     }
@@ -113,6 +121,8 @@ impl LinkType {
             LinkType::PppHdlc => 50,
             LinkType::CiscoHdlc => 104,
             LinkType::Nflog => 239,
+            LinkType::PppPppd => 166,
+            LinkType::Pflog => 117,
         }
     }
 }

@@ -179,3 +179,30 @@ fn nesting_is_bounded() {
         }
     }
 }
+
+#[test]
+fn pppd_and_pflog_link_types() {
+    let ip = ipv4_tcp(b"links");
+    // pppd: direction out, control, protocol IPv4.
+    let mut f = vec![0x01, 0x03, 0x00, 0x21];
+    f.extend(&ip);
+    assert_eq!(tcp_of(LinkType::PppPppd, &f).unwrap().0, b"links");
+    assert_eq!(LinkType::from_dlt(166), Some(LinkType::PppPppd));
+    // pflog: length 61, AF_INET, action, reason, then the rest of the
+    // header (zeros) up to 64 bytes.
+    let mut f = vec![61, 2];
+    f.resize(64, 0);
+    f.extend(&ip);
+    assert_eq!(tcp_of(LinkType::Pflog, &f).unwrap().0, b"links");
+    // IPv6 with OpenBSD's AF_INET6 (24).
+    let mut v6 = Vec::new();
+    PacketBuilder::ipv6([1; 16], [2; 16], 64)
+        .tcp(1, 80, 1, 100)
+        .write(&mut v6, b"six")
+        .unwrap();
+    let mut f = vec![61, 24];
+    f.resize(64, 0);
+    f.extend(&v6);
+    assert_eq!(tcp_of(LinkType::Pflog, &f).unwrap().0, b"six");
+    assert_eq!(tcp_of(LinkType::Pflog, &[61, 2, 0]), Err(Skip::Malformed));
+}
