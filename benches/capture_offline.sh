@@ -12,7 +12,10 @@
 # Without FILE (or BENCH_PCAP) it first records a fresh pcap: wrk -> nginx on
 # loopback for BENCH_DURATION (10s) with `tcpdump -w` running (needs root).
 # Knobs: BENCH_RUNS (5), BENCH_TSHARK_RUNS (1), BENCH_PCAP_PORT (the server
-# port in FILE; found from the first SYN when not given).
+# port in FILE; found from the first SYN when not given), BENCH_VXLAN (1: also
+# time the import of a VXLAN-wrapped copy of FILE, made by
+# capture/examples/vxlan_wrap.rs, against FILE itself in alternating rounds;
+# target >= 0.85x the plain speed; VXLAN_WRAP_BIN overrides the example).
 BENCH_NAME=capture_offline
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -101,6 +104,28 @@ else
     method+="; tshark: one run (/usr/bin/time)"
 fi
 
+# Tunnelled traffic (issue 15): the same packets inside VXLAN, as a VPC
+# Traffic Mirroring collector receives them. Plain and wrapped runs
+# alternate, so that a machine whose speed drifts slows both alike.
+if [ "${BENCH_VXLAN:-1}" = 1 ]; then
+    release_binary VXLAN_WRAP VXLAN_WRAP_BIN "the vxlan_wrap example" target/release/examples/vxlan_wrap \
+        -p shadowtap-capture --example vxlan_wrap
+    "$VXLAN_WRAP" "$PCAP" "$WORK/vxlan.pcap" 2>"$WORK/vxlan_wrap.err" || die "vxlan_wrap failed: $(cat "$WORK/vxlan_wrap.err")"
+    cat "$WORK/vxlan.pcap" >/dev/null
+    STV=("$SHADOWTAP" capture --pcap "$WORK/vxlan.pcap" --port "$PORT" -o "$WORK/vxlan.stlog" --stats-interval 0s)
+    "${STV[@]}" 2>"$WORK/stv.err" || die "VXLAN import failed: $(tail -n 5 "$WORK/stv.err")"
+    vx_found=$("$SHADOWTAP" stats --json "$WORK/vxlan.stlog" | python3 -c 'import json, sys; print(json.load(sys.stdin)["exchanges"])')
+    for ((i = 0; i < RUNS; i++)); do
+        /usr/bin/time -f '%e' -o "$WORK/tp.time" "${ST[@]}" >/dev/null 2>&1 || die "plain import failed"
+        /usr/bin/time -f '%e' -o "$WORK/tv.time" "${STV[@]}" >/dev/null 2>&1 || die "VXLAN import failed"
+        cat "$WORK/tp.time" >>"$WORK/plain.times"
+        cat "$WORK/tv.time" >>"$WORK/vxlan.times"
+        log "round $((i + 1)): plain $(cat "$WORK/tp.time") s, vxlan $(cat "$WORK/tv.time") s"
+    done
+    t_plain=$(median <"$WORK/plain.times")
+    t_vx=$(median <"$WORK/vxlan.times")
+fi
+
 mb=$(calc "$pcap_bytes / 1048576")
 # shellcheck disable=SC2034 # read by md_title
 [ -n "${1:-}${BENCH_PCAP:-}" ] && BENCH_COMMAND="benches/capture_offline.sh FILE.pcap"
@@ -112,6 +137,13 @@ md_row "Import time vs tshark" "$(fmt %.3f "$t_st") s" "$(fmt %.3f "$t_ts") s (t
 md_row "Import time vs tcpdump -r -w /dev/null" "$(fmt %.3f "$t_st") s" "$(fmt %.3f "$t_td") s (tcpdump)" \
     "$(fmt %.2f "$t_td / $t_st")x" "report"
 md_row "Throughput" "$(fmt %.0f "$mb / $t_st") MiB/s" "$(fmt %.0f "$mb / $t_ts") MiB/s (tshark)" "—" "—"
+if [ "${BENCH_VXLAN:-1}" = 1 ]; then
+    md_row "VXLAN-wrapped copy: import speed vs the plain file (alternating rounds, $RUNS each, median)" \
+        "$(fmt %.3f "$t_vx") s" "$(fmt %.3f "$t_plain") s (plain)" \
+        "$(fmt %.2f "$t_plain / $t_vx")x" "≥ 0.85x: $(check "$t_plain / $t_vx" '>=' 0.85)"
+    md_row "VXLAN-wrapped copy: exchanges" "$(thousands "$vx_found")" "$(thousands "$st_found") (plain)" "—" \
+        "equal: $(check "$vx_found" '==' "$st_found")"
+fi
 md_row "HTTP requests found" "$(thousands "$st_found")" "$(thousands "$ts_found") (tshark)" "—" "equal: $(check "$st_found" '==' "$ts_found")"
 md_row "Peak RSS" "$(fmt %.1f "$(cut -d' ' -f2 "$WORK/st.time") / 1024") MiB" \
     "$(fmt %.1f "$(cut -d' ' -f2 "$WORK/ts.time") / 1024") MiB (tshark), $(fmt %.1f "$(cut -d' ' -f2 "$WORK/td.time") / 1024") MiB (tcpdump)" "—" "—"

@@ -27,11 +27,11 @@ pub mod reasm;
 pub use conn::HttpStats;
 #[cfg(feature = "libpcap")]
 pub use daemon::{
-    read_pcap, run, run_observed, run_with, CaptureConfig, CaptureEnd, CaptureError,
-    CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
+    read_pcap, read_pcap_with, run, run_observed, run_with, CaptureConfig, CaptureEnd,
+    CaptureError, CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
 };
-pub use decode::LinkType;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineStats};
+pub use decode::{Decap, Encap, LinkType, OuterSession};
+pub use pipeline::{DefragStats, EncapStats, Pipeline, PipelineConfig, PipelineStats};
 
 /// A request complete on the wire, before its response.
 #[derive(Clone, Copy, Debug)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::decode::Encap;
 use crate::PipelineStats;
 
 /// Renders more exposition text, appended to every scrape (e.g. `tee`'s
@@ -26,11 +27,15 @@ impl std::fmt::Debug for ExtraMetrics {
 pub struct Metrics {
     up: AtomicU64,
     values: [AtomicU64; NAMES.len()],
+    /// Frames by encapsulation, by [`Encap::index`].
+    encap: [AtomicU64; Encap::ALL.len()],
+    /// Undecodable encapsulations, by [`Encap::index`].
+    encap_undecodable: [AtomicU64; Encap::ALL.len()],
     extra: Option<ExtraMetrics>,
 }
 
 /// (name, type, help) of each exported value, in export order.
-const NAMES: [(&str, &str, &str); 19] = [
+const NAMES: [(&str, &str, &str); 21] = [
     ("shadowtap_capture_packets_total", "counter", "Frames seen."),
     (
         "shadowtap_capture_bytes_total",
@@ -70,7 +75,17 @@ const NAMES: [(&str, &str, &str); 19] = [
     (
         "shadowtap_capture_fragments_total",
         "counter",
-        "IP fragments seen (not reassembled).",
+        "Frames holding an IP fragment.",
+    ),
+    (
+        "shadowtap_capture_fragments_reassembled_total",
+        "counter",
+        "IP datagrams reassembled from fragments.",
+    ),
+    (
+        "shadowtap_capture_fragments_evicted_total",
+        "counter",
+        "IP datagrams dropped unfinished (timeout, bounds, inconsistent fragments).",
     ),
     (
         "shadowtap_capture_malformed_total",
@@ -146,6 +161,8 @@ impl Metrics {
             s.evicted(),
             bytes_written,
             s.fragments,
+            s.defrag.reassembled,
+            s.defrag.evicted,
             s.malformed + s.truncated_headers,
             s.reasm.gaps,
             s.snaplen_cut,
@@ -158,6 +175,12 @@ impl Metrics {
             s.buffered_bytes,
         ];
         for (slot, x) in self.values.iter().zip(v) {
+            slot.store(x, Ordering::Relaxed);
+        }
+        for (slot, x) in self.encap.iter().zip(s.encap.packets) {
+            slot.store(x, Ordering::Relaxed);
+        }
+        for (slot, x) in self.encap_undecodable.iter().zip(s.encap.undecodable) {
             slot.store(x, Ordering::Relaxed);
         }
     }
@@ -176,6 +199,27 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
                 v.load(Ordering::Relaxed)
             ));
+        }
+        for (name, help, values) in [
+            (
+                "shadowtap_capture_encap_packets_total",
+                "Frames that came through each encapsulation.",
+                &self.encap,
+            ),
+            (
+                "shadowtap_capture_encap_undecodable_total",
+                "Frames whose encapsulation of each kind did not decode (also counted as malformed).",
+                &self.encap_undecodable,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for (kind, v) in Encap::ALL.iter().zip(values) {
+                out.push_str(&format!(
+                    "{name}{{encap=\"{}\"}} {}\n",
+                    kind.name(),
+                    v.load(Ordering::Relaxed)
+                ));
+            }
         }
         if let Some(extra) = &self.extra {
             out.push_str(&(extra.0)());
@@ -257,4 +301,37 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) {
     );
     let _ = conn.write_all(head.as_bytes());
     let _ = conn.write_all(body.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encapsulations_are_exported_by_kind() {
+        let m = Metrics::default();
+        let mut s = PipelineStats::default();
+        s.encap.packets[Encap::Vxlan.index()] = 7;
+        s.encap.undecodable[Encap::Gre.index()] = 2;
+        m.update(&s, 0, 0, 0);
+        let text = m.render();
+        assert!(text.contains("shadowtap_capture_encap_packets_total{encap=\"vxlan\"} 7\n"));
+        assert!(text.contains("shadowtap_capture_encap_packets_total{encap=\"gre\"} 0\n"));
+        assert!(text.contains("shadowtap_capture_encap_undecodable_total{encap=\"gre\"} 2\n"));
+        assert_eq!(
+            text.matches("# TYPE shadowtap_capture_encap_packets_total counter")
+                .count(),
+            1
+        );
+        #[cfg(feature = "libpcap")]
+        {
+            let line = crate::daemon::stats_line(&s, 0, 0, 0);
+            assert!(
+                line.ends_with(
+                    " encap=vxlan:7 encap_undecodable=gre:2 reassembled=0 frag_evicted=0"
+                ),
+                "{line}"
+            );
+        }
+    }
 }

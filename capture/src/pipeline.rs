@@ -10,15 +10,24 @@
 //! live capture and mirroring; it never reads the clock: idle expiry uses
 //! the packet timestamps.
 
+mod defrag;
+mod encap;
 mod flows;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::conn::{Conn, Ctx, HttpConfig, HttpStats};
-use crate::decode::{decode, LinkType, Skip, TcpPacket};
+use crate::decode::{
+    decode_fragment, decode_reassembled, decode_with, Decap, Layers, LinkType, OuterSession, Skip,
+    TcpPacket,
+};
 use crate::reasm::{ReasmStats, Reassembler, SegMeta, StreamSink};
 use crate::ExchangeSink;
+use defrag::Defrag;
+pub use defrag::DefragStats;
+use encap::Sessions;
+pub use encap::{EncapStats, MAX_SESSIONS};
 use flows::{AgeIndex, Flow, FlowHashState};
 
 /// Most exchanges one connection may hold waiting for responses (pipelined
@@ -87,7 +96,9 @@ pub struct PipelineStats {
     pub not_ip: u64,
     /// IP packets that were not TCP.
     pub not_tcp: u64,
-    /// IP fragments (counted, not reassembled).
+    /// Frames holding an IP fragment (each counted here; the datagrams
+    /// they make are counted in `defrag`, and the TCP segments in those
+    /// are not counted in `tcp_packets`).
     pub fragments: u64,
     /// Frames whose headers did not parse.
     pub malformed: u64,
@@ -115,6 +126,10 @@ pub struct PipelineStats {
     pub reasm: ReasmStats,
     /// HTTP counters.
     pub http: HttpStats,
+    /// Encapsulations the frames came in.
+    pub encap: EncapStats,
+    /// IP fragment reassembly.
+    pub defrag: DefragStats,
 }
 
 impl PipelineStats {
@@ -150,6 +165,9 @@ pub struct Pipeline {
     http_stats: HttpStats,
     reasm_done: ReasmStats,
     mem_total: usize,
+    decap: Decap,
+    sessions: Sessions,
+    defrag: Defrag,
 }
 
 impl Pipeline {
@@ -183,7 +201,27 @@ impl Pipeline {
             http_stats: HttpStats::default(),
             reasm_done: ReasmStats::default(),
             mem_total: 0,
+            decap: Decap::auto(),
+            sessions: Sessions::default(),
+            defrag: Defrag::default(),
         }
+    }
+
+    /// Decodes the encapsulations `decap` allows (all of them unless
+    /// told otherwise).
+    pub fn set_decap(&mut self, decap: Decap) {
+        self.decap = decap;
+    }
+
+    /// The encapsulations decoded.
+    pub fn decap(&self) -> Decap {
+        self.decap
+    }
+
+    /// The outer sessions (tunnel endpoints) seen so far, in order of
+    /// first appearance, at most [`MAX_SESSIONS`].
+    pub fn outer_sessions(&self) -> &[OuterSession] {
+        self.sessions.listed()
     }
 
     /// The link type frames are decoded as.
@@ -195,7 +233,7 @@ impl Pipeline {
     pub fn stats(&self) -> PipelineStats {
         let mut s = self.stats;
         s.flows_active = self.flows.len() as u64;
-        s.buffered_bytes = self.mem_total as u64;
+        s.buffered_bytes = (self.mem_total + self.defrag.bytes()) as u64;
         s.http = self.http_stats;
         s.reasm = self.reasm_done;
         for f in self.flows.values() {
@@ -214,12 +252,24 @@ impl Pipeline {
         if self.now_ns.saturating_sub(self.last_sweep_ns) >= SWEEP_EVERY_NS {
             self.sweep(self.now_ns, sink);
         }
-        match decode(self.link, data, orig_len) {
+        let mut layers = Layers::default();
+        let decoded = decode_with(self.link, data, orig_len, &self.decap, &mut layers);
+        if !layers.seen.is_empty() {
+            self.sessions.record(&layers, &mut self.stats.encap);
+        }
+        match decoded {
             Ok(p) => self.tcp(ts_ns, &p, sink),
             Err(Skip::NotIp) => self.stats.not_ip += 1,
             Err(Skip::NotTcp) => self.stats.not_tcp += 1,
-            Err(Skip::Fragment) => self.stats.fragments += 1,
+            Err(Skip::Fragment) => {
+                self.stats.fragments += 1;
+                self.reassemble(ts_ns, data, orig_len, sink);
+            }
             Err(Skip::Truncated) => self.stats.truncated_headers += 1,
+            Err(Skip::Encap(kind)) => {
+                self.stats.encap.undecodable[kind.index()] += 1;
+                self.stats.malformed += 1;
+            }
             Err(_) => self.stats.malformed += 1,
         }
     }
@@ -244,6 +294,9 @@ impl Pipeline {
     /// The capture is over: every flow is closed and everything it held
     /// emitted (requests without a response are flagged `RESP_MISSING`).
     pub fn finish(&mut self, sink: &mut dyn ExchangeSink) {
+        // Datagrams still missing fragments will not get them.
+        self.stats.defrag.evicted += self.defrag.len() as u64;
+        self.defrag = Defrag::default();
         let mut all: Vec<(u64, FlowKey)> =
             self.flows.iter().map(|(k, f)| (f.conn.id, *k)).collect();
         all.sort_unstable();
@@ -252,12 +305,54 @@ impl Pipeline {
         }
     }
 
+    /// One IP fragment: into the reassembly pool, and the segment of the
+    /// datagram it completes (if any) into its flow.
+    fn reassemble(&mut self, ts_ns: u64, data: &[u8], orig_len: u32, sink: &mut dyn ExchangeSink) {
+        // The frame's layers were counted when it was decoded.
+        let mut frame_layers = Layers::default();
+        let Some(f) = decode_fragment(self.link, data, orig_len, &self.decap, &mut frame_layers)
+        else {
+            return;
+        };
+        let Some(whole) = self.defrag.add(&f, ts_ns, &mut self.stats.defrag) else {
+            return;
+        };
+        let mut layers = Layers::default();
+        let decoded = decode_reassembled(
+            whole.proto,
+            whole.src,
+            whole.dst,
+            &whole.payload,
+            &self.decap,
+            &mut layers,
+        );
+        if !layers.seen.is_empty() {
+            self.sessions.record(&layers, &mut self.stats.encap);
+        }
+        if let Ok(p) = decoded {
+            self.segment(ts_ns, &p, false, sink);
+        }
+    }
+
     fn tcp(&mut self, ts_ns: u64, p: &TcpPacket<'_>, sink: &mut dyn ExchangeSink) {
         self.stats.tcp_packets += 1;
+        self.segment(ts_ns, p, true, sink);
+    }
+
+    /// One TCP segment, from a frame (`framed`: counted in `tcp_packets`
+    /// and, when off the ports, in `filtered`) or from a reassembled
+    /// datagram (counted in `defrag`).
+    fn segment(
+        &mut self,
+        ts_ns: u64,
+        p: &TcpPacket<'_>,
+        framed: bool,
+        sink: &mut dyn ExchangeSink,
+    ) {
         let ports = &self.cfg.ports;
         let (src_srv, dst_srv) = (ports.contains(&p.src.port()), ports.contains(&p.dst.port()));
         if !ports.is_empty() && !src_srv && !dst_srv {
-            self.stats.filtered += 1;
+            self.stats.filtered += u64::from(framed);
             return;
         }
         if p.is_truncated() {

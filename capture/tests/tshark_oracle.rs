@@ -10,6 +10,7 @@ mod gate;
 use std::path::Path;
 use std::process::Command;
 
+use common::encap::{wrap_all, Wrap};
 use common::*;
 use shadowtap_capture::{read_pcap, PipelineConfig};
 use shadowtap_format::Exchange;
@@ -215,6 +216,44 @@ fn scenarios() -> Vec<(&'static str, Link, Vec<Frame>)> {
         frames.extend(c.frames);
     }
     out.push(("unusual-request-lines", Link::Ethernet, frames));
+
+    // Requests whose IP packets were fragmented, out of order, over IPv4
+    // and IPv6.
+    for (i, (client, server)) in [
+        ("10.0.0.1:42000", "10.0.0.2:80"),
+        ("[2001:db8::1]:42001", "[2001:db8::2]:80"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = Conv::new(client, server);
+        c.handshake();
+        c.c(&req(
+            "POST",
+            &format!("/frag{i}"),
+            "frag.example",
+            &"f".repeat(700),
+        ));
+        let whole = c.frames.pop().unwrap();
+        for piece in common::frag::fragments(&whole.data, 256, 0x77 + i as u32, &[2, 0, 3, 1]) {
+            c.frames.push(Frame {
+                ts_ns: whole.ts_ns,
+                orig_len: piece.len() as u32,
+                data: piece,
+            });
+        }
+        c.s(OK);
+        c.close();
+        out.push((
+            if i == 0 {
+                "ipv4-fragments"
+            } else {
+                "ipv6-fragments"
+            },
+            Link::Ethernet,
+            c.frames,
+        ));
+    }
     out
 }
 
@@ -230,5 +269,38 @@ fn request_lists_match_tshark() {
         let mine = ours(&path);
         assert!(!mine.is_empty(), "{name}");
         assert_eq!(mine, theirs, "{name}");
+    }
+}
+
+/// The Ethernet scenarios again, each wrapped frame by frame in every
+/// encapsulation tshark decodes by default (one pcap a kind).
+#[test]
+#[ignore = "needs tshark"]
+fn tunnelled_request_lists_match_tshark() {
+    gate::require_tool("tshark");
+    let dir = tempfile::tempdir().unwrap();
+    let plain: Vec<(&str, Vec<Frame>)> = scenarios()
+        .into_iter()
+        .filter(|(_, link, _)| matches!(link, Link::Ethernet | Link::Vlan(_)))
+        .map(|(name, _, frames)| (name, frames))
+        .collect();
+    assert!(plain.len() >= 8);
+    for w in Wrap::ALL {
+        // tshark decodes VXLAN on its IANA port only.
+        if matches!(w, Wrap::VxlanOn(_)) {
+            continue;
+        }
+        let mut frames = Vec::new();
+        let mut expected = 0;
+        for (session, (_, f)) in plain.iter().enumerate() {
+            frames.extend(wrap_all(w, session as u8 + 1, f));
+            expected += 1;
+        }
+        let path = dir.path().join(format!("{w:?}.pcap"));
+        write_pcap(&path, w.linktype(), &frames);
+        let theirs = tshark(&path).expect("tshark runs");
+        let mine = ours(&path);
+        assert!(mine.len() >= expected, "{w:?}: {mine:?}");
+        assert_eq!(mine, theirs, "{w:?}");
     }
 }

@@ -40,8 +40,16 @@ pub struct CaptureOpts {
     #[arg(long, short = 'p', value_name = "P[,P...]", value_delimiter = ',')]
     pub port: Vec<u16>,
     /// Extra BPF filter expression, and-ed with the port filter (live).
+    /// On tunnelled traffic it sees the outer headers.
     #[arg(long, value_name = "EXPR")]
     pub bpf: Option<String>,
+    /// Encapsulations decoded: `auto` (VXLAN on UDP 4789, GENEVE on 6081,
+    /// GRE, ERSPAN, MPLS, IP in IP, PPPoE), `none`, or a comma-separated
+    /// list of vxlan[:PORT], geneve[:PORT], gre, erspan, mpls, ipip, pppoe.
+    /// A live capture's filter admits their carriers too (with `auto`, not
+    /// on loopback), and --port applies to the inner packets.
+    #[arg(long, value_name = "KINDS", default_value = "auto")]
+    pub encap: shadowtap_capture::Decap,
     /// Start a new log file once the current one reaches about this size.
     #[arg(
         long,
@@ -270,6 +278,7 @@ fn validated(
     let mut cfg = CaptureConfig::new(source, PathBuf::new());
     cfg.output = output;
     cfg.bpf = opts.bpf.clone();
+    cfg.encap = opts.encap;
     cfg.rotate_size = opts.rotate_size;
     cfg.rotate_every = opts.rotate_every;
     cfg.duration = opts.duration;
@@ -337,6 +346,25 @@ fn print_summary(summary: &CaptureSummary) {
         summary.bytes_written,
         files.join(", ")
     );
+    print_sessions(summary);
+}
+
+/// The tunnels' outer endpoints the packets came through, if any.
+pub(crate) fn print_sessions(summary: &CaptureSummary) {
+    if summary.outer_sessions.is_empty() {
+        return;
+    }
+    let list: Vec<String> = summary
+        .outer_sessions
+        .iter()
+        .map(|o| format!("{} {} > {}", o.encap, o.src, o.dst))
+        .collect();
+    let more = if summary.stats.encap.sessions_unlisted > 0 {
+        " (and more, not listed)"
+    } else {
+        ""
+    };
+    say!("shadowtap: tunnel sessions: {}{more}", list.join(", "));
 }
 
 /// A live capture is meant to end by a signal (0); an import stopped by

@@ -121,6 +121,7 @@ pub fn run(args: TeeArgs) -> anyhow::Result<u8> {
         )
         .await?;
         say!("{}", summary_line(&outcome));
+        crate::cmd_capture::print_sessions(&outcome.capture);
         for w in &outcome.capture.warnings {
             say!("shadowtap: warning: {w}");
         }

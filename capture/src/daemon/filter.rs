@@ -1,7 +1,8 @@
 //! Capture filters: the BPF expression a live capture installs, and the
 //! narrower program attached to the packet socket itself on loopback.
 
-use super::CaptureConfig;
+use super::{CaptureConfig, PacketSource};
+use crate::decode::{Decap, Encap};
 
 /// A server's TCP segment carrying SYN, FIN or RST. libpcap's `tcp[]`
 /// addresses only IPv4, so IPv6 reads the flags byte at its fixed offset
@@ -9,8 +10,64 @@ use super::CaptureConfig;
 pub(super) const SERVER_CONTROL: &str =
     "((ip and tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0) or (ip6 and ip6[53] & 7 != 0))";
 
-/// The BPF filter of [`CaptureConfig::filter`].
+/// The BPF filter of [`CaptureConfig::filter`]: the plain TCP filter, or
+/// the carriers of the encapsulations decoded (their inner ports are
+/// checked by the pipeline), and-ed with the extra expression. On a
+/// loopback interface `auto` admits no carrier (mirrors are not delivered
+/// there); naming the encapsulation does.
 pub(super) fn capture_filter(cfg: &CaptureConfig) -> String {
+    let loopback = match &cfg.source {
+        PacketSource::Interface(i) => is_loopback(i),
+        PacketSource::Pcap(_) => false,
+    };
+    let plain = plain_filter(cfg);
+    let carriers = if loopback && cfg.encap == Decap::auto() {
+        None
+    } else {
+        carrier_filter(&cfg.encap)
+    };
+    let f = match carriers {
+        Some(c) => format!("({plain}) or ({c})"),
+        None => plain,
+    };
+    match &cfg.bpf {
+        Some(extra) if !extra.trim().is_empty() => format!("({f}) and ({extra})"),
+        _ => f,
+    }
+}
+
+/// What carries the encapsulations `decap` decodes, as a BPF expression
+/// (none when it decodes none). MPLS and PPPoE are matched by EtherType,
+/// not with libpcap's `mpls` / `pppoes` keywords, which would move the
+/// offsets of everything after them in the expression.
+pub(super) fn carrier_filter(decap: &Decap) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(p) = decap.vxlan_port() {
+        parts.push(format!("udp port {p}"));
+    }
+    if let Some(p) = decap.geneve_port() {
+        if decap.vxlan_port() != Some(p) {
+            parts.push(format!("udp port {p}"));
+        }
+    }
+    if decap.allows(Encap::Gre) || decap.allows(Encap::Erspan) {
+        parts.push("ip proto 47 or ip6 proto 47".into());
+    }
+    if decap.allows(Encap::IpInIp) {
+        parts.push("ip proto 4 or ip proto 41 or ip6 proto 4 or ip6 proto 41".into());
+    }
+    if decap.allows(Encap::Mpls) {
+        parts.push("ether proto 0x8847 or ether proto 0x8848".into());
+    }
+    if decap.allows(Encap::Pppoe) {
+        parts.push("ether proto 0x8864".into());
+    }
+    (!parts.is_empty()).then(|| parts.join(" or "))
+}
+
+/// The filter on plain TCP: the server ports, or in requests-only mode
+/// what requests need.
+fn plain_filter(cfg: &CaptureConfig) -> String {
     let mut f = String::from("tcp");
     let ports = &cfg.pipeline.ports;
     if !ports.is_empty() {
@@ -28,10 +85,7 @@ pub(super) fn capture_filter(cfg: &CaptureConfig) -> String {
             )
         };
     }
-    match &cfg.bpf {
-        Some(extra) if !extra.trim().is_empty() => format!("({f}) and ({extra})"),
-        _ => f,
-    }
+    f
 }
 
 /// The filter handed to the kernel for a live capture on `iface`.
@@ -118,6 +172,83 @@ mod tests {
             kernel_filter("tcp or udp", true),
             "inbound and (tcp or udp)"
         );
+    }
+
+    #[test]
+    fn carriers_of_each_encapsulation() {
+        let carriers = |s: &str| carrier_filter(&s.parse().unwrap());
+        assert_eq!(carriers("none"), None);
+        assert_eq!(carriers("vxlan").as_deref(), Some("udp port 4789"));
+        assert_eq!(
+            carriers("vxlan:8472,geneve").as_deref(),
+            Some("udp port 8472 or udp port 6081")
+        );
+        assert_eq!(
+            carriers("erspan").as_deref(),
+            Some("ip proto 47 or ip6 proto 47")
+        );
+        assert_eq!(
+            carriers("mpls").as_deref(),
+            Some("ether proto 0x8847 or ether proto 0x8848")
+        );
+        let mut c = CaptureConfig::new(
+            PacketSource::Interface("mirror-test0".into()),
+            "x.stlog".into(),
+        );
+        c.pipeline.ports = vec![80];
+        c.encap = "vxlan".parse().unwrap();
+        c.bpf = Some("net 10.0.0.0/8".into());
+        assert_eq!(
+            c.filter(),
+            "((tcp and (port 80)) or (udp port 4789)) and (net 10.0.0.0/8)"
+        );
+        // Not on loopback unless asked for.
+        c.source = PacketSource::Interface("lo".into());
+        c.bpf = None;
+        c.encap = Decap::auto();
+        if is_loopback("lo") {
+            assert_eq!(c.filter(), "tcp and (port 80)");
+        }
+        c.encap = "gre".parse().unwrap();
+        assert_eq!(
+            c.filter(),
+            "(tcp and (port 80)) or (ip proto 47 or ip6 proto 47)"
+        );
+    }
+
+    /// The auto filter compiled by libpcap, run on tunnelled frames: a
+    /// VXLAN frame whose inner packet is on another port passes (the
+    /// pipeline checks inner ports), plain TCP on another port does not.
+    #[test]
+    fn auto_filter_admits_carriers() {
+        use etherparse::PacketBuilder;
+        use pcap::{Capture, Linktype};
+        let mut c = CaptureConfig::new(
+            PacketSource::Interface("mirror-test0".into()),
+            "x.stlog".into(),
+        );
+        c.pipeline.ports = vec![80];
+        let prog = Capture::dead(Linktype::ETHERNET)
+            .unwrap()
+            .compile(&c.filter(), true)
+            .unwrap();
+        let mut vx = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(50000, 4789)
+            .write(&mut vx, &[0x08, 0, 0, 0, 0, 0, 1, 0])
+            .unwrap();
+        assert!(prog.filter(&vx));
+        let mut other = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 81, 1, 100)
+            .write(&mut other, b"")
+            .unwrap();
+        assert!(!prog.filter(&other));
+        let mut mpls = vec![2u8; 12];
+        mpls.extend([0x88, 0x47, 0, 1, 0x01, 64, 0x45]);
+        assert!(prog.filter(&mpls));
     }
 
     #[test]

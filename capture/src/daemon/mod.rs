@@ -38,8 +38,9 @@ use std::time::Duration;
 
 use shadowtap_format::{meta, Exchange, WriteError, WriterOptions};
 
+use crate::decode::{Decap, OuterSession};
 use crate::metrics::{Metrics, MetricsServer};
-use crate::{ExchangeSink, Pipeline, PipelineConfig, PipelineStats, RequestEvent};
+use crate::{EncapStats, ExchangeSink, Pipeline, PipelineConfig, PipelineStats, RequestEvent};
 use housekeeping::{Housekeeping, Idle};
 use record::{Output, Plain, Recording};
 use source::{Next, PacketReader};
@@ -105,6 +106,10 @@ pub struct CaptureConfig {
     pub block_timeout: Option<Duration>,
     /// Reassembly and HTTP settings.
     pub pipeline: PipelineConfig,
+    /// The encapsulations decoded (`--encap`); a live capture's filter
+    /// also admits their carriers, the server ports then being checked on
+    /// the inner packets.
+    pub encap: Decap,
     /// Serve Prometheus metrics here.
     pub metrics: Option<SocketAddr>,
     /// More exposition text for every scrape (`tee`'s mirror counters).
@@ -135,6 +140,7 @@ impl CaptureConfig {
             buffer_size: Some(DEFAULT_BUFFER),
             block_timeout: Some(DEFAULT_BLOCK_TIMEOUT),
             pipeline: PipelineConfig::default(),
+            encap: Decap::auto(),
             metrics: None,
             extra_metrics: None,
             stats_every: Some(Duration::from_secs(5)),
@@ -265,6 +271,9 @@ pub struct CaptureSummary {
     /// How long a paced pause lasts with this configuration (`None`: it
     /// never paces; see [`Pacing`]).
     pub paced_wait: Option<Duration>,
+    /// The tunnels' outer endpoints (mirror sessions) the packets came
+    /// through, first seen first, at most [`crate::pipeline::MAX_SESSIONS`].
+    pub outer_sessions: Vec<OuterSession>,
 }
 
 /// Runs one pcap/pcapng file through a pipeline into `sink`, without any
@@ -275,8 +284,19 @@ pub fn read_pcap(
     cfg: PipelineConfig,
     sink: &mut dyn ExchangeSink,
 ) -> Result<(PipelineStats, Option<String>), CaptureError> {
+    read_pcap_with(path, cfg, Decap::auto(), sink)
+}
+
+/// [`read_pcap`] decoding only the encapsulations `decap` allows.
+pub fn read_pcap_with(
+    path: &Path,
+    cfg: PipelineConfig,
+    decap: Decap,
+    sink: &mut dyn ExchangeSink,
+) -> Result<(PipelineStats, Option<String>), CaptureError> {
     let mut src = source::FileReader::open(path)?;
     let mut pipeline = Pipeline::new(cfg, src.link());
+    pipeline.set_decap(decap);
     let mut clocks = Housekeeping::file_only();
     let mut out = Plain(sink);
     let ended = pump(
@@ -382,6 +402,7 @@ pub fn run_observed(
         &mut *on_notice,
     )?;
     let mut pipeline = Pipeline::new(cfg.pipeline.clone(), src.link());
+    pipeline.set_decap(cfg.encap);
     (out.on_notice)(Notice::Started(&announce));
     metrics.set_up(true);
 
@@ -431,6 +452,7 @@ pub fn run_observed(
         stopped_by: ended.end,
         paced_waits: clocks.paced_waits,
         paced_wait: clocks.paced_wait,
+        outer_sessions: pipeline.outer_sessions().to_vec(),
     };
     if cfg.stats_every.is_some() {
         let line = stats_line(&stats, drops.0 + drops.1, log.written, log.bytes);
@@ -507,7 +529,8 @@ pub fn stats_line(
     format!(
         "shadowtap: packets={} bytes={} kernel_drops={} exchanges={} written={} incomplete={} evicted={} \
          fragments={} malformed={} gaps={} http_malformed={} framing_errors={} skipped_bytes={} \
-         flows={} buffered={} bytes_written={}",
+         flows={} buffered={} bytes_written={} encap={} encap_undecodable={} \
+         reassembled={} frag_evicted={}",
         s.packets,
         s.bytes,
         drops,
@@ -524,5 +547,9 @@ pub fn stats_line(
         s.flows_active,
         s.buffered_bytes,
         bytes_written,
+        EncapStats::by_kind(&s.encap.packets),
+        EncapStats::by_kind(&s.encap.undecodable),
+        s.defrag.reassembled,
+        s.defrag.evicted,
     )
 }

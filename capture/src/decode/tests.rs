@@ -1,5 +1,6 @@
 //! Unit tests of the `decode` module.
 
+use super::tunnel::VXLAN_PORT;
 use super::*;
 use etherparse::PacketBuilder;
 
@@ -237,4 +238,116 @@ proptest::proptest! {
             check_decode(link, &data, u32::MAX);
         }
     }
+}
+
+/// VXLAN frames around the VXLAN fast path's edges, and single-byte
+/// mutations of their headers: wherever it answers, the general path
+/// answers the same, with the same layers.
+#[test]
+fn vxlan_fast_path_agrees_with_the_general_path() {
+    let inner = eth_tcp(b"GET / HTTP/1.1\r\n\r\n");
+    let vxlan = |sport: u16, dport: u16, frame: &[u8]| {
+        let mut payload = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        payload.extend_from_slice(frame);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 99, 0, 1], [10, 99, 0, 254], 64)
+            .udp(sport, dport)
+            .write(&mut f, &payload)
+            .unwrap();
+        f
+    };
+    let mut base = vec![
+        vxlan(50000, 4789, &inner),
+        vxlan(4789, 50000, &inner),
+        vxlan(50000, 4790, &inner),
+    ];
+    let mut padded = base[0].clone();
+    padded.extend([0; 8]);
+    base.push(padded);
+    let mut frames = base.clone();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20_000 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut f = base[(rng % base.len() as u64) as usize].clone();
+        let at = ((rng >> 8) % 110.min(f.len() as u64)) as usize;
+        f[at] = (rng >> 32) as u8;
+        frames.push(f);
+    }
+    let mut fast = 0;
+    for f in &frames {
+        let mut general_layers = Layers::default();
+        let mut walk = Walk {
+            truncated: false,
+            depth: 0,
+            decap: &Decap::auto(),
+            layers: &mut general_layers,
+            fragment: None,
+            keep_fragment: false,
+        };
+        let general = walk.link(LinkType::Ethernet, f);
+        let mut layers = Layers::default();
+        if let Some(p) = fast_vxlan(f, VXLAN_PORT, &mut layers) {
+            fast += 1;
+            assert_eq!(Ok(p), general, "{f:02x?}");
+            assert_eq!(layers, general_layers, "{f:02x?}");
+        }
+        let mut layers = Layers::default();
+        let all = decode_with(
+            LinkType::Ethernet,
+            f,
+            f.len() as u32,
+            &Decap::auto(),
+            &mut layers,
+        );
+        assert_eq!(all, general);
+        assert_eq!(layers, general_layers);
+    }
+    assert!(
+        fast > frames.len() / 4,
+        "the fast path answered {fast} times"
+    );
+}
+
+#[test]
+fn encap_sets_and_decap_strings() {
+    let mut set = EncapSet::default();
+    set.insert(Encap::Nflog);
+    set.insert(Encap::Vxlan);
+    set.insert(Encap::Mpls);
+    assert_eq!(
+        set.iter().collect::<Vec<_>>(),
+        [Encap::Vxlan, Encap::Mpls, Encap::Nflog]
+    );
+    assert_eq!(EncapSet::ALL.iter().count(), Encap::ALL.len());
+    for (i, k) in Encap::ALL.iter().enumerate() {
+        assert_eq!(k.index(), i);
+    }
+    for (text, shown) in [
+        ("auto", "auto"),
+        ("none", "none"),
+        ("vxlan", "vxlan:4789"),
+        ("geneve:7000, vxlan:8472", "vxlan:8472,geneve:7000"),
+        ("erspan", "gre,erspan"),
+        ("mpls,ipip,pppoe", "mpls,ipip,pppoe"),
+    ] {
+        let d: Decap = text.parse().unwrap();
+        assert_eq!(d.to_string(), shown, "{text}");
+        assert_eq!(d.to_string().parse::<Decap>().unwrap(), d);
+    }
+    assert!(matches!(
+        "vxlan:0".parse::<Decap>(),
+        Err(DecapParseError::Port(_))
+    ));
+    assert!(matches!(
+        "gre:47".parse::<Decap>(),
+        Err(DecapParseError::Port(_))
+    ));
+    assert!(matches!(
+        "wireguard".parse::<Decap>(),
+        Err(DecapParseError::Unknown(_))
+    ));
+    assert_eq!(Decap::none().vxlan_port(), None);
 }

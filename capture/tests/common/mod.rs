@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+pub mod encap;
+pub mod frag;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
@@ -354,15 +357,25 @@ pub fn pcap_bytes(linktype: u32, frames: &[Frame]) -> Vec<u8> {
 }
 
 /// Writes the frames to a pcap in a temp dir and imports it.
-#[cfg(feature = "libpcap")]
 pub fn import_frames(
     link: Link,
     frames: &[Frame],
     cfg: PipelineConfig,
 ) -> (Vec<Exchange>, PipelineStats) {
+    import_dlt(link.linktype(), frames, cfg)
+}
+
+/// Writes the frames to a pcap of link type `linktype` in a temp dir and
+/// imports it.
+#[cfg(feature = "libpcap")]
+pub fn import_dlt(
+    linktype: u32,
+    frames: &[Frame],
+    cfg: PipelineConfig,
+) -> (Vec<Exchange>, PipelineStats) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.pcap");
-    write_pcap(&path, link.linktype(), frames);
+    write_pcap(&path, linktype, frames);
     let mut out: Vec<Exchange> = Vec::new();
     let (stats, warning) = shadowtap_capture::read_pcap(&path, cfg, &mut out).unwrap();
     assert_eq!(warning, None);
@@ -372,12 +385,12 @@ pub fn import_frames(
 /// Feeds the frames to a pipeline directly (the sans-IO core, built
 /// without libpcap).
 #[cfg(not(feature = "libpcap"))]
-pub fn import_frames(
-    link: Link,
+pub fn import_dlt(
+    linktype: u32,
     frames: &[Frame],
     cfg: PipelineConfig,
 ) -> (Vec<Exchange>, PipelineStats) {
-    let dlt = i32::try_from(link.linktype()).unwrap();
+    let dlt = i32::try_from(linktype).unwrap();
     let link = shadowtap_capture::LinkType::from_dlt(dlt).unwrap();
     let mut p = shadowtap_capture::Pipeline::new(cfg, link);
     let mut out: Vec<Exchange> = Vec::new();

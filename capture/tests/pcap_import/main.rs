@@ -9,9 +9,12 @@
 mod common;
 
 mod bounds;
+mod encap;
+mod fragments;
 mod frames;
 mod http;
 mod modes;
+mod one_sided;
 mod tcp;
 
 use common::*;
