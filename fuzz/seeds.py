@@ -119,6 +119,42 @@ def decode():
             put("decode", f"link-{kind}-v6", bytes([kind]) + link(kind, ip6, True))
     vlan = ETH + b"\x81\x00\x00\x05\x08\x00" + tcp(C4, S4, 1, 80, 1, 0, 0x02, b"")
     put("decode", "vlan", b"\x00" + vlan)
+    ip = tcp(C4, S4, 40000, 80, 1001, 5001, 0x18, req)
+    for name, (settings, frame) in tunnels(ip).items():
+        put("decode", f"tunnel-{name}", bytes([settings]) + frame)
+
+
+def ip4(proto, payload, src=bytes([192, 0, 2, 1]), dst=bytes([192, 0, 2, 2])):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 7, 0x4000, 64, proto, 0, src, dst)
+    return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + payload
+
+
+def udp4(dport, payload):
+    return ip4(17, struct.pack("!HHHH", 49153, dport, 8 + len(payload), 0) + payload)
+
+
+# Each tunnel or mirror framing around an IPv4 packet `ip`, as the frame of
+# a link type: (settings bits of the link type, frame). Bank two of the
+# link types (bit 7): 1 PPP, 3 Cisco HDLC, 4 NFLOG.
+def tunnels(ip):
+    inner = ETH + b"\x08\x00" + ip
+    label = lambda l, s: struct.pack("!I", l << 12 | s << 8 | 64)
+    nflog_tlv = struct.pack("<HH", 4 + len(ip), 9) + ip
+    nflog_tlv += bytes(-len(nflog_tlv) % 4)
+    return {
+        "vxlan": (0, ETH + b"\x08\x00" + udp4(4789, b"\x08\0\0\0\0\0\x2a\0" + inner)),
+        "geneve": (0, ETH + b"\x08\x00" + udp4(6081, b"\x00\x00\x65\x58\0\0\x2a\0" + inner)),
+        "gre-teb": (0, ETH + b"\x08\x00" + ip4(47, b"\x00\x00\x65\x58" + inner)),
+        "gre-key-seq": (0, ETH + b"\x08\x00" + ip4(47, b"\x30\x00\x08\x00" + b"\0\0\0\x07" + b"\0\0\0\x01" + ip)),
+        "erspan2": (0, ETH + b"\x08\x00" + ip4(47, b"\x10\x00\x88\xbe" + b"\0\0\0\x01" + b"\x10\x2a\0\0\0\0\0\0" + inner)),
+        "mpls3": (0, ETH + b"\x88\x47" + label(16, 0) + label(17, 0) + label(18, 1) + ip),
+        "ipip": (0, ETH + b"\x08\x00" + ip4(4, ip)),
+        "vlan-vxlan-vlan": (0, ETH + b"\x81\x00\x00\x05\x08\x00" + udp4(4789, b"\x08\0\0\0\0\0\x2a\0" + ETH + b"\x81\x00\x00\x07\x08\x00" + ip)),
+        "pppoe": (0, ETH + b"\x88\x64" + struct.pack("!BBHH", 0x11, 0, 1, 2 + len(ip)) + b"\x00\x21" + ip),
+        "ppp": (0x81, b"\xff\x03\x00\x21" + ip),
+        "chdlc": (0x83, b"\x0f\x00\x08\x00" + ip),
+        "nflog": (0x84, b"\x02\x00\x00\x00" + nflog_tlv),
+    }
 
 
 def conversation(kind, req, resp, v6=False):
@@ -159,6 +195,12 @@ def pipeline():
     put("pipeline", "chunked-any-port", frames_input(0, fr))
     put("pipeline", "reordered", frames_input(8, fr, [0, 1, 2, 4, 3, 5, 6, 7], {3: 1}))
     put("pipeline", "requests-only", frames_input(0x18, fr))
+    # The same conversation inside each tunnel (ports filtered inside).
+    plain = conversation(3, REQUESTS[1], RESPONSES[0])
+    for name in ("vxlan", "gre-key-seq", "mpls3", "nflog"):
+        settings = tunnels(plain[0])[name][0]
+        wrapped = [tunnels(f)[name][1] for f in plain]
+        put("pipeline", f"tunnel-{name}", frames_input(settings | 8, wrapped))
 
 
 def rewrite():

@@ -13,7 +13,7 @@
 
 use std::io::Cursor;
 
-use shadowtap_capture::decode::{decode as decode_frame, TcpPacket};
+use shadowtap_capture::decode::{decode as decode_frame, decode_with, Decap, Layers, TcpPacket};
 use shadowtap_capture::{ExchangeSink, LinkType, Pipeline, PipelineConfig, RequestEvent};
 use shadowtap_cli::units;
 use shadowtap_format::http1::{self, BodyKind, Framer, FramingError, Head, Status};
@@ -289,7 +289,9 @@ pub fn stlog_read(data: &[u8]) {
 
 // --------------------------------------------------------------- decode --
 
-const LINKS: [LinkType; 8] = [
+/// Every link type the decoder reads; Ethernet, where tunnels and mirrors
+/// arrive, twice as often.
+const LINKS: [LinkType; 16] = [
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -298,7 +300,58 @@ const LINKS: [LinkType; 8] = [
     LinkType::Ipv6,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
+    LinkType::Ethernet,
+    LinkType::Ppp,
+    LinkType::PppHdlc,
+    LinkType::CiscoHdlc,
+    LinkType::Nflog,
+    LinkType::PppPppd,
+    LinkType::Pflog,
+    LinkType::Raw,
 ];
+
+/// The link type a settings byte names: its low 3 bits, and bit 7 for the
+/// second eight (the first eight are the layout of older inputs).
+fn link_index(settings: u8) -> usize {
+    usize::from(settings & 7) | usize::from((settings & 0x80) >> 4)
+}
+
+/// `inner` (an Ethernet frame) as AWS VPC Traffic Mirroring delivers it:
+/// Ethernet, IPv4 and UDP to port 4789, a VXLAN header, then the frame.
+fn vxlan_wrapped(inner: &[u8]) -> Vec<u8> {
+    let udp_len = (8 + 8 + inner.len()) as u16;
+    let ip_len = 20 + udp_len;
+    let mut f = Vec::with_capacity(50 + inner.len());
+    f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[10, 9, 0, 1, 10, 9, 0, 2]);
+    f.extend_from_slice(&[
+        0xc0,
+        0x01,
+        0x12,
+        0xb5,
+        (udp_len >> 8) as u8,
+        udp_len as u8,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
+    f.extend_from_slice(inner);
+    f
+}
 
 fn check_packet(p: &TcpPacket<'_>, frame: &[u8]) {
     let f = frame.as_ptr_range();
@@ -312,15 +365,16 @@ fn check_packet(p: &TcpPacket<'_>, frame: &[u8]) {
 
 /// The packet decoder (`capture::decode`) for every link type it supports.
 ///
-/// Input: link byte (type, and whether the frame was cut by the snap
-/// length), then the frame. An Ethernet frame carrying IPv4 must decode as
-/// the same TCP segment as the IPv4 packet given alone (Ethernet has a
-/// fast path of its own).
+/// Input: link byte (type: bits 0-2 and 7; how much the snap length cut:
+/// bits 3-6), then the frame. An Ethernet frame carrying IPv4 must decode
+/// as the same TCP segment as the IPv4 packet given alone (Ethernet has a
+/// fast path of its own), and an Ethernet frame without tunnels as the same
+/// segment inside VXLAN.
 pub fn decode(data: &[u8]) {
     let data = cap(data);
     let (settings, frame) = split_first(data);
-    let link = LINKS[usize::from(settings & 7)];
-    let cut = u32::from(settings >> 3) * 97;
+    let link = LINKS[link_index(settings)];
+    let cut = u32::from((settings >> 3) & 0x0f) * 97;
     let orig_len = frame.len() as u32 + cut;
     let _ = LinkType::from_dlt(link.linktype() as i32).expect("round trip of the link type");
     let got = decode_frame(link, frame, orig_len);
@@ -336,6 +390,28 @@ pub fn decode(data: &[u8]) {
             got, alone,
             "Ethernet and raw IPv4 decode the same packet differently"
         );
+    }
+    // An Ethernet frame without tunnels of its own decodes to the same
+    // segment inside VXLAN (the outer layers' length counts in the cut).
+    if link == LinkType::Ethernet && frame.len() <= 60_000 {
+        let mut layers = Layers::default();
+        let alone = decode_with(link, frame, orig_len, &Decap::auto(), &mut layers);
+        if layers.seen.is_empty() {
+            let outer = vxlan_wrapped(frame);
+            let mut wrapped_layers = Layers::default();
+            let wrapped = decode_with(
+                link,
+                &outer,
+                orig_len + 50,
+                &Decap::auto(),
+                &mut wrapped_layers,
+            );
+            if let (Ok(a), Ok(b)) = (&alone, &wrapped) {
+                assert_eq!(a, b, "a frame decodes otherwise inside VXLAN");
+            } else {
+                assert_eq!(alone.is_ok(), wrapped.is_ok(), "{alone:?} / {wrapped:?}");
+            }
+        }
     }
 }
 
@@ -363,7 +439,8 @@ impl ExchangeSink for Collect {
 /// with times the input chooses (out of order too); its counters must add
 /// up and every exchange be well formed.
 ///
-/// Input: settings byte (link type, responses, ports), body cap byte, then
+/// Input: settings byte (link type: bits 0-2 and 7; ports: bit 3;
+/// requests only: bit 4), body cap byte, then
 /// frames, each `[len u16 LE][dt u8][flags u8][len bytes]`: the frame
 /// comes `dt` ms after the previous one (before it with flag bit 0), and
 /// was cut by the snap length with bit 1.
@@ -371,7 +448,7 @@ pub fn pipeline(data: &[u8]) {
     let data = cap(data);
     let (settings, rest) = split_first(data);
     let (max_body, mut rest) = split_first(rest);
-    let link = LINKS[usize::from(settings & 7)];
+    let link = LINKS[link_index(settings)];
     let cfg = PipelineConfig {
         ports: if settings & 0x08 != 0 {
             vec![80]

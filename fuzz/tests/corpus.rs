@@ -52,3 +52,47 @@ fn every_corpus_directory_has_a_target() {
         }
     }
 }
+
+/// The tunnel seeds (fuzz/seeds.py) decode to the TCP segment they wrap,
+/// through the layers they are named for: a seed the decoder skips would
+/// start the fuzzer nowhere.
+#[test]
+fn tunnel_seeds_decode_through_their_layers() {
+    use shadowtap_capture::decode::{decode_with, Decap, Layers};
+    use shadowtap_capture::LinkType;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/decode");
+    let seeds: Vec<PathBuf> = inputs(&dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tunnel-")
+        })
+        .collect();
+    assert!(seeds.len() >= 10, "{seeds:?}");
+    for path in seeds {
+        let data = fs::read(&path).unwrap();
+        let (settings, frame) = (data[0], &data[1..]);
+        let link = match settings {
+            0 => LinkType::Ethernet,
+            0x81 => LinkType::Ppp,
+            0x83 => LinkType::CiscoHdlc,
+            0x84 => LinkType::Nflog,
+            s => panic!("{}: link byte {s:#x}", path.display()),
+        };
+        let mut layers = Layers::default();
+        let p = decode_with(link, frame, frame.len() as u32, &Decap::auto(), &mut layers)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        assert_eq!(p.dst.port(), 80, "{}", path.display());
+        assert!(
+            p.payload.starts_with(b"GET") || p.payload.starts_with(b"POST"),
+            "{}",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !["tunnel-ppp", "tunnel-chdlc", "tunnel-nflog"].contains(&name.as_str()) {
+            assert!(!layers.seen.is_empty(), "{name}: no layer seen");
+        }
+    }
+}
