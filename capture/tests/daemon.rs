@@ -58,6 +58,7 @@ fn import_writes_one_private_readable_log() {
         r.header().get(shadowtap_format::meta::PCAP),
         Some(pcap.to_str().unwrap())
     );
+    assert_eq!(r.header().get(shadowtap_format::meta::ENCAP), Some("auto"));
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);

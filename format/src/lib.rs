@@ -49,6 +49,9 @@ pub mod meta {
     pub const FILTER: &str = "filter";
     /// The host name of the machine that captured.
     pub const HOSTNAME: &str = "hostname";
+    /// The encapsulations a capture decoded (`--encap`: `auto`, `none`, or
+    /// the kinds, as given).
+    pub const ENCAP: &str = "encap";
     /// What produced the exchanges (`capture`, `import`, `serve`, `tee`,
     /// `replay`, ...).
     pub const SOURCE: &str = "source";

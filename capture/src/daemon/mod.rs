@@ -379,6 +379,7 @@ pub fn run_observed(
     if live {
         header_meta.push((meta::FILTER.to_string(), cfg.filter()));
     }
+    header_meta.push((meta::ENCAP.to_string(), cfg.encap.to_string()));
     if let Some(h) = source::hostname() {
         header_meta.push((meta::HOSTNAME.to_string(), h));
     }
