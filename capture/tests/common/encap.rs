@@ -111,14 +111,8 @@ fn ipv4(proto: u8, session: u8, payload: &[u8]) -> Vec<u8> {
     h.extend(total.to_be_bytes());
     h.extend([0, 0, 0x40, 0, 64, proto, 0, 0]);
     h.extend([10, 99, 0, session, 10, 99, 0, 254]);
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let sum = super::ipv4_checksum(&h);
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
     h.extend_from_slice(payload);
     h
 }

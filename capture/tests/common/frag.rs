@@ -46,14 +46,8 @@ pub fn fragments(frame: &[u8], size: usize, id: u32, order: &[usize]) -> Vec<Vec
                 let word = (u16::try_from(off / 8).unwrap()) | if more { 0x2000 } else { 0 };
                 h[6..8].copy_from_slice(&word.to_be_bytes());
                 h[10..12].copy_from_slice(&[0, 0]);
-                let mut sum: u32 = h
-                    .chunks(2)
-                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-                    .sum();
-                while sum > 0xffff {
-                    sum = (sum & 0xffff) + (sum >> 16);
-                }
-                h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+                let sum = super::ipv4_checksum(&h);
+                h[10..12].copy_from_slice(&sum.to_be_bytes());
                 f.extend(h);
             }
             f.extend_from_slice(bytes);

@@ -14,6 +14,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use etherparse::PacketBuilder;
+
+/// The IPv4 header checksum of `header` (its checksum field zero).
+pub fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
 use shadowtap_capture::{PipelineConfig, PipelineStats};
 use shadowtap_format::Exchange;
 
