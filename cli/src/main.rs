@@ -33,6 +33,9 @@ mod cmd_tee;
 mod exit;
 mod stderr;
 
+#[cfg(test)]
+mod deploy_check;
+
 use shadowtap_cli::units;
 
 /// mimalloc, not glibc malloc: its frees of memory another thread allocated
