@@ -188,7 +188,7 @@ pub struct CaptureOpts {
 }
 
 /// Phase two of `capture`'s options: the validated configuration.
-fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
+pub(crate) fn config(args: &CaptureArgs) -> anyhow::Result<CaptureConfig> {
     let source = match (&args.interface, &args.pcap) {
         (Some(i), None) => PacketSource::Interface(i.clone()),
         (None, Some(p)) => PacketSource::Pcap(p.clone()),

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Lines on stderr that never panic: a long run must not die because the
 /// terminal or pipe its stderr went to is gone.
@@ -24,6 +24,7 @@ macro_rules! say_raw {
 mod cmd_capture;
 mod cmd_demo;
 mod cmd_diff;
+mod cmd_docs;
 mod cmd_inspect;
 mod cmd_replay;
 mod cmd_report;
@@ -31,6 +32,9 @@ mod cmd_serve;
 mod cmd_tee;
 mod exit;
 mod stderr;
+
+#[cfg(test)]
+mod deploy_check;
 
 use shadowtap_cli::units;
 
@@ -77,6 +81,11 @@ enum Command {
     Report(cmd_report::ReportCommand),
     /// Replay a bundled sample against a built-in target and print the report.
     Demo(cmd_demo::DemoArgs),
+    /// Print a shell completion script on stdout (bash, zsh, fish,
+    /// powershell, elvish).
+    Completions(cmd_docs::CompletionsArgs),
+    /// Print a man page (roff) on stdout: shadowtap's, or one command's.
+    Man(cmd_docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +110,8 @@ fn main() -> ExitCode {
         Command::Tee(args) => cmd_tee::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Diff(args) => cmd_diff::run(args),
+        Command::Completions(args) => cmd_docs::completions(args, Cli::command()),
+        Command::Man(args) => cmd_docs::man(args, Cli::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

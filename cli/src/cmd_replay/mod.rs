@@ -22,6 +22,7 @@ use shadowtap_replay::report::{Report, RunInfo};
 
 use crate::{exit, units};
 
+mod alarm;
 mod compare;
 mod plan;
 mod record;
@@ -450,6 +451,10 @@ where
             outcome.abandoned
         ));
     }
+    summary.push_str(&alarm::lines(
+        &alarm::all_failed(&report.targets),
+        !plan.thresholds.is_empty(),
+    ));
     if let Some(c) = &compared {
         summary.push_str(&c.summary());
     }
