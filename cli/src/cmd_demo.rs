@@ -90,6 +90,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
                 insecure: false,
                 no_shadow_suffix: false,
                 keep_host: false,
+                include: Vec::new(),
+                exclude: Vec::new(),
             },
             output: ReportArgs {
                 report: if args.json {

@@ -228,6 +228,15 @@ pub struct MirrorArgs {
     /// Add or override a header: `--header 'X-Mirror: 1'`; repeatable.
     #[arg(long = "header", value_name = "'Name: value'")]
     pub headers: Vec<String>,
+    /// Replay only exchanges matching `FIELD:REGEX`; repeatable (all must
+    /// match). FIELD: `method`, `path`, `uri`, `host`, `header.NAME`,
+    /// `status` (`5xx`, `404` or a regex; replay only).
+    #[arg(long = "include", value_name = "FIELD:REGEX")]
+    pub include: Vec<String>,
+    /// Leave out exchanges matching `FIELD:REGEX` (fields as --include);
+    /// repeatable (any match leaves it out).
+    #[arg(long = "exclude", value_name = "FIELD:REGEX")]
+    pub exclude: Vec<String>,
 }
 
 /// Reports and thresholds: shared by `replay` and `tee`.

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, EngineError, Mode};
+use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
 use shadowtap_replay::rewrite::{ExtraHeader, HostMode};
 use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
 use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
@@ -135,6 +136,22 @@ impl Plan {
                 Err(e) => check(Err(format!("--header: {e}"))),
             }
         }
+        let mut rules = Vec::new();
+        let args = (mirror.include.iter().map(|a| (RuleKind::Include, a)))
+            .chain(mirror.exclude.iter().map(|a| (RuleKind::Exclude, a)));
+        for (kind, arg) in args {
+            match FilterRule::parse(kind, arg) {
+                Ok(r) => rules.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
+        let filter = Filter::new(rules);
+        if live && filter.uses_status() {
+            check(Err(
+                "--include/--exclude status: tee mirrors a request before its response exists"
+                    .to_owned(),
+            ));
+        }
         let thresholds = match Threshold::parse_all(&output.thresholds) {
             Ok(t) => t,
             Err(errs) => {
@@ -179,6 +196,7 @@ impl Plan {
             no_suffix: mirror.no_shadow_suffix,
         };
         config.headers = headers;
+        config.filter = filter;
         let mut host_problems = Vec::new();
         for problem in config.problems() {
             match problem {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::compare::{Baseline, Comparing};
 use super::record::Recording;
 use crate::client::{ClientError, ClientOptions, Target};
+use crate::filter::{Filter, RuleKind};
 use crate::input::{InputError, InputOptions};
 use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
 use crate::sample::Sampler;
@@ -99,6 +100,9 @@ pub struct Config {
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
     pub limit: Option<u64>,
+    /// `--include` / `--exclude`: which exchanges are replayed at all
+    /// (before sampling).
+    pub filter: Filter,
     /// Which requests are replayed.
     pub sampler: Sampler,
     /// `--rate`.
@@ -144,6 +148,7 @@ impl Config {
             loops: 1,
             duration: None,
             limit: None,
+            filter: Filter::default(),
             sampler: Sampler::all(),
             rate: None,
             concurrency: 64,
@@ -240,6 +245,8 @@ impl Serialize for Config {
         m.serialize_entry("max_gap_ms", &ms(self.max_gap))?;
         m.serialize_entry("duration_ms", &ms(self.duration))?;
         m.serialize_entry("limit", &self.limit)?;
+        m.serialize_entry("include", &self.filter.args(RuleKind::Include))?;
+        m.serialize_entry("exclude", &self.filter.args(RuleKind::Exclude))?;
         m.serialize_entry("sample_pct", &self.sampler.percent().as_f64())?;
         m.serialize_entry("sample_by", &self.sampler.by().to_string())?;
         m.serialize_entry("seed", &self.sampler.seed())?;
