@@ -92,6 +92,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
                 keep_host: false,
                 include: Vec::new(),
                 exclude: Vec::new(),
+                rewrite_uri: Vec::new(),
+                remove_headers: Vec::new(),
             },
             output: ReportArgs {
                 report: if args.json {

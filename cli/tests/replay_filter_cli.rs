@@ -176,7 +176,50 @@ fn only_the_requests_the_filters_keep_arrive_and_the_rest_are_counted() {
 }
 
 #[test]
-fn bad_filters_exit_2_with_one_line_naming_the_flag() {
+fn rewrites_change_only_what_they_name() {
+    let r = run(
+        &[
+            "--include",
+            "path:^/api/(items|users)$",
+            "--rewrite-uri",
+            "^/api/=>/internal/",
+            "--rewrite-uri",
+            "page=([0-9]+)=>p=$1&mirror",
+            "--remove-header",
+            "cookie",
+            "--remove-header",
+            "X-Trace",
+            "--header",
+            "Accept: text/plain",
+            "--header",
+            "X-Mirror: 1",
+        ],
+        "",
+    );
+    let host = &r.host;
+    assert_eq!(
+        r.received,
+        [
+            format!(
+                "GET /internal/items?p=1&mirror HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\nX-Mirror: 1\r\n\r\n"
+            ),
+            format!("GET /internal/users HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\nX-Mirror: 1\r\n\r\n"),
+        ]
+    );
+    assert_eq!(r.report["filtered_out"], 4);
+    let config = &r.report["config"];
+    assert_eq!(
+        config["rewrite_uri"],
+        serde_json::json!(["^/api/=>/internal/", "page=([0-9]+)=>p=$1&mirror"])
+    );
+    assert_eq!(
+        config["remove_headers"],
+        serde_json::json!(["cookie", "X-Trace"])
+    );
+}
+
+#[test]
+fn bad_filters_and_rewrites_exit_2_with_one_line_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.stlog");
     write_log(&input);
@@ -192,6 +235,18 @@ fn bad_filters_exit_2_with_one_line_naming_the_flag() {
         (
             vec!["--include", "nocolon"],
             "--include \"nocolon\": expected FIELD:REGEX",
+        ),
+        (
+            vec!["--rewrite-uri", "[a=>b"],
+            "--rewrite-uri \"[a=>b\": invalid regex: unclosed character class",
+        ),
+        (
+            vec!["--rewrite-uri", "/a"],
+            "--rewrite-uri \"/a\": expected 'REGEX=>REPLACEMENT'",
+        ),
+        (
+            vec!["--remove-header", "Host"],
+            "--remove-header \"Host\": Host, Content-Length, Transfer-Encoding and Connection cannot be removed",
         ),
     ];
     for (args, want) in cases {

@@ -228,6 +228,13 @@ pub struct MirrorArgs {
     /// Add or override a header: `--header 'X-Mirror: 1'`; repeatable.
     #[arg(long = "header", value_name = "'Name: value'")]
     pub headers: Vec<String>,
+    /// Rewrite the request target's path and query: every match of REGEX
+    /// is replaced (`$1` for groups); repeatable, applied in order.
+    #[arg(long = "rewrite-uri", value_name = "'REGEX=>REPLACEMENT'")]
+    pub rewrite_uri: Vec<String>,
+    /// Remove every line of this header; repeatable (--header still adds).
+    #[arg(long = "remove-header", value_name = "NAME")]
+    pub remove_headers: Vec<String>,
     /// Replay only exchanges matching `FIELD:REGEX`; repeatable (all must
     /// match). FIELD: `method`, `path`, `uri`, `host`, `header.NAME`,
     /// `status` (`5xx`, `404` or a regex; replay only).

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, EngineError, Mode};
 use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
-use shadowtap_replay::rewrite::{ExtraHeader, HostMode};
+use shadowtap_replay::rewrite::{Edits, ExtraHeader, HostMode, RemoveHeader, UriRewrite};
 use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
 use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
 use shadowtap_replay::threshold::Threshold;
@@ -136,6 +136,19 @@ impl Plan {
                 Err(e) => check(Err(format!("--header: {e}"))),
             }
         }
+        let mut edits = Edits::default();
+        for a in &mirror.rewrite_uri {
+            match UriRewrite::parse(a) {
+                Ok(r) => edits.uri.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
+        for a in &mirror.remove_headers {
+            match RemoveHeader::parse(a) {
+                Ok(r) => edits.remove.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
         let mut rules = Vec::new();
         let args = (mirror.include.iter().map(|a| (RuleKind::Include, a)))
             .chain(mirror.exclude.iter().map(|a| (RuleKind::Exclude, a)));
@@ -197,6 +210,7 @@ impl Plan {
         };
         config.headers = headers;
         config.filter = filter;
+        config.edits = edits;
         let mut host_problems = Vec::new();
         for problem in config.problems() {
             match problem {

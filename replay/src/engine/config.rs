@@ -14,7 +14,9 @@ use super::record::Recording;
 use crate::client::{ClientError, ClientOptions, Target};
 use crate::filter::{Filter, RuleKind};
 use crate::input::{InputError, InputOptions};
-use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
+use crate::rewrite::{
+    Edits, ExtraHeader, HostError, HostLine, HostMode, RemoveHeader, Rewriter, UriRewrite,
+};
 use crate::sample::Sampler;
 use crate::schedule::{RateLimit, RatePolicy, Speed, SPIN_MARGIN};
 
@@ -115,6 +117,8 @@ pub struct Config {
     pub host_mode: HostMode,
     /// `--header`s.
     pub headers: Vec<ExtraHeader>,
+    /// `--rewrite-uri` and `--remove-header`.
+    pub edits: Edits,
     /// How long before a due time the scheduler stops sleeping on tokio's
     /// (millisecond) timer and waits with a precise one instead
     /// ([`SPIN_MARGIN`]; zero in paused-clock tests: tokio's timer alone).
@@ -155,6 +159,7 @@ impl Config {
             client: ClientOptions::default(),
             host_mode: HostMode::default(),
             headers: Vec::new(),
+            edits: Edits::default(),
             spin: SPIN_MARGIN,
             interrupt_grace: INTERRUPT_GRACE,
             compare: None,
@@ -263,6 +268,10 @@ impl Serialize for Config {
         m.serialize_entry("keep_host", &self.host_mode.keep_captured)?;
         let headers: Vec<&str> = self.headers.iter().map(ExtraHeader::arg).collect();
         m.serialize_entry("headers", &headers)?;
+        let rewrites: Vec<&str> = self.edits.uri.iter().map(UriRewrite::arg).collect();
+        m.serialize_entry("rewrite_uri", &rewrites)?;
+        let removed: Vec<&str> = self.edits.remove.iter().map(RemoveHeader::name).collect();
+        m.serialize_entry("remove_headers", &removed)?;
         if let Some(c) = &self.compare {
             m.serialize_entry("compare", &true)?;
             m.serialize_entry("compare_max_body", &c.max_body())?;

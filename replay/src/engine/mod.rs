@@ -233,7 +233,7 @@ impl<X: Transports> Engine<X> {
         let feed = Feed::new(
             src,
             c.sampler.clone(),
-            Rewriter::new(c.host_mode, c.headers.clone()),
+            Rewriter::new(c.host_mode, c.headers.clone()).with_edits(c.edits.clone()),
             c.loops,
         )
         .filtering(c.filter.clone());

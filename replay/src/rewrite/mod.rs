@@ -53,6 +53,9 @@
 //!   first line replaced in place by the given line and its later lines
 //!   dropped; a new name is appended after the last header, in the order
 //!   given. A `--header 'Host: ...'` wins over the Host mode.
+//! - **`--rewrite-uri`** rewrites the request target's path and query, and
+//!   **`--remove-header`** drops header lines ([`Edits`], see
+//!   [`edit`](self::edit)'s docs); the rest of the request line is kept.
 //!
 //! Requests that cannot be replayed faithfully are refused with
 //! [`Unsendable::Skip`] and counted in the report's `skipped` map by
@@ -75,9 +78,14 @@ use shadowtap_format::{Exchange, Flags};
 
 use crate::stats::SkipReason;
 
+mod edit;
 mod shadow;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_edit;
+
+pub use edit::{EditArgError, Edits, RemoveHeader, UriRewrite};
 
 use shadow::shadow_host_into;
 pub use shadow::{shadow_host, HostError, HostLine, HostMode, LineEnding, SHADOW_SUFFIX};
@@ -244,6 +252,8 @@ impl Prepared {
 pub struct Rewriter {
     mode: HostMode,
     extra: Vec<ExtraHeader>,
+    /// `--rewrite-uri`, `--remove-header`.
+    edits: Edits,
     /// `--header` Host, which wins over the mode.
     extra_host: bool,
     /// Reused: the `Connection` header lines.
@@ -262,11 +272,18 @@ impl Rewriter {
         Rewriter {
             mode,
             extra,
+            edits: Edits::default(),
             extra_host,
             conn_values: Vec::new(),
             extra_done: vec![false; n],
             scratch: Vec::new(),
         }
+    }
+
+    /// Adds `--rewrite-uri` and `--remove-header` edits.
+    pub fn with_edits(mut self, edits: Edits) -> Rewriter {
+        self.edits = edits;
+        self
     }
 
     /// True when every target gets its own Host line.
@@ -351,7 +368,7 @@ impl Rewriter {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len() + 2).sum::<usize>());
-        out.extend_from_slice(&h[..req_line_end]);
+        self.write_request_line(&mut out, &h[..req_line_end]);
         self.extra_done.iter_mut().for_each(|d| *d = false);
         let extra_connection = self
             .extra
@@ -378,6 +395,9 @@ impl Rewriter {
                     out.extend_from_slice(&self.extra[i].line);
                     out.extend_from_slice(line_ending.as_bytes());
                 }
+                continue;
+            }
+            if self.edits.removes(h, &line) {
                 continue;
             }
             if line.is(h, b"host") {
@@ -461,6 +481,28 @@ impl Rewriter {
             keep_alive,
             origin: 0,
         })
+    }
+
+    /// Writes the request line, its target rewritten by `--rewrite-uri`.
+    /// (The head parsed: one space after the method and one after the
+    /// target.)
+    fn write_request_line(&self, out: &mut Vec<u8>, line: &[u8]) {
+        let start = line
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(line.len(), |m| m + 1);
+        let len = line[start..]
+            .iter()
+            .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+            .unwrap_or(line.len() - start);
+        match self.edits.rewrite_target(&line[start..start + len]) {
+            Some(target) => {
+                out.extend_from_slice(&line[..start]);
+                out.extend_from_slice(&target);
+                out.extend_from_slice(&line[start + len..]);
+            }
+            None => out.extend_from_slice(line),
+        }
     }
 
     /// Writes the Host line for the mode: a per-target slot, or the captured
