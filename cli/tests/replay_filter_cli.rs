@@ -219,6 +219,32 @@ fn rewrites_change_only_what_they_name() {
 }
 
 #[test]
+fn a_target_path_prefix_goes_before_every_path() {
+    let r = run(
+        &[
+            "--include",
+            "path:^/api/(orders|users)$",
+            "--rewrite-uri",
+            "^/api/=>/",
+        ],
+        "/v2/",
+    );
+    let host = &r.host;
+    assert_eq!(
+        r.received,
+        [
+            format!("POST /v2/orders HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\n{{}}"),
+            format!("GET /v2/users HTTP/1.1\r\nHost: {host}\r\nCookie: s=1\r\nX-Trace: a\r\n\r\n"),
+        ]
+    );
+    assert_eq!(r.report["filtered_out"], 4);
+    assert!(r.report["config"]["targets"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/v2/"));
+}
+
+#[test]
 fn bad_filters_and_rewrites_exit_2_with_one_line_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.stlog");

@@ -151,7 +151,8 @@ pub struct TimingArgs {
 /// Where requests go and which: shared by `replay` and `tee`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct MirrorArgs {
-    /// A target (`http://host[:port]` or `https://...`); repeat for several.
+    /// A target (`http://host[:port][/prefix]` or `https://...`); repeat
+    /// for several. A path is put before every request's path.
     /// Every target receives the whole sampled stream.
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,

@@ -298,10 +298,17 @@ impl<X: Transports> Engine<X> {
             monitor,
         } = self;
         let grace = config.interrupt_grace;
+        let prefixes: Arc<Vec<Vec<u8>>> = Arc::new(
+            config
+                .targets
+                .iter()
+                .map(|t| t.path_prefix().as_bytes().to_vec())
+                .collect(),
+        );
         let workers = workers::spawn(
             config.concurrency,
             &transports,
-            &host_lines,
+            (&host_lines, &prefixes),
             &monitor,
             config.mode.is_live(),
             config.compare.clone(),

@@ -180,6 +180,9 @@ const INCOMPLETE: Flags = Flags::REQ_INCOMPLETE
 pub struct Prepared {
     bytes: Vec<u8>,
     host_at: Option<usize>,
+    /// Where a target's path prefix goes: the start of the request target's
+    /// path (`None`: an asterisk-form or unusual target, sent as is).
+    path_at: Option<usize>,
     /// How the per-target Host line ends.
     host_ending: LineEnding,
     method_len: usize,
@@ -243,6 +246,38 @@ impl Prepared {
     /// Where a per-target Host line is inserted, if any.
     pub fn host_at(&self) -> Option<usize> {
         self.host_at
+    }
+
+    /// Where a target's path prefix is inserted, if anywhere.
+    pub fn path_at(&self) -> Option<usize> {
+        self.path_at
+    }
+
+    /// Writes into `out` (cleared first) the bytes to send to a target whose
+    /// Host line is `host_line` and whose URL has the path prefix `prefix`
+    /// (see [`Target`](crate::client::Target)): [`Prepared::parts`] with
+    /// `prefix` put before the request's path.
+    pub fn write_with_prefix(
+        &self,
+        host_line: Option<&HostLine>,
+        prefix: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        let parts = self.parts(host_line);
+        out.reserve(prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        // The prefix is in the request line, before any Host line: in the
+        // first part.
+        match self.path_at.filter(|&at| at <= parts[0].len()) {
+            Some(at) if !prefix.is_empty() => {
+                out.extend_from_slice(&parts[0][..at]);
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(&parts[0][at..]);
+            }
+            _ => out.extend_from_slice(parts[0]),
+        }
+        out.extend_from_slice(parts[1]);
+        out.extend_from_slice(parts[2]);
     }
 }
 
@@ -368,7 +403,7 @@ impl Rewriter {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len() + 2).sum::<usize>());
-        self.write_request_line(&mut out, &h[..req_line_end]);
+        let path_at = self.write_request_line(&mut out, &h[..req_line_end]);
         self.extra_done.iter_mut().for_each(|d| *d = false);
         let extra_connection = self
             .extra
@@ -476,6 +511,7 @@ impl Rewriter {
         Ok(Prepared {
             bytes: out,
             host_at,
+            path_at,
             host_ending,
             method_len,
             keep_alive,
@@ -483,10 +519,12 @@ impl Rewriter {
         })
     }
 
-    /// Writes the request line, its target rewritten by `--rewrite-uri`.
-    /// (The head parsed: one space after the method and one after the
-    /// target.)
-    fn write_request_line(&self, out: &mut Vec<u8>, line: &[u8]) {
+    /// Writes the request line, its target rewritten by `--rewrite-uri`,
+    /// and returns where in `out` the target's path starts (for a target's
+    /// path prefix): an origin-form target's start, an absolute-form one's
+    /// path (after the authority), `None` for any other form. (The head
+    /// parsed: one space after the method and one after the target.)
+    fn write_request_line(&self, out: &mut Vec<u8>, line: &[u8]) -> Option<usize> {
         let start = line
             .iter()
             .position(|&b| b == b' ')
@@ -495,14 +533,24 @@ impl Rewriter {
             .iter()
             .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
             .unwrap_or(line.len() - start);
-        match self.edits.rewrite_target(&line[start..start + len]) {
+        let at = out.len() + start;
+        let rewritten = self.edits.rewrite_target(&line[start..start + len]);
+        let target = match &rewritten {
             Some(target) => {
                 out.extend_from_slice(&line[..start]);
-                out.extend_from_slice(&target);
+                out.extend_from_slice(target);
                 out.extend_from_slice(&line[start + len..]);
+                &target[..]
             }
-            None => out.extend_from_slice(line),
+            None => {
+                out.extend_from_slice(line);
+                &line[start..start + len]
+            }
+        };
+        if target.first() == Some(&b'/') {
+            return Some(at);
         }
+        crate::filter::origin_start(target).map(|o| at + o)
     }
 
     /// Writes the Host line for the mode: a per-target slot, or the captured

@@ -117,3 +117,44 @@ fn bad_edit_arguments_are_typed_errors() {
         ));
     }
 }
+
+#[test]
+fn a_path_prefix_goes_before_the_path_of_each_target_form() {
+    let line = host_line("t:1");
+    // (captured target, target sent with prefix /v2)
+    let table = [
+        ("/api/items?x=1", "/v2/api/items?x=1"),
+        ("/", "/v2/"),
+        ("http://h.example/api?q", "http://h.example/v2/api?q"),
+        ("http://h.example?q", "http://h.example/v2?q"),
+        ("*", "*"),
+    ];
+    for (target, want) in table {
+        let raw = format!("OPTIONS {target} HTTP/1.1\r\nX-A: 1\r\nHost: h\r\n\r\n");
+        let p = Rewriter::new(HostMode::default(), Vec::new())
+            .rewrite(raw.as_bytes())
+            .unwrap();
+        let mut out = Vec::new();
+        p.write_with_prefix(Some(&line), b"/v2", &mut out);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            format!("OPTIONS {want} HTTP/1.1\r\nX-A: 1\r\nHost: t:1\r\n\r\n"),
+            "{target}"
+        );
+        // No prefix: the same bytes as the parts.
+        p.write_with_prefix(Some(&line), b"", &mut out);
+        assert_eq!(out, p.parts(Some(&line)).concat());
+    }
+    // After --rewrite-uri, on the rewritten path; a request without Host.
+    let p = Rewriter::new(HostMode::default(), Vec::new())
+        .with_edits(edits(&["^/old=>/new"], &[]))
+        .rewrite(b"GET /old/a HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    p.write_with_prefix(Some(&line), b"/v2", &mut out);
+    assert_eq!(out, b"GET /v2/new/a HTTP/1.1\r\nHost: t:1\r\n\r\n");
+}
+
+fn host_line(value: &str) -> HostLine {
+    HostLine::new(value.as_bytes())
+}
