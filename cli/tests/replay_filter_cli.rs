@@ -291,3 +291,69 @@ fn bad_filters_and_rewrites_exit_2_with_one_line_naming_the_flag() {
         assert!(!stderr.contains("regex parse error"), "{stderr}");
     }
 }
+
+#[test]
+fn tee_refuses_status_rules() {
+    let out = common::run(&[
+        "tee",
+        "--interface",
+        "lo",
+        "--port",
+        "1",
+        "--target",
+        "http://127.0.0.1:9",
+        "--exclude",
+        "status:5xx",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--include/--exclude status: tee mirrors a request before its response exists"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn inspect_and_stats_take_the_same_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.stlog");
+    write_log(&input);
+    let path = input.to_str().unwrap();
+    let out = common::run(&[
+        "inspect",
+        path,
+        "--json",
+        "--include",
+        "path:^/api/",
+        "--exclude",
+        "status:5xx",
+        "--limit",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let ids: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // 2 (503) left out; --limit counts what is shown.
+    assert_eq!(ids, [0, 1, 4]);
+    let out = common::run(&["stats", path, "--json", "--include", "header.cookie:^s="]);
+    assert_eq!(out.status.code(), Some(0));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["exchanges"], 1);
+    assert_eq!(stats["methods"], serde_json::json!({"GET": 1}));
+    let out = common::run(&["stats", path, "--exclude", "uri:)"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--exclude \"uri:)\": invalid regex: unopened group"),
+        "{stderr}"
+    );
+}
