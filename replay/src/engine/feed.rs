@@ -481,6 +481,52 @@ mod tests {
         }
     }
 
+    #[test]
+    fn filtered_out_exchanges_are_counted_on_every_pass_and_never_sent() {
+        use crate::filter::{FilterRule, RuleKind};
+        use crate::rewrite::HostMode;
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let paths = ["/api/a", "/health", "/api/b", "/static", "/health"];
+        let exchanges = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let raw = format!("GET {p} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
+                (0, Exchange::new(i as u64, 0, addr, addr, i as u64, raw))
+            })
+            .collect();
+        let filter = Filter::new(vec![
+            FilterRule::parse(RuleKind::Exclude, "path:^/health$").unwrap(),
+            FilterRule::parse(RuleKind::Exclude, "path:^/static").unwrap(),
+        ]);
+        let feed = Feed::new(
+            Memory::new(exchanges),
+            Sampler::all(),
+            Rewriter::new(HostMode::default(), Vec::new()),
+            2,
+        )
+        .filtering(filter);
+        let (mut sent, mut filtered) = (Vec::new(), 0);
+        for item in feed {
+            match item {
+                Item::Request { req, .. } => sent.push(req.origin()),
+                Item::Tally {
+                    sampled_out,
+                    filtered_out,
+                    skipped,
+                } => {
+                    assert_eq!((sampled_out, skipped.len()), (0, 0));
+                    filtered += filtered_out;
+                }
+                other => panic!("unexpected item {other:?}"),
+            }
+        }
+        // Two passes: requests 0 and 2 each time, 3 filtered out each time.
+        let ids = |i| request_id(0, i);
+        assert_eq!(sent, [ids(0), ids(2), ids(0), ids(2)]);
+        assert_eq!(filtered, 6);
+    }
+
     #[tokio::test]
     async fn the_input_thread_hands_over_every_item_in_order() {
         // Several times the channel's capacity, so the thread waits for room.
