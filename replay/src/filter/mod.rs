@@ -198,30 +198,26 @@ impl FilterRule {
     /// Whether the exchange matches (see the module docs; no status: no
     /// match).
     pub fn matches(&self, ex: &Exchange) -> bool {
-        let raw = &ex.request[http1::leading_empty_lines(&ex.request)..];
-        let line = scan_request_line(raw);
-        let uri = || origin_part(line.and_then(|l| l.uri).unwrap_or_default());
+        self.matches_view(&View::of(ex), ex)
+    }
+
+    fn matches_view(&self, v: &View<'_>, ex: &Exchange) -> bool {
         match &self.field {
-            FilterField::Method => line.is_some_and(|l| self.regex.is_match(l.method.as_bytes())),
-            FilterField::Uri => self.regex.is_match(uri()),
+            FilterField::Method => v.method.is_some_and(|m| self.regex.is_match(m)),
+            FilterField::Uri => self.regex.is_match(v.uri),
             FilterField::Path => {
-                let u = uri();
-                let end = u.iter().position(|&b| b == b'?').unwrap_or(u.len());
-                self.regex.is_match(&u[..end])
+                let end = v.uri.iter().position(|&b| b == b'?').unwrap_or(v.uri.len());
+                self.regex.is_match(&v.uri[..end])
             }
             FilterField::Host => {
-                let head = head_of(raw);
-                let host = http1::fields(head)
-                    .find(|f| f.is(head, b"host"))
-                    .map_or(&[][..], |f| f.value(head));
+                let host = http1::fields(v.head)
+                    .find(|f| f.is(v.head, b"host"))
+                    .map_or(&[][..], |f| f.value(v.head));
                 self.regex.is_match(host)
             }
-            FilterField::Header(name) => {
-                let head = head_of(raw);
-                http1::fields(head)
-                    .filter(|f| f.is(head, name.as_bytes()))
-                    .any(|f| self.regex.is_match(f.value(head)))
-            }
+            FilterField::Header(name) => http1::fields(v.head)
+                .filter(|f| f.is(v.head, name.as_bytes()))
+                .any(|f| self.regex.is_match(f.value(v.head))),
             FilterField::Status => ex.response.as_ref().is_some_and(|r| {
                 let mut digits = [b'0'; 3];
                 let code = r.status.min(999);
@@ -230,6 +226,27 @@ impl FilterRule {
                 digits[2] += (code % 10) as u8;
                 self.regex.is_match(&digits)
             }),
+        }
+    }
+}
+
+/// What the rules look at, read once per exchange.
+struct View<'a> {
+    method: Option<&'a [u8]>,
+    /// Path and query.
+    uri: &'a [u8],
+    /// The head (as far as it was captured).
+    head: &'a [u8],
+}
+
+impl<'a> View<'a> {
+    fn of(ex: &'a Exchange) -> View<'a> {
+        let raw = &ex.request[http1::leading_empty_lines(&ex.request)..];
+        let line = scan_request_line(raw);
+        View {
+            method: line.map(|l| l.method.as_bytes()),
+            uri: origin_part(line.and_then(|l| l.uri).unwrap_or_default()),
+            head: head_of(raw),
         }
     }
 }
@@ -273,9 +290,13 @@ impl Filter {
 
     /// True when the exchange matches every include rule and no exclude rule.
     pub fn keep(&self, ex: &Exchange) -> bool {
+        if self.rules.is_empty() {
+            return true;
+        }
+        let view = View::of(ex);
         self.rules.iter().all(|r| match r.kind {
-            RuleKind::Include => r.matches(ex),
-            RuleKind::Exclude => !r.matches(ex),
+            RuleKind::Include => r.matches_view(&view, ex),
+            RuleKind::Exclude => !r.matches_view(&view, ex),
         })
     }
 }
