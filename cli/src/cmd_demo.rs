@@ -90,6 +90,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<u8> {
                 insecure: false,
                 no_shadow_suffix: false,
                 keep_host: false,
+                include: Vec::new(),
+                exclude: Vec::new(),
+                rewrite_uri: Vec::new(),
+                remove_headers: Vec::new(),
             },
             output: ReportArgs {
                 report: if args.json {

@@ -11,8 +11,42 @@ use anyhow::Context;
 use serde::Serialize;
 use shadowtap_format::http1::{parse_request_head_lenient, scan_request_line};
 use shadowtap_format::{End, Exchange, ReadOptions, Reader};
+use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
 
-use crate::units;
+use crate::{exit, units};
+
+/// `--include` / `--exclude` for `inspect` and `stats`: the rules `replay`
+/// takes, so a filter can be checked on a log before it is replayed.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only exchanges matching `FIELD:REGEX` (as `replay --include`);
+    /// repeatable (all must match).
+    #[arg(long = "include", value_name = "FIELD:REGEX")]
+    pub include: Vec<String>,
+    /// Leave out exchanges matching `FIELD:REGEX`; repeatable.
+    #[arg(long = "exclude", value_name = "FIELD:REGEX")]
+    pub exclude: Vec<String>,
+}
+
+impl FilterArgs {
+    /// The rules, or a usage error (exit 2) listing every bad one.
+    fn filter(&self) -> anyhow::Result<Filter> {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        let args = (self.include.iter().map(|a| (RuleKind::Include, a)))
+            .chain(self.exclude.iter().map(|a| (RuleKind::Exclude, a)));
+        for (kind, arg) in args {
+            match FilterRule::parse(kind, arg) {
+                Ok(r) => rules.push(r),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !errors.is_empty() {
+            return exit::usage(errors.join("\n  "));
+        }
+        Ok(Filter::new(rules))
+    }
+}
 
 /// Options of `shadowtap inspect`.
 #[derive(clap::Args, Debug)]
@@ -34,6 +68,8 @@ pub struct InspectArgs {
     /// how many exchanges were lost.
     #[arg(long)]
     pub salvage: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// Options of `shadowtap stats`.
@@ -56,6 +92,8 @@ pub struct StatsArgs {
     /// Skip damaged blocks instead of stopping at the first one.
     #[arg(long)]
     pub salvage: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// One exchange as `inspect --json` prints it.
@@ -111,6 +149,7 @@ fn printable(text: &str) -> Cow<'_, str> {
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
+    let filter = args.filter.filter()?;
     let mut reader = open(&args.file, args.salvage)?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -120,6 +159,10 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
         let Some(ex) = next(&mut reader, &args.file)? else {
             break;
         };
+        // `--limit` counts the exchanges shown.
+        if !filter.keep(&ex) {
+            continue;
+        }
         n += 1;
         let (method, uri) = request_line(&ex.request);
         if args.json {
@@ -310,13 +353,16 @@ impl Tallying {
 }
 
 pub fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    let filter = args.filter.filter()?;
     let file_bytes = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?
         .len();
     let mut reader = open(&args.file, args.salvage)?;
     let mut tallying = Tallying::new(&args.file, file_bytes);
     while let Some(ex) = next(&mut reader, &args.file)? {
-        tallying.add(&ex);
+        if filter.keep(&ex) {
+            tallying.add(&ex);
+        }
     }
     let tally = tallying.finish(args.top, describe_end(&reader));
     report_end(&reader, &args.file);

@@ -45,6 +45,10 @@ pub struct InputOptions {
     /// responses are dropped as soon as an exchange is read; on, the window
     /// holds up to `reorder_max` responses per file too.
     pub keep_responses: bool,
+    /// Keep each exchange's recorded status (for `--include status:...`)
+    /// when the response itself is not kept: the response's head and body
+    /// are freed as soon as the exchange is read, its status stays.
+    pub keep_status: bool,
 }
 
 impl Default for InputOptions {
@@ -54,6 +58,7 @@ impl Default for InputOptions {
             reorder_window: Duration::from_secs(10),
             salvage: false,
             keep_responses: false,
+            keep_status: false,
         }
     }
 }
@@ -193,9 +198,16 @@ impl<R: std::io::Read> FileInput<R> {
             }
             match self.reader.next_exchange() {
                 Ok(Some(mut ex)) => {
-                    // Replay needs the captured response only to compare.
+                    // Replay needs the captured response only to compare,
+                    // and its status to filter on.
                     if !opts.keep_responses {
-                        ex.response = None;
+                        match ex.response.as_mut() {
+                            Some(r) if opts.keep_status => {
+                                r.head = Vec::new();
+                                r.body = Vec::new();
+                            }
+                            _ => ex.response = None,
+                        }
                     }
                     self.newest = self.newest.max(ex.req_first_ns);
                     self.seq += 1;
@@ -412,6 +424,7 @@ mod tests {
             reorder_window: Duration::from_secs(3600),
             salvage: false,
             keep_responses: false,
+            keep_status: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();
@@ -428,6 +441,7 @@ mod tests {
             reorder_window: Duration::from_millis(15),
             salvage: false,
             keep_responses: false,
+            keep_status: false,
         };
         let mut input = Input::from_readers(vec![("a".into(), Reader::new(&a[..]).unwrap())], opts);
         let got: Vec<u64> = drain(&mut input).into_iter().map(|(_, id)| id).collect();

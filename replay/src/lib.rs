@@ -11,6 +11,7 @@
 pub mod client;
 pub mod compare;
 pub mod engine;
+pub mod filter;
 pub mod hdrlog;
 pub mod input;
 pub mod report;

@@ -384,3 +384,24 @@ fn mirror_delay_is_reported_only_when_measured_and_survives_a_merge() {
     let merged = Report::merge(&[back.clone(), back]).unwrap();
     assert_eq!(merged.overall.mirror_delay_us.as_ref().unwrap().count, 200);
 }
+
+#[test]
+fn filtered_out_is_reported_merged_and_read_as_0_from_older_reports() {
+    let outs = outcomes(100, 1_000, 1);
+    let mut stats = stats_of(&["http://a"], &[&outs]);
+    stats.record_filtered_out(4);
+    stats.record_sampled_out(2);
+    let report = Report::from_stats(&stats, &run(1));
+    assert_eq!(report.filtered_out, 4);
+    let merged = Report::merge(&[report.clone(), report.clone()]).unwrap();
+    assert_eq!((merged.filtered_out, merged.sampled_out), (8, 4));
+    assert_eq!(merged.to_stats().unwrap().filtered_out(), 8);
+    assert!(report
+        .summary_text()
+        .contains("input: 4 filtered out, 2 sampled out, 0 not replayable"));
+    // A report written before filters existed has no `filtered_out`.
+    let mut v = serde_json::to_value(&report).unwrap();
+    v.as_object_mut().unwrap().remove("filtered_out");
+    let old: Report = serde_json::from_value(v).unwrap();
+    assert_eq!(old.filtered_out, 0);
+}

@@ -152,7 +152,8 @@ pub struct TimingArgs {
 /// Where requests go and which: shared by `replay` and `tee`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct MirrorArgs {
-    /// A target (`http://host[:port]` or `https://...`); repeat for several.
+    /// A target (`http://host[:port][/prefix]` or `https://...`); repeat
+    /// for several. A path is put before every request's path.
     /// Every target receives the whole sampled stream.
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,
@@ -229,6 +230,22 @@ pub struct MirrorArgs {
     /// Add or override a header: `--header 'X-Mirror: 1'`; repeatable.
     #[arg(long = "header", value_name = "'Name: value'")]
     pub headers: Vec<String>,
+    /// Rewrite the request target's path and query: every match of REGEX
+    /// is replaced (`$1` for groups); repeatable, applied in order.
+    #[arg(long = "rewrite-uri", value_name = "'REGEX=>REPLACEMENT'")]
+    pub rewrite_uri: Vec<String>,
+    /// Remove every line of this header; repeatable (--header still adds).
+    #[arg(long = "remove-header", value_name = "NAME")]
+    pub remove_headers: Vec<String>,
+    /// Replay only exchanges matching `FIELD:REGEX`; repeatable (all must
+    /// match). FIELD: `method`, `path`, `uri`, `host`, `header.NAME`,
+    /// `status` (`5xx`, `404` or a regex; replay only).
+    #[arg(long = "include", value_name = "FIELD:REGEX")]
+    pub include: Vec<String>,
+    /// Leave out exchanges matching `FIELD:REGEX` (fields as --include);
+    /// repeatable (any match leaves it out).
+    #[arg(long = "exclude", value_name = "FIELD:REGEX")]
+    pub exclude: Vec<String>,
 }
 
 /// Reports and thresholds: shared by `replay` and `tee`.

@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use shadowtap_replay::client::Target;
 use shadowtap_replay::engine::{Config, EngineError, Mode};
-use shadowtap_replay::rewrite::{ExtraHeader, HostMode};
+use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
+use shadowtap_replay::rewrite::{Edits, ExtraHeader, HostMode, RemoveHeader, UriRewrite};
 use shadowtap_replay::sample::{Percent, SampleBy, Sampler};
 use shadowtap_replay::schedule::{Rate, RateLimit, RatePolicy, Speed};
 use shadowtap_replay::threshold::Threshold;
@@ -135,6 +136,35 @@ impl Plan {
                 Err(e) => check(Err(format!("--header: {e}"))),
             }
         }
+        let mut edits = Edits::default();
+        for a in &mirror.rewrite_uri {
+            match UriRewrite::parse(a) {
+                Ok(r) => edits.uri.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
+        for a in &mirror.remove_headers {
+            match RemoveHeader::parse(a) {
+                Ok(r) => edits.remove.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
+        let mut rules = Vec::new();
+        let args = (mirror.include.iter().map(|a| (RuleKind::Include, a)))
+            .chain(mirror.exclude.iter().map(|a| (RuleKind::Exclude, a)));
+        for (kind, arg) in args {
+            match FilterRule::parse(kind, arg) {
+                Ok(r) => rules.push(r),
+                Err(e) => check(Err(e.to_string())),
+            }
+        }
+        let filter = Filter::new(rules);
+        if live && filter.uses_status() {
+            check(Err(
+                "--include/--exclude status: tee mirrors a request before its response exists"
+                    .to_owned(),
+            ));
+        }
         let thresholds = match Threshold::parse_all(&output.thresholds) {
             Ok(t) => t,
             Err(errs) => {
@@ -179,6 +209,8 @@ impl Plan {
             no_suffix: mirror.no_shadow_suffix,
         };
         config.headers = headers;
+        config.filter = filter;
+        config.edits = edits;
         let mut host_problems = Vec::new();
         for problem in config.problems() {
             match problem {

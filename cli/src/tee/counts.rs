@@ -111,7 +111,7 @@ impl TapCounts {
     /// tap's drops are added for every target, and what the mirror still
     /// held unsent (the queue, the engine's input) is counted as dropped
     /// at shutdown. Every captured request is then accounted for per
-    /// target: sampled out, skipped, dropped, or sent (completed, an error,
+    /// target: filtered out, sampled out, skipped, dropped, or sent (completed, an error,
     /// or unanswered: in flight when the drain ended).
     pub(crate) fn settle(&self, stats: &mut Stats) {
         for t in 0..stats.targets().len() {
@@ -127,10 +127,10 @@ impl TapCounts {
 }
 
 /// Per target, the captured requests the stats do not account for: neither
-/// sent (answered, an error or unanswered), dropped, sampled out nor
-/// skipped.
+/// sent (answered, an error or unanswered), dropped, filtered out,
+/// sampled out nor skipped.
 fn unfinished_per_target(stats: &Stats, captured: u64) -> Vec<u64> {
-    let common = stats.sampled_out() + stats.skipped_total();
+    let common = stats.filtered_out() + stats.sampled_out() + stats.skipped_total();
     stats
         .per_target()
         .iter()

@@ -18,7 +18,8 @@
 //!   there, later ones when they come.
 //!
 //! A response that comes before its request was registered waits for it;
-//! one whose request the mirror left out (sampled out, skipped) is
+//! one whose request the mirror left out (filtered or sampled out,
+//! skipped) is
 //! forgotten. Both waiting sides are bounded ([`Pairing::new`]'s `max`,
 //! oldest first out): a request that loses its response this way, or
 //! never gets one, is counted by the comparison as having no baseline.

@@ -1,4 +1,11 @@
-//! `--target` URLs: `http[s]://host[:port][/]`, parsed and checked.
+//! `--target` URLs: `http[s]://host[:port][/path]`, parsed and checked.
+//!
+//! A path is a prefix put before every request's path: with
+//! `http://staging:8080/v2`, `GET /api/items` is sent as
+//! `GET /v2/api/items` (trailing slashes of the prefix are dropped, so
+//! `/v2/` is the same prefix and `/` none). Of an absolute-form request
+//! target (`GET http://h/api HTTP/1.1`) the prefix goes before the path
+//! (`http://h/v2/api`); an asterisk-form one (`OPTIONS *`) is sent as is.
 
 use std::fmt;
 
@@ -11,7 +18,7 @@ pub enum Scheme {
     Https,
 }
 
-/// A `--target` URL: `http[s]://host[:port][/]`.
+/// A `--target` URL: `http[s]://host[:port][/path]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub(super) url: String,
@@ -21,6 +28,9 @@ pub struct Target {
     pub(super) port: u16,
     /// `host[:port]` as written in the URL (brackets kept): the Host sent.
     pub(super) authority: String,
+    /// The URL's path without trailing slashes (`/v2`), put before every
+    /// request's path; empty: none.
+    pub(super) path_prefix: String,
 }
 
 /// Why a `--target` is not usable.
@@ -45,10 +55,10 @@ pub enum TargetError {
         /// The URL.
         url: String,
     },
-    /// A path, query or user info: requests keep their captured path, so a
-    /// target is only scheme, host and port.
+    /// A query, fragment or user info, or a path with spaces or control
+    /// characters: a target is scheme, host, port and a path prefix.
     #[error(
-        "target {url:?}: only scheme://host[:port] is allowed (requests keep their captured path)"
+        "target {url:?}: only scheme://host[:port][/path] is allowed (no query, fragment, user info or spaces)"
     )]
     Extra {
         /// The URL.
@@ -66,10 +76,13 @@ impl Target {
         } else {
             return Err(TargetError::Scheme { url: url.into() });
         };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.contains(['/', '?', '#', '@']) {
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.contains(['?', '#', '@'])
+            || path.contains(|c: char| matches!(c, '?' | '#') || !c.is_ascii_graphic())
+        {
             return Err(TargetError::Extra { url: url.into() });
         }
+        let path_prefix = path.trim_end_matches('/');
         let (host, port) = if let Some(after) = authority.strip_prefix('[') {
             let Some((h, tail)) = after.split_once(']') else {
                 return Err(TargetError::NoHost { url: url.into() });
@@ -107,6 +120,7 @@ impl Target {
             host: host.to_owned(),
             port,
             authority: authority.to_owned(),
+            path_prefix: path_prefix.to_owned(),
         })
     }
 
@@ -128,6 +142,11 @@ impl Target {
     /// The port (80/443 when the URL has none).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The path put before every request's path (`/v2`), empty for none.
+    pub fn path_prefix(&self) -> &str {
+        &self.path_prefix
     }
 
     /// `host[:port]` as written: the Host a target-mode request carries

@@ -19,6 +19,23 @@ fn target_urls() {
     );
     let t = Target::parse("http://[::1]").unwrap();
     assert_eq!((t.host(), t.port(), t.authority()), ("::1", 80, "[::1]"));
+    // A path is a prefix, without its trailing slashes.
+    let prefixes = [
+        ("http://staging:8080/v2", "staging:8080", "/v2"),
+        ("http://staging:8080/v2/", "staging:8080", "/v2"),
+        ("http://a/x/y//", "a", "/x/y"),
+        ("http://a/", "a", ""),
+        ("http://a", "a", ""),
+        ("https://[::1]:9/p@q%20", "[::1]:9", "/p@q%20"),
+    ];
+    for (url, authority, prefix) in prefixes {
+        let t = Target::parse(url).unwrap();
+        assert_eq!(
+            (t.authority(), t.path_prefix()),
+            (authority, prefix),
+            "{url}"
+        );
+    }
     for bad in [
         "ftp://a",
         "a:80",
@@ -26,7 +43,9 @@ fn target_urls() {
         "http://a:0",
         "http://a:99999",
         "http://a:x",
-        "http://a/path",
+        "http://a/pa th",
+        "http://a/p?q",
+        "http://a/p#f",
         "http://u@a",
         "http://a?q",
         "http://[::1",

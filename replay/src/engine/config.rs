@@ -12,8 +12,11 @@ use serde::Serialize;
 use super::compare::{Baseline, Comparing};
 use super::record::Recording;
 use crate::client::{ClientError, ClientOptions, Target};
+use crate::filter::{Filter, RuleKind};
 use crate::input::{InputError, InputOptions};
-use crate::rewrite::{ExtraHeader, HostError, HostLine, HostMode, Rewriter};
+use crate::rewrite::{
+    Edits, ExtraHeader, HostError, HostLine, HostMode, RemoveHeader, Rewriter, UriRewrite,
+};
 use crate::sample::Sampler;
 use crate::schedule::{RateLimit, RatePolicy, Speed, SPIN_MARGIN};
 
@@ -99,6 +102,9 @@ pub struct Config {
     pub duration: Option<Duration>,
     /// Stop after this many requests (each sent to every target).
     pub limit: Option<u64>,
+    /// `--include` / `--exclude`: which exchanges are replayed at all
+    /// (before sampling).
+    pub filter: Filter,
     /// Which requests are replayed.
     pub sampler: Sampler,
     /// `--rate`.
@@ -111,6 +117,8 @@ pub struct Config {
     pub host_mode: HostMode,
     /// `--header`s.
     pub headers: Vec<ExtraHeader>,
+    /// `--rewrite-uri` and `--remove-header`.
+    pub edits: Edits,
     /// How long before a due time the scheduler stops sleeping on tokio's
     /// (millisecond) timer and waits with a precise one instead
     /// ([`SPIN_MARGIN`]; zero in paused-clock tests: tokio's timer alone).
@@ -144,12 +152,14 @@ impl Config {
             loops: 1,
             duration: None,
             limit: None,
+            filter: Filter::default(),
             sampler: Sampler::all(),
             rate: None,
             concurrency: 64,
             client: ClientOptions::default(),
             host_mode: HostMode::default(),
             headers: Vec::new(),
+            edits: Edits::default(),
             spin: SPIN_MARGIN,
             interrupt_grace: INTERRUPT_GRACE,
             compare: None,
@@ -240,6 +250,8 @@ impl Serialize for Config {
         m.serialize_entry("max_gap_ms", &ms(self.max_gap))?;
         m.serialize_entry("duration_ms", &ms(self.duration))?;
         m.serialize_entry("limit", &self.limit)?;
+        m.serialize_entry("include", &self.filter.args(RuleKind::Include))?;
+        m.serialize_entry("exclude", &self.filter.args(RuleKind::Exclude))?;
         m.serialize_entry("sample_pct", &self.sampler.percent().as_f64())?;
         m.serialize_entry("sample_by", &self.sampler.by().to_string())?;
         m.serialize_entry("seed", &self.sampler.seed())?;
@@ -256,6 +268,10 @@ impl Serialize for Config {
         m.serialize_entry("keep_host", &self.host_mode.keep_captured)?;
         let headers: Vec<&str> = self.headers.iter().map(ExtraHeader::arg).collect();
         m.serialize_entry("headers", &headers)?;
+        let rewrites: Vec<&str> = self.edits.uri.iter().map(UriRewrite::arg).collect();
+        m.serialize_entry("rewrite_uri", &rewrites)?;
+        let removed: Vec<&str> = self.edits.remove.iter().map(RemoveHeader::name).collect();
+        m.serialize_entry("remove_headers", &removed)?;
         if let Some(c) = &self.compare {
             m.serialize_entry("compare", &true)?;
             m.serialize_entry("compare_max_body", &c.max_body())?;

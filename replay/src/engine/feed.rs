@@ -11,8 +11,9 @@ use shadowtap_format::Exchange;
 use tokio::sync::mpsc;
 
 use super::compare::{Comparing, Recorded};
-use super::monitor::{Entry, FreeSlots, Recorder};
+use super::monitor::{Entry, FreeSlots, LeftOut, Recorder};
 use crate::compare::live::request_id;
+use crate::filter::Filter;
 use crate::input::{Input, InputError, InputOptions, InputWarning};
 use crate::rewrite::{Prepared, Rewriter, Unsendable};
 use crate::sample::Sampler;
@@ -55,6 +56,8 @@ pub enum Item {
     Tally {
         /// By sampling.
         sampled_out: u64,
+        /// By `--include` / `--exclude`.
+        filtered_out: u64,
         /// Not replayable, by reason.
         skipped: Vec<(SkipReason, u64)>,
     },
@@ -154,19 +157,22 @@ impl Exchanges for Memory {
     }
 }
 
-/// Exchanges → [`Item`]s: sampling, rewriting, loops. A plain iterator, run
+/// Exchanges → [`Item`]s: filtering, sampling, rewriting, loops. A plain iterator, run
 /// on the input thread (or inline in tests). When replaying, counters of
 /// what was left out ([`Item::Tally`]) go out just before the next request
 /// and at the end, so the scheduler counts exactly what it got to; when
 /// mirroring live the feed counts them itself, at once (see `Live`).
 pub struct Feed<E> {
     src: E,
+    /// `--include` / `--exclude`, applied before sampling.
+    filter: Filter,
     sampler: Sampler,
     rewriter: Rewriter,
     loops: u32,
     pass: u32,
     /// Requests produced in the current pass.
     produced: u64,
+    filtered_out: u64,
     sampled_out: u64,
     skipped: Vec<(SkipReason, u64)>,
     pending: VecDeque<Item>,
@@ -209,11 +215,13 @@ impl<E: Exchanges> Feed<E> {
     pub fn new(src: E, sampler: Sampler, rewriter: Rewriter, loops: u32) -> Feed<E> {
         Feed {
             src,
+            filter: Filter::default(),
             sampler,
             rewriter,
             loops,
             pass: 0,
             produced: 0,
+            filtered_out: 0,
             sampled_out: 0,
             skipped: Vec::new(),
             pending: VecDeque::new(),
@@ -222,6 +230,13 @@ impl<E: Exchanges> Feed<E> {
             live: None,
             compare: None,
         }
+    }
+
+    /// Leaves out what `filter` does not keep (counted as filtered out),
+    /// before sampling.
+    pub(crate) fn filtering(mut self, filter: Filter) -> Feed<E> {
+        self.filter = filter;
+        self
     }
 
     /// Makes each request carry its recording, for `--compare`.
@@ -238,15 +253,21 @@ impl<E: Exchanges> Feed<E> {
     }
 
     fn push_tally(&mut self) {
-        if self.sampled_out == 0 && self.skipped.is_empty() {
+        if self.sampled_out == 0 && self.filtered_out == 0 && self.skipped.is_empty() {
             return;
         }
         let sampled_out = std::mem::take(&mut self.sampled_out);
+        let filtered_out = std::mem::take(&mut self.filtered_out);
         let skipped = std::mem::take(&mut self.skipped);
         match &self.live {
-            Some(live) => live.recorder.record(Entry::LeftOut(sampled_out, skipped)),
+            Some(live) => live.recorder.record(Entry::LeftOut(LeftOut {
+                sampled_out,
+                filtered_out,
+                skipped,
+            })),
             None => self.pending.push_back(Item::Tally {
                 sampled_out,
+                filtered_out,
                 skipped,
             }),
         }
@@ -312,6 +333,11 @@ impl<E: Exchanges> Feed<E> {
 
     /// One exchange → an item, or `None` when it is left out (counted).
     fn convert(&mut self, (file, mut ex): (usize, Exchange)) -> Option<Item> {
+        if !self.filter.keep(&ex) {
+            self.filtered_out += 1;
+            self.settle_live();
+            return None;
+        }
         if !self.sampler.keep(file, &ex) {
             self.sampled_out += 1;
             self.settle_live();
@@ -450,8 +476,55 @@ mod tests {
     fn tally(n: u64) -> Item {
         Item::Tally {
             sampled_out: n,
+            filtered_out: 0,
             skipped: Vec::new(),
         }
+    }
+
+    #[test]
+    fn filtered_out_exchanges_are_counted_on_every_pass_and_never_sent() {
+        use crate::filter::{FilterRule, RuleKind};
+        use crate::rewrite::HostMode;
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let paths = ["/api/a", "/health", "/api/b", "/static", "/health"];
+        let exchanges = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let raw = format!("GET {p} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
+                (0, Exchange::new(i as u64, 0, addr, addr, i as u64, raw))
+            })
+            .collect();
+        let filter = Filter::new(vec![
+            FilterRule::parse(RuleKind::Exclude, "path:^/health$").unwrap(),
+            FilterRule::parse(RuleKind::Exclude, "path:^/static").unwrap(),
+        ]);
+        let feed = Feed::new(
+            Memory::new(exchanges),
+            Sampler::all(),
+            Rewriter::new(HostMode::default(), Vec::new()),
+            2,
+        )
+        .filtering(filter);
+        let (mut sent, mut filtered) = (Vec::new(), 0);
+        for item in feed {
+            match item {
+                Item::Request { req, .. } => sent.push(req.origin()),
+                Item::Tally {
+                    sampled_out,
+                    filtered_out,
+                    skipped,
+                } => {
+                    assert_eq!((sampled_out, skipped.len()), (0, 0));
+                    filtered += filtered_out;
+                }
+                other => panic!("unexpected item {other:?}"),
+            }
+        }
+        // Two passes: requests 0 and 2 each time, 3 filtered out each time.
+        let ids = |i| request_id(0, i);
+        assert_eq!(sent, [ids(0), ids(2), ids(0), ids(2)]);
+        assert_eq!(filtered, 6);
     }
 
     #[tokio::test]

@@ -186,6 +186,7 @@ impl Engine<Network> {
             .compare
             .as_ref()
             .is_some_and(|c| *c.baseline() == compare::Baseline::Recording);
+        input.keep_status |= self.config.filter.uses_status();
         let files = Files::open(self.config.inputs.clone(), input)?;
         let feed = self.feed(files);
         let source = Threaded::spawn(feed).map_err(|e| {
@@ -232,9 +233,10 @@ impl<X: Transports> Engine<X> {
         let feed = Feed::new(
             src,
             c.sampler.clone(),
-            Rewriter::new(c.host_mode, c.headers.clone()),
+            Rewriter::new(c.host_mode, c.headers.clone()).with_edits(c.edits.clone()),
             c.loops,
-        );
+        )
+        .filtering(c.filter.clone());
         let feed = match &c.compare {
             Some(cmp) => feed.comparing(cmp.clone()),
             None => feed,
@@ -248,17 +250,21 @@ impl<X: Transports> Engine<X> {
         }
     }
 
-    /// When mirroring live with no rate limit, no request limit and no
-    /// sampling, every request goes to every target that has a free slot,
+    /// When mirroring live with no rate limit, no request limit, no
+    /// sampling and no filter, every request goes to every target that has a free slot,
     /// and one that finds none is dropped ([`DropCause::Concurrency`]): the
     /// producer can then look before handing a request over, and drop it
     /// (and count it) itself when no target has one. `None` otherwise:
-    /// a request may then be sampled out, or wait for the rate limit, or end
+    /// a request may then be sampled or filtered out, or wait for the rate limit, or end
     /// the run, whatever the slots.
     pub fn free_slots(&self) -> Option<FreeSlots> {
         let c = &self.config;
-        (c.mode.is_live() && c.rate.is_none() && c.limit.is_none() && c.sampler.keeps_all())
-            .then(|| self.monitor.slots())
+        (c.mode.is_live()
+            && c.rate.is_none()
+            && c.limit.is_none()
+            && c.sampler.keeps_all()
+            && c.filter.is_empty())
+        .then(|| self.monitor.slots())
     }
 
     /// Replays the items of `source` until its end (or `shutdown`).
@@ -292,10 +298,17 @@ impl<X: Transports> Engine<X> {
             monitor,
         } = self;
         let grace = config.interrupt_grace;
+        let prefixes: Arc<Vec<Vec<u8>>> = Arc::new(
+            config
+                .targets
+                .iter()
+                .map(|t| t.path_prefix().as_bytes().to_vec())
+                .collect(),
+        );
         let workers = workers::spawn(
             config.concurrency,
             &transports,
-            &host_lines,
+            (&host_lines, &prefixes),
             &monitor,
             config.mode.is_live(),
             config.compare.clone(),

@@ -50,8 +50,19 @@ pub(crate) enum Entry {
     Drop(usize, DropCause),
     /// Not sent to any target: counted for each.
     DropAll(DropCause),
-    /// Exchanges of the input left out: sampled out, skipped by reason.
-    LeftOut(u64, Vec<(SkipReason, u64)>),
+    /// Exchanges of the input left out.
+    LeftOut(LeftOut),
+}
+
+/// Exchanges of the input left out since the last count.
+#[derive(Debug, Default)]
+pub(crate) struct LeftOut {
+    /// By sampling.
+    pub(crate) sampled_out: u64,
+    /// By `--include` / `--exclude`.
+    pub(crate) filtered_out: u64,
+    /// Not replayable, by reason.
+    pub(crate) skipped: Vec<(SkipReason, u64)>,
 }
 
 impl Entry {
@@ -63,7 +74,10 @@ impl Entry {
             Entry::Unanswered(t, intended, sent) => s.record_unanswered(t, intended, sent),
             Entry::Drop(t, cause) => s.record_drop(t, cause),
             Entry::DropAll(cause) => s.record_drop_all(cause),
-            Entry::LeftOut(sampled_out, skipped) => s.record_left_out(sampled_out, &skipped),
+            Entry::LeftOut(l) => {
+                s.record_filtered_out(l.filtered_out);
+                s.record_left_out(l.sampled_out, &l.skipped);
+            }
         }
     }
 }
@@ -371,9 +385,11 @@ mod tests {
             worker.record(outcome(0, Ok(200)));
         }
         assert_eq!(lock(&ledger.total).sent(), SHARD_BATCH as u64);
-        ledger
-            .immediate()
-            .record(Entry::LeftOut(2, vec![(SkipReason::Upgrade, 1)]));
+        ledger.immediate().record(Entry::LeftOut(LeftOut {
+            sampled_out: 2,
+            filtered_out: 0,
+            skipped: vec![(SkipReason::Upgrade, 1)],
+        }));
         let total = lock(&ledger.total);
         assert_eq!((total.sampled_out(), total.skipped_total()), (2, 1));
     }

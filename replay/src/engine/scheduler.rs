@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::compare::Recorded;
 use super::config::Config;
 use super::feed::{Item, ItemSource};
-use super::monitor::{Entry, FreeSlots, Recorder};
+use super::monitor::{Entry, FreeSlots, LeftOut, Recorder};
 use super::workers::Job;
 use super::StopReason;
 use crate::input::{InputError, InputWarning};
@@ -118,9 +118,14 @@ impl Scheduler {
         let (ts_ns, pass, req) = match item {
             Item::Tally {
                 sampled_out,
+                filtered_out,
                 skipped,
             } => {
-                self.recorder.record(Entry::LeftOut(sampled_out, skipped));
+                self.recorder.record(Entry::LeftOut(LeftOut {
+                    sampled_out,
+                    filtered_out,
+                    skipped,
+                }));
                 return Step::Next;
             }
             Item::Warning(w) => {

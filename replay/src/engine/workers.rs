@@ -40,12 +40,18 @@ pub(crate) struct Workers {
     pub(crate) leftovers: Vec<async_channel::Receiver<Job>>,
 }
 
-/// Starts `concurrency` workers per target. `wall_anchor`: measure the
-/// mirror delay (live mode).
+/// Each target's Host line (`None`: the captured one is kept).
+pub(crate) type HostLines = Arc<Vec<Option<HostLine>>>;
+
+/// Each target's path prefix (empty: none).
+pub(crate) type Prefixes = Arc<Vec<Vec<u8>>>;
+
+/// Starts `concurrency` workers per target, given each target's Host line
+/// and path prefix. `live`: measure the mirror delay.
 pub(crate) fn spawn<X: Transports>(
     concurrency: usize,
     transports: &X,
-    host_lines: &Arc<Vec<Option<HostLine>>>,
+    (host_lines, prefixes): (&HostLines, &Prefixes),
     monitor: &Monitor,
     live: bool,
     compare: Option<Arc<Comparing>>,
@@ -73,6 +79,8 @@ pub(crate) fn spawn<X: Transports>(
                 target,
                 transport: transports.make(target),
                 host_lines: host_lines.clone(),
+                prefixes: prefixes.clone(),
+                assembled: Vec::new(),
                 recorder: monitor.ledger.recorder(),
                 queue: rx.clone(),
                 wall_anchor,
@@ -95,6 +103,11 @@ struct Worker<T> {
     target: usize,
     transport: T,
     host_lines: Arc<Vec<Option<HostLine>>>,
+    /// Each target's path prefix (empty: none).
+    prefixes: Arc<Vec<Vec<u8>>>,
+    /// Reused: a request with this target's path prefix, when it has one
+    /// (the shared [`Prepared`] bytes are the same for every target).
+    assembled: Vec<u8>,
     recorder: Recorder,
     queue: async_channel::Receiver<Job>,
     /// (monotonic, wall-clock ns) at the same moment, when the mirror delay
@@ -143,7 +156,18 @@ impl<T: Transport> Worker<T> {
                 armed: true,
             };
             let host_line = self.host_lines.get(self.target).and_then(Option::as_ref);
-            let (parts, method) = (job.req.parts(host_line), job.req.method());
+            let prefix = self
+                .prefixes
+                .get(self.target)
+                .map_or(&[][..], Vec::as_slice);
+            let parts = if prefix.is_empty() || job.req.path_at().is_none() {
+                job.req.parts(host_line)
+            } else {
+                job.req
+                    .write_with_prefix(host_line, prefix, &mut self.assembled);
+                [&self.assembled[..], &[][..], &[][..]]
+            };
+            let method = job.req.method();
             // The response is kept only when there is one to compare it with.
             let keep = job.recorded.as_ref().is_some_and(|r| r.wants_response());
             let kept = self.kept.as_mut().filter(|_| keep);

@@ -280,6 +280,10 @@ pub struct Report {
     pub sources: u32,
     /// Input exchanges left out by sampling.
     pub sampled_out: u64,
+    /// Input exchanges left out by `--include` / `--exclude` (absent in
+    /// reports written before filters existed: 0).
+    #[serde(default)]
+    pub filtered_out: u64,
     /// Input exchanges that could not be replayed, by reason.
     pub skipped: BTreeMap<String, u64>,
     /// Every target added.
@@ -460,7 +464,7 @@ impl Report {
             stats.targets(),
             stats.per_target(),
             &stats.overall(),
-            stats.sampled_out(),
+            (stats.sampled_out(), stats.filtered_out()),
             skipped,
             run,
             1,
@@ -471,7 +475,7 @@ impl Report {
         names: &[String],
         per_target: &[TargetStats],
         overall: &TargetStats,
-        sampled_out: u64,
+        (sampled_out, filtered_out): (u64, u64),
         skipped: BTreeMap<String, u64>,
         run: &RunInfo,
         sources: u32,
@@ -486,6 +490,7 @@ impl Report {
             interrupted: run.interrupted,
             sources,
             sampled_out,
+            filtered_out,
             skipped,
             overall: TargetReport::from_stats(OVERALL, overall, run.elapsed),
             targets: names
@@ -517,6 +522,7 @@ impl Report {
         let mut names: Vec<String> = Vec::new();
         let mut per_target: Vec<TargetStats> = Vec::new();
         let mut sampled_out = 0u64;
+        let mut filtered_out = 0u64;
         let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
         let mut elapsed = Duration::ZERO;
         let mut interrupted = false;
@@ -540,6 +546,7 @@ impl Report {
                 }
             }
             sampled_out = sampled_out.saturating_add(r.sampled_out);
+            filtered_out = filtered_out.saturating_add(r.filtered_out);
             for (k, v) in &r.skipped {
                 *skipped.entry(k.clone()).or_insert(0) += v;
             }
@@ -564,7 +571,7 @@ impl Report {
             &names,
             &per_target,
             &overall,
-            sampled_out,
+            (sampled_out, filtered_out),
             skipped,
             &run,
             sources,
@@ -585,7 +592,7 @@ impl Report {
         Ok(Stats::from_parts(
             self.targets.iter().map(|t| t.target.clone()).collect(),
             per_target,
-            self.sampled_out,
+            (self.sampled_out, self.filtered_out),
             skipped,
         ))
     }

@@ -33,7 +33,16 @@ impl Report {
         }
         out.push('\n');
         let skipped: u64 = self.skipped.values().sum();
-        if self.sampled_out > 0 || skipped > 0 {
+        if self.filtered_out > 0 {
+            let _ = write!(out, "  input: {} filtered out,", self.filtered_out);
+            let _ = writeln!(
+                out,
+                " {} sampled out, {} not replayable{}",
+                self.sampled_out,
+                skipped,
+                nonzero_list(&self.skipped)
+            );
+        } else if self.sampled_out > 0 || skipped > 0 {
             let _ = writeln!(
                 out,
                 "  input: {} sampled out, {} not replayable{}",

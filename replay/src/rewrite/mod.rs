@@ -53,6 +53,9 @@
 //!   first line replaced in place by the given line and its later lines
 //!   dropped; a new name is appended after the last header, in the order
 //!   given. A `--header 'Host: ...'` wins over the Host mode.
+//! - **`--rewrite-uri`** rewrites the request target's path and query, and
+//!   **`--remove-header`** drops header lines ([`Edits`], see
+//!   [`edit`](self::edit)'s docs); the rest of the request line is kept.
 //!
 //! Requests that cannot be replayed faithfully are refused with
 //! [`Unsendable::Skip`] and counted in the report's `skipped` map by
@@ -75,9 +78,14 @@ use shadowtap_format::{Exchange, Flags};
 
 use crate::stats::SkipReason;
 
+mod edit;
 mod shadow;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_edit;
+
+pub use edit::{EditArgError, Edits, RemoveHeader, UriRewrite};
 
 use shadow::shadow_host_into;
 pub use shadow::{shadow_host, HostError, HostLine, HostMode, LineEnding, SHADOW_SUFFIX};
@@ -172,6 +180,9 @@ const INCOMPLETE: Flags = Flags::REQ_INCOMPLETE
 pub struct Prepared {
     bytes: Vec<u8>,
     host_at: Option<usize>,
+    /// Where a target's path prefix goes: the start of the request target's
+    /// path (`None`: an asterisk-form or unusual target, sent as is).
+    path_at: Option<usize>,
     /// How the per-target Host line ends.
     host_ending: LineEnding,
     method_len: usize,
@@ -236,6 +247,38 @@ impl Prepared {
     pub fn host_at(&self) -> Option<usize> {
         self.host_at
     }
+
+    /// Where a target's path prefix is inserted, if anywhere.
+    pub fn path_at(&self) -> Option<usize> {
+        self.path_at
+    }
+
+    /// Writes into `out` (cleared first) the bytes to send to a target whose
+    /// Host line is `host_line` and whose URL has the path prefix `prefix`
+    /// (see [`Target`](crate::client::Target)): [`Prepared::parts`] with
+    /// `prefix` put before the request's path.
+    pub fn write_with_prefix(
+        &self,
+        host_line: Option<&HostLine>,
+        prefix: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        let parts = self.parts(host_line);
+        out.reserve(prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        // The prefix is in the request line, before any Host line: in the
+        // first part.
+        match self.path_at.filter(|&at| at <= parts[0].len()) {
+            Some(at) if !prefix.is_empty() => {
+                out.extend_from_slice(&parts[0][..at]);
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(&parts[0][at..]);
+            }
+            _ => out.extend_from_slice(parts[0]),
+        }
+        out.extend_from_slice(parts[1]);
+        out.extend_from_slice(parts[2]);
+    }
 }
 
 /// Rewrites captured requests (see the module docs). Holds reusable scratch
@@ -244,6 +287,8 @@ impl Prepared {
 pub struct Rewriter {
     mode: HostMode,
     extra: Vec<ExtraHeader>,
+    /// `--rewrite-uri`, `--remove-header`.
+    edits: Edits,
     /// `--header` Host, which wins over the mode.
     extra_host: bool,
     /// Reused: the `Connection` header lines.
@@ -262,11 +307,18 @@ impl Rewriter {
         Rewriter {
             mode,
             extra,
+            edits: Edits::default(),
             extra_host,
             conn_values: Vec::new(),
             extra_done: vec![false; n],
             scratch: Vec::new(),
         }
+    }
+
+    /// Adds `--rewrite-uri` and `--remove-header` edits.
+    pub fn with_edits(mut self, edits: Edits) -> Rewriter {
+        self.edits = edits;
+        self
     }
 
     /// True when every target gets its own Host line.
@@ -351,7 +403,7 @@ impl Rewriter {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len() + 2).sum::<usize>());
-        out.extend_from_slice(&h[..req_line_end]);
+        let path_at = self.write_request_line(&mut out, &h[..req_line_end]);
         self.extra_done.iter_mut().for_each(|d| *d = false);
         let extra_connection = self
             .extra
@@ -378,6 +430,9 @@ impl Rewriter {
                     out.extend_from_slice(&self.extra[i].line);
                     out.extend_from_slice(line_ending.as_bytes());
                 }
+                continue;
+            }
+            if self.edits.removes(h, &line) {
                 continue;
             }
             if line.is(h, b"host") {
@@ -456,11 +511,46 @@ impl Rewriter {
         Ok(Prepared {
             bytes: out,
             host_at,
+            path_at,
             host_ending,
             method_len,
             keep_alive,
             origin: 0,
         })
+    }
+
+    /// Writes the request line, its target rewritten by `--rewrite-uri`,
+    /// and returns where in `out` the target's path starts (for a target's
+    /// path prefix): an origin-form target's start, an absolute-form one's
+    /// path (after the authority), `None` for any other form. (The head
+    /// parsed: one space after the method and one after the target.)
+    fn write_request_line(&self, out: &mut Vec<u8>, line: &[u8]) -> Option<usize> {
+        let start = line
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(line.len(), |m| m + 1);
+        let len = line[start..]
+            .iter()
+            .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+            .unwrap_or(line.len() - start);
+        let at = out.len() + start;
+        let rewritten = self.edits.rewrite_target(&line[start..start + len]);
+        let target = match &rewritten {
+            Some(target) => {
+                out.extend_from_slice(&line[..start]);
+                out.extend_from_slice(target);
+                out.extend_from_slice(&line[start + len..]);
+                &target[..]
+            }
+            None => {
+                out.extend_from_slice(line);
+                &line[start..start + len]
+            }
+        };
+        if target.first() == Some(&b'/') {
+            return Some(at);
+        }
+        crate::filter::origin_start(target).map(|o| at + o)
     }
 
     /// Writes the Host line for the mode: a per-target slot, or the captured

@@ -330,6 +330,7 @@ pub struct Stats {
     targets: Vec<String>,
     per_target: Vec<TargetStats>,
     sampled_out: u64,
+    filtered_out: u64,
     skipped: [u64; 5],
     first_intended: Option<Duration>,
     last_done: Option<Duration>,
@@ -343,6 +344,7 @@ impl Stats {
             targets: targets.to_vec(),
             per_target: targets.iter().map(|_| TargetStats::new()).collect(),
             sampled_out: 0,
+            filtered_out: 0,
             skipped: [0; 5],
             first_intended: None,
             last_done: None,
@@ -414,6 +416,12 @@ impl Stats {
         self.sampled_out = self.sampled_out.saturating_add(n);
     }
 
+    /// Counts `n` exchanges of the input left out by `--include` /
+    /// `--exclude`.
+    pub fn record_filtered_out(&mut self, n: u64) {
+        self.filtered_out = self.filtered_out.saturating_add(n);
+    }
+
     /// Counts one exchange of the input that could not be replayed at all.
     pub fn record_skipped(&mut self, reason: SkipReason) {
         self.skipped[reason.index()] += 1;
@@ -441,6 +449,7 @@ impl Stats {
             }
         }
         self.sampled_out = self.sampled_out.saturating_add(other.sampled_out);
+        self.filtered_out = self.filtered_out.saturating_add(other.filtered_out);
         for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
             *a += b;
         }
@@ -481,6 +490,11 @@ impl Stats {
     /// Exchanges left out by sampling.
     pub fn sampled_out(&self) -> u64 {
         self.sampled_out
+    }
+
+    /// Exchanges left out by `--include` / `--exclude`.
+    pub fn filtered_out(&self) -> u64 {
+        self.filtered_out
     }
 
     /// Exchanges not replayable, by reason.
@@ -560,13 +574,14 @@ impl Stats {
     pub(crate) fn from_parts(
         targets: Vec<String>,
         per_target: Vec<TargetStats>,
-        sampled_out: u64,
+        (sampled_out, filtered_out): (u64, u64),
         skipped: [u64; 5],
     ) -> Stats {
         Stats {
             targets,
             per_target,
             sampled_out,
+            filtered_out,
             skipped,
             first_intended: None,
             last_done: None,
