@@ -328,7 +328,9 @@ impl Comparing {
         let latency = response.as_ref().map_or(Duration::ZERO, |r| {
             Duration::from_nanos(r.last_ns.saturating_sub(ex.req_first_ns))
         });
-        // The request line is not rewritten: the prepared bytes start with it.
+        // The prepared bytes start with the request line as sent (after
+        // --rewrite-uri; a target's path prefix is not in it): endpoints are
+        // named by what the candidates were asked.
         let line = scan_request_line(prepared.parts(None)[0]);
         let method = line.as_ref().map_or(prepared.method(), |l| l.method);
         let uri = line
