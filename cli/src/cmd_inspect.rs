@@ -13,6 +13,7 @@ use shadowtap_format::http1::{parse_request_head_lenient, scan_request_line};
 use shadowtap_format::{End, Exchange, ReadOptions, Reader};
 use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
 
+use crate::show::{self, Show};
 use crate::{exit, units};
 
 /// `--include` / `--exclude` for `inspect` and `stats`: the rules `replay`
@@ -68,6 +69,17 @@ pub struct InspectArgs {
     /// how many exchanges were lost.
     #[arg(long)]
     pub salvage: bool,
+    /// Also show each request's and response's header fields.
+    #[arg(long)]
+    pub headers: bool,
+    /// Also show each request's and response's body: text as it is, other
+    /// bytes as base64, with their length.
+    #[arg(long)]
+    pub body: bool,
+    /// With --body: undo chunking and Content-Encoding (gzip, deflate, br,
+    /// zstd) first.
+    #[arg(long, requires = "body")]
+    pub decode: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
 }
@@ -116,6 +128,9 @@ struct ExchangeLine<'a> {
     /// absent for a capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<u64>,
+    /// `--headers`, `--body`.
+    #[serde(flatten)]
+    extra: show::Extra,
 }
 
 /// The method and target of a recorded request, read as far as its request
@@ -154,6 +169,11 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let limit = args.limit.unwrap_or(u64::MAX);
+    let show = Show {
+        headers: args.headers,
+        body: args.body,
+        decode: args.decode,
+    };
     let mut n = 0;
     while n < limit {
         let Some(ex) = next(&mut reader, &args.file)? else {
@@ -186,6 +206,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                     .map(|r| r.head.len() as u64 + r.body_len),
                 flags: ex.flags.names().map(|n| n.into_owned()).collect(),
                 origin: ex.origin,
+                extra: show.extra(&ex, method.unwrap_or("GET")),
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
@@ -214,6 +235,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
                 write!(out, "  origin {origin}")?;
             }
             writeln!(out)?;
+            if show.any() {
+                show.write_text(&mut out, &ex, method.unwrap_or("GET"), printable)?;
+            }
         }
     }
     out.flush()?;

@@ -31,6 +31,7 @@ mod cmd_report;
 mod cmd_serve;
 mod cmd_tee;
 mod exit;
+mod show;
 mod stderr;
 
 #[cfg(test)]

@@ -283,3 +283,88 @@ fn closed_stdout_is_success() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// One POST with a JSON body, answered with a chunked, gzip-coded body
+/// (a stored deflate block, made by hand) and a binary one.
+fn write_bodies_log(path: &Path) {
+    let request = b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"n\":1}".to_vec();
+    let gz: &[u8] = &[
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255, 1, 2, 0, 0xfd, 0xff, b'h', b'i', 0xac, 0x2a, 0x93,
+        0xd8, 2, 0, 0, 0,
+    ];
+    let mut body = format!("{:x}\r\n", gz.len()).into_bytes();
+    body.extend_from_slice(gz);
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let head =
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n";
+    let ts = 1_800_000_000_000_000_000;
+    let ex = Exchange::new(
+        1,
+        1,
+        "127.0.0.1:40000".parse().unwrap(),
+        "127.0.0.1:8080".parse().unwrap(),
+        ts,
+        request,
+    )
+    .with_response(Response::new(
+        201,
+        ts + 1_000,
+        ts + 2_000,
+        head.to_vec(),
+        body,
+    ));
+    let mut w = Writer::create(path, &FileHeader::default(), WriterOptions::default()).unwrap();
+    w.append(&ex).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn inspect_shows_headers_and_bodies_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("b.stlog");
+    write_bodies_log(&log);
+    let log = log.to_str().unwrap();
+    // Text, as on the wire: the response body is binary (gzip in chunks).
+    let out = run(&["inspect", log, "--headers", "--body"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    for want in [
+        "  > Host: shop.example\n",
+        "  > Content-Type: application/json\n",
+        "  > [body: 7 bytes of 7 on the wire, as on the wire]\n  > {\"n\":1}\n",
+        "  < Content-Encoding: gzip\n",
+        "  < [body: 36 bytes of 36 on the wire, as on the wire, base64]\n",
+    ] {
+        assert!(t.contains(want), "no {want:?} in\n{t}");
+    }
+    // Decoded: the text inside.
+    let out = run(&["inspect", log, "--body", "--decode"]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("  < [body: 2 bytes of 36 on the wire, decoded]\n  < hi\n"),
+        "{t}"
+    );
+    assert!(!t.contains("Host:"), "--body alone shows no headers: {t}");
+    // JSON: the same as fields.
+    let out = run(&["inspect", log, "--json", "--headers", "--body", "--decode"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["request_headers"][0],
+        serde_json::json!(["Host", "shop.example"])
+    );
+    assert_eq!(
+        v["response_headers"][1],
+        serde_json::json!(["Content-Encoding", "gzip"])
+    );
+    assert_eq!(v["request_body"]["data"], "{\"n\":1}");
+    assert_eq!(v["response_body"]["data"], "hi");
+    assert_eq!(v["response_body"]["decoded"], true);
+    assert_eq!(v["response_body"]["wire_len"], 36);
+    // Without the flags, the line has none of these fields.
+    let out = run(&["inspect", log, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("request_headers").is_none() && v.get("response_body").is_none());
+    // --decode needs --body.
+    let out = run(&["inspect", log, "--decode"]);
+    assert_eq!(out.status.code(), Some(2));
+}
