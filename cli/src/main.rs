@@ -22,6 +22,7 @@ macro_rules! say_raw {
 }
 
 mod cmd_capture;
+mod cmd_convert;
 mod cmd_demo;
 mod cmd_diff;
 mod cmd_docs;
@@ -75,6 +76,8 @@ enum Command {
     Serve(cmd_serve::ServeArgs),
     /// Mirror live traffic to targets as it happens (and optionally record it).
     Tee(cmd_tee::TeeArgs),
+    /// Convert a log between formats (.stlog, .jsonl).
+    Convert(cmd_convert::ConvertArgs),
     /// Compare the responses of two logs of the same requests.
     Diff(cmd_diff::DiffArgs),
     /// Work with JSON reports (merge reports from several machines).
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Tee(args) => cmd_tee::run(args),
         Command::Demo(args) => cmd_demo::run(args),
         Command::Diff(args) => cmd_diff::run(args),
+        Command::Convert(args) => cmd_convert::run(args),
         Command::Completions(args) => cmd_docs::completions(args, Cli::command()),
         Command::Man(args) => cmd_docs::man(args, Cli::command()),
     };
