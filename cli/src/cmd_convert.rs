@@ -20,6 +20,8 @@ use shadowtap_format::{
 
 use crate::exit;
 
+mod curl;
+
 /// The longest `.jsonl` line read: an exchange with bodies up to the
 /// capture's largest body cap, base64-encoded, fits well within it.
 const MAX_JSONL_LINE: u64 = 256 << 20;
@@ -35,7 +37,8 @@ pub struct ConvertArgs {
     /// The input's format (`stlog`, `jsonl`); by default from its extension.
     #[arg(long, value_name = "FMT")]
     pub from: Option<String>,
-    /// The output's format (`stlog`, `jsonl`); by default from its extension.
+    /// The output's format (`stlog`, `jsonl`, `curl`); by default from its
+    /// extension (`.curl` and `.sh` are curl).
     #[arg(long, value_name = "FMT")]
     pub to: Option<String>,
 }
@@ -45,6 +48,8 @@ pub struct ConvertArgs {
 enum Format {
     Stlog,
     Jsonl,
+    /// Write only: a bash script of curl commands.
+    Curl,
 }
 
 impl Format {
@@ -53,6 +58,7 @@ impl Format {
         match name.to_ascii_lowercase().as_str() {
             "stlog" => Some(Format::Stlog),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "curl" | "sh" => Some(Format::Curl),
             _ => None,
         }
     }
@@ -64,7 +70,7 @@ impl Format {
             return match Format::by_name(name) {
                 Some(f) => Ok(f),
                 None => exit::usage(format!(
-                    "unknown {which} format {name:?} (known: stlog, jsonl)"
+                    "unknown {which} format {name:?} (known: stlog, jsonl, curl)"
                 )),
             };
         }
@@ -88,13 +94,12 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
     if stdout && to == Format::Stlog {
         return exit::usage("a .stlog cannot be written to stdout; give a file name");
     }
+    if from == Format::Curl {
+        return exit::usage("curl is an output format only");
+    }
     let mut source = Source::open(from, &args.input)?;
     let header = source.header();
-    let mut dest = if stdout {
-        Dest::Jsonl(BufWriter::new(Box::new(io::stdout().lock())))
-    } else {
-        Dest::create(to, &args.output, &header)?
-    };
+    let mut dest = Dest::create(to, (!stdout).then_some(&*args.output), &header)?;
     let mut n = 0u64;
     while let Some(ex) = source.next()? {
         dest.write(&ex)
@@ -126,7 +131,7 @@ impl Source {
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 Source::Stlog(Box::new(r), path.to_path_buf())
             }
-            Format::Jsonl => {
+            Format::Jsonl | Format::Curl => {
                 let f =
                     File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
                 Source::Jsonl(JsonlReader::new(BufReader::new(f)), path.to_path_buf())
@@ -165,18 +170,33 @@ impl Source {
 enum Dest {
     Stlog(Writer<File>),
     Jsonl(BufWriter<Box<dyn Write>>),
+    Curl(BufWriter<Box<dyn Write>>),
 }
 
 impl Dest {
-    fn create(format: Format, path: &Path, header: &FileHeader) -> anyhow::Result<Dest> {
-        let what = || format!("cannot create {}", path.display());
-        Ok(match format {
-            Format::Stlog => Dest::Stlog(
-                Writer::create(path, header, WriterOptions::default()).with_context(what)?,
-            ),
-            Format::Jsonl => {
-                let f: Box<dyn Write> = Box::new(File::create(path).with_context(what)?);
-                Dest::Jsonl(BufWriter::new(f))
+    /// A destination writing `path`, or stdout without one (text formats).
+    fn create(format: Format, path: Option<&Path>, header: &FileHeader) -> anyhow::Result<Dest> {
+        let shown = path.map_or_else(|| "stdout".into(), |p| p.display().to_string());
+        let what = || format!("cannot create {shown}");
+        let text = || -> anyhow::Result<BufWriter<Box<dyn Write>>> {
+            let w: Box<dyn Write> = match path {
+                Some(p) => Box::new(File::create(p).with_context(what)?),
+                None => Box::new(io::stdout().lock()),
+            };
+            Ok(BufWriter::new(w))
+        };
+        Ok(match (format, path) {
+            (Format::Stlog, Some(p)) => {
+                Dest::Stlog(Writer::create(p, header, WriterOptions::default()).with_context(what)?)
+            }
+            (Format::Stlog, None) => {
+                return exit::usage("a .stlog cannot be written to stdout; give a file name")
+            }
+            (Format::Jsonl, _) => Dest::Jsonl(text()?),
+            (Format::Curl, _) => {
+                let mut w = text()?;
+                w.write_all(curl::PREAMBLE).with_context(what)?;
+                Dest::Curl(w)
             }
         })
     }
@@ -185,6 +205,7 @@ impl Dest {
         match self {
             Dest::Stlog(w) => w.append(ex)?,
             Dest::Jsonl(w) => write_jsonl(w, ex)?,
+            Dest::Curl(w) => curl::write(w, ex)?,
         }
         Ok(())
     }
@@ -194,7 +215,7 @@ impl Dest {
             Dest::Stlog(w) => {
                 w.finish()?;
             }
-            Dest::Jsonl(mut w) => w.flush()?,
+            Dest::Jsonl(mut w) | Dest::Curl(mut w) => w.flush()?,
         }
         Ok(())
     }

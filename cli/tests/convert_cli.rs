@@ -137,3 +137,98 @@ fn unknown_format_is_exit_2() {
     let out = convert(&a, Path::new("-"), &["--to", "stlog"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Waits up to 30 s for `child`, killing it after that.
+fn wait_bounded(child: &mut std::process::Child) -> std::process::ExitStatus {
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("process {} did not exit within 30 s", child.id());
+}
+
+#[test]
+fn curl_commands_parse_and_resend_the_same_bytes() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.stlog");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--record"])
+        .arg(&rec)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+
+    let client = "127.0.0.1:1".parse().unwrap();
+    let server = addr.parse().unwrap();
+    let mut post = format!(
+        "POST /a/../b?x=[1]&y={{2}} HTTP/1.1\r\nHost: {addr}\r\nx-Odd: it's \\ caf\u{e9} $HOME `id`\r\n\
+         Empty:\r\nX-Dup: 1\r\nx-dup: 2\r\nContent-Length: 7\r\n\r\n"
+    )
+    .into_bytes();
+    post.extend_from_slice(b"a\0%'\n\xff\\");
+    let get =
+        format!("GET /q?%41 HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\nUser-Agent: t\r\n\r\n");
+    let chunked = format!(
+        "POST /c HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
+    );
+    let exs = vec![
+        Exchange::new(1, 1, client, server, 1, post.clone()),
+        Exchange::new(2, 1, client, server, 2, chunked.into_bytes()),
+        Exchange::new(3, 2, client, server, 3, get.clone().into_bytes()),
+    ];
+    let log = dir.path().join("in.stlog");
+    write_log(&log, &exs);
+    let script = dir.path().join("out.sh");
+    let out = convert(&log, &script, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains("# exchange 2 (conn 1) skipped: a Transfer-Encoding body"),
+        "{text}"
+    );
+    assert_eq!(text.matches("\ncurl ").count(), 2, "{text}");
+
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let ran = Command::new("bash").arg(&script).output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+
+    // SAFETY: plain syscall on the pid of our own child.
+    unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(wait_bounded(&mut serve).code(), Some(0));
+    let got: Vec<Vec<u8>> = read_log(&rec).into_iter().map(|e| e.request).collect();
+    assert_eq!(got, vec![post, get.into_bytes()]);
+}
