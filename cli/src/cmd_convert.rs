@@ -2,7 +2,9 @@
 //!
 //! Exchanges stream through one at a time: a source yields the next
 //! exchange, a destination writes it, so memory stays at one exchange (plus
-//! the `.stlog` writer's open block) whatever the size of the input.
+//! the `.stlog` writer's open block) whatever the size of the input; the
+//! one exception is reading a `.har`, a single JSON document parsed whole
+//! (bounded by [`har::MAX_HAR`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -21,6 +23,7 @@ use shadowtap_format::{
 use crate::exit;
 
 mod curl;
+mod har;
 
 /// The longest `.jsonl` line read: an exchange with bodies up to the
 /// capture's largest body cap, base64-encoded, fits well within it.
@@ -34,10 +37,10 @@ pub struct ConvertArgs {
     /// The file to write; `-` for stdout (text formats only).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
-    /// The input's format (`stlog`, `jsonl`); by default from its extension.
+    /// The input's format (`stlog`, `jsonl`, `har`); by default from its extension.
     #[arg(long, value_name = "FMT")]
     pub from: Option<String>,
-    /// The output's format (`stlog`, `jsonl`, `curl`); by default from its
+    /// The output's format (`stlog`, `jsonl`, `har`, `curl`); by default from its
     /// extension (`.curl` and `.sh` are curl).
     #[arg(long, value_name = "FMT")]
     pub to: Option<String>,
@@ -50,6 +53,8 @@ enum Format {
     Jsonl,
     /// Write only: a bash script of curl commands.
     Curl,
+    /// HAR 1.2.
+    Har,
 }
 
 impl Format {
@@ -59,6 +64,7 @@ impl Format {
             "stlog" => Some(Format::Stlog),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "curl" | "sh" => Some(Format::Curl),
+            "har" => Some(Format::Har),
             _ => None,
         }
     }
@@ -70,7 +76,7 @@ impl Format {
             return match Format::by_name(name) {
                 Some(f) => Ok(f),
                 None => exit::usage(format!(
-                    "unknown {which} format {name:?} (known: stlog, jsonl, curl)"
+                    "unknown {which} format {name:?} (known: stlog, jsonl, har, curl)"
                 )),
             };
         }
@@ -121,6 +127,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
 enum Source {
     Stlog(Box<Reader<BufReader<File>>>, PathBuf),
     Jsonl(JsonlReader<BufReader<File>>, PathBuf),
+    Har(har::HarReader, PathBuf),
 }
 
 impl Source {
@@ -130,6 +137,26 @@ impl Source {
                 let r = Reader::open_with(path, ReadOptions { salvage: false })
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 Source::Stlog(Box::new(r), path.to_path_buf())
+            }
+            Format::Har => {
+                let what = || format!("cannot read {}", path.display());
+                let mut doc = Vec::new();
+                File::open(path)
+                    .with_context(what)?
+                    .take(har::MAX_HAR + 1)
+                    .read_to_end(&mut doc)
+                    .with_context(what)?;
+                if doc.len() as u64 > har::MAX_HAR {
+                    anyhow::bail!(
+                        "cannot read {}: a .har is read whole, and this one is over {} MiB",
+                        path.display(),
+                        har::MAX_HAR >> 20
+                    );
+                }
+                Source::Har(
+                    har::HarReader::new(&doc).with_context(what)?,
+                    path.to_path_buf(),
+                )
             }
             Format::Jsonl | Format::Curl => {
                 let f =
@@ -144,7 +171,7 @@ impl Source {
     fn header(&self) -> FileHeader {
         match self {
             Source::Stlog(r, _) => r.header().clone(),
-            Source::Jsonl(..) => FileHeader {
+            Source::Jsonl(..) | Source::Har(..) => FileHeader {
                 writer: concat!("shadowtap ", env!("CARGO_PKG_VERSION")).into(),
                 created_ns: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -162,6 +189,9 @@ impl Source {
             Source::Jsonl(r, path) => r
                 .next_exchange()
                 .with_context(|| format!("cannot read {}", path.display())),
+            Source::Har(r, path) => r
+                .next_exchange()
+                .with_context(|| format!("cannot read {}", path.display())),
         }
     }
 }
@@ -171,6 +201,12 @@ enum Dest {
     Stlog(Writer<File>),
     Jsonl(BufWriter<Box<dyn Write>>),
     Curl(BufWriter<Box<dyn Write>>),
+    /// HAR entries; `written` so far, `skipped` ones HAR cannot carry.
+    Har {
+        w: BufWriter<Box<dyn Write>>,
+        written: u64,
+        skipped: u64,
+    },
 }
 
 impl Dest {
@@ -198,6 +234,15 @@ impl Dest {
                 w.write_all(curl::PREAMBLE).with_context(what)?;
                 Dest::Curl(w)
             }
+            (Format::Har, _) => {
+                let mut w = text()?;
+                w.write_all(har::preamble().as_bytes()).with_context(what)?;
+                Dest::Har {
+                    w,
+                    written: 0,
+                    skipped: 0,
+                }
+            }
         })
     }
 
@@ -206,6 +251,19 @@ impl Dest {
             Dest::Stlog(w) => w.append(ex)?,
             Dest::Jsonl(w) => write_jsonl(w, ex)?,
             Dest::Curl(w) => curl::write(w, ex)?,
+            Dest::Har {
+                w,
+                written,
+                skipped,
+            } => match har::write(w, ex, *written == 0)? {
+                Ok(()) => *written += 1,
+                Err(why) => {
+                    *skipped += 1;
+                    if *skipped <= 10 {
+                        say!("shadowtap: exchange {} left out of the HAR: {why}", ex.id);
+                    }
+                }
+            },
         }
         Ok(())
     }
@@ -216,6 +274,13 @@ impl Dest {
                 w.finish()?;
             }
             Dest::Jsonl(mut w) | Dest::Curl(mut w) => w.flush()?,
+            Dest::Har { mut w, skipped, .. } => {
+                w.write_all(har::POSTAMBLE)?;
+                w.flush()?;
+                if skipped > 0 {
+                    say!("shadowtap: {skipped} exchanges left out of the HAR");
+                }
+            }
         }
         Ok(())
     }

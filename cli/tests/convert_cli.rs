@@ -232,3 +232,93 @@ fn curl_commands_parse_and_resend_the_same_bytes() {
     let got: Vec<Vec<u8>> = read_log(&rec).into_iter().map(|e| e.request).collect();
     assert_eq!(got, vec![post, get.into_bytes()]);
 }
+
+#[test]
+fn stlog_har_stlog_keeps_the_request_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, h, b) = (
+        dir.path().join("a.stlog"),
+        dir.path().join("a.har"),
+        dir.path().join("b.stlog"),
+    );
+    let exs = exchanges();
+    write_log(&a, &exs);
+    let out = convert(&a, &h, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&h).unwrap()).unwrap();
+    assert_eq!(doc["log"]["version"], "1.2");
+    let entries = doc["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 20);
+    assert_eq!(entries[0]["startedDateTime"], "2027-01-15T08:00:00.000Z");
+    assert_eq!(entries[0]["request"]["url"], "http://h.example/p/0?q=a%20b");
+    assert_eq!(entries[0]["response"]["content"]["encoding"], "base64");
+    assert_eq!(entries[1]["response"]["status"], 0);
+    let out = convert(&h, &b, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // HAR keeps header values trimmed, with one space after the colon.
+    let fix = |raw: &[u8]| {
+        String::from_utf8_lossy(raw)
+            .replace("x-Odd:  v", "x-Odd: v")
+            .into_bytes()
+    };
+    let expected: Vec<Exchange> = exs
+        .iter()
+        .map(|e| {
+            let mut req = fix(&e.request[..e.request.len() - 3]);
+            req.extend_from_slice(&e.request[e.request.len() - 3..]);
+            // The status line is rebuilt from HAR's `status` (this test's
+            // heads all say 200).
+            let response = e.response.clone().map(|r| Response {
+                head: String::from_utf8_lossy(&r.head)
+                    .replace("200", &r.status.to_string())
+                    .into_bytes(),
+                ..r
+            });
+            Exchange {
+                request: req,
+                response,
+                ..e.clone()
+            }
+        })
+        .collect();
+    let got = read_log(&b);
+    assert_eq!(got, expected);
+
+    // Without the `_shadowtap` fields, as another tool would write it, the
+    // request bytes still come back.
+    let mut bare = doc.clone();
+    for e in bare["log"]["entries"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("_shadowtap");
+    }
+    let h2 = dir.path().join("bare.har");
+    std::fs::write(&h2, serde_json::to_vec(&bare).unwrap()).unwrap();
+    let b2 = dir.path().join("bare.stlog");
+    let out = convert(&h2, &b2, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got2 = read_log(&b2);
+    let reqs = |v: &[Exchange]| v.iter().map(|e| e.request.clone()).collect::<Vec<_>>();
+    assert_eq!(reqs(&got2), reqs(&expected));
+    assert_eq!(got2[0].req_first_ns, 1_800_000_000_000_000_000);
+
+    let bad = dir.path().join("bad.har");
+    std::fs::write(&bad, "{\"log\":{}}").unwrap();
+    let out = convert(&bad, &b2, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+}
