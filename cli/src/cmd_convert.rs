@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use shadowtap_format::{
-    meta, Exchange, FileHeader, Flags, ReadOptions, Reader, Response, Writer, WriterOptions,
+    meta, End, Exchange, FileHeader, Flags, ReadOptions, Reader, Response, Writer, WriterOptions,
 };
 
 use crate::exit;
@@ -114,9 +114,11 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
     }
     dest.finish()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    source.warn_torn_tail();
     if !stdout {
+        let plural = if n == 1 { "" } else { "s" };
         say!(
-            "shadowtap: wrote {n} exchanges to {}",
+            "shadowtap: wrote {n} exchange{plural} to {}",
             args.output.display()
         );
     }
@@ -178,6 +180,23 @@ impl Source {
                     .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
                 meta: vec![(meta::SOURCE.into(), "convert".into())],
             },
+        }
+    }
+
+    /// Says on stderr when a `.stlog` input ended mid-block (its writer was
+    /// stopped): what was converted is everything before that point.
+    fn warn_torn_tail(&self) {
+        if let Source::Stlog(r, path) = self {
+            if let Some(End::TornTail {
+                offset,
+                ignored_bytes,
+            }) = r.end()
+            {
+                say!(
+                    "shadowtap: warning: {}: torn tail at byte {offset} ({ignored_bytes} bytes ignored; the writer was stopped mid-block)",
+                    path.display()
+                );
+            }
         }
     }
 

@@ -322,3 +322,19 @@ fn stlog_har_stlog_keeps_the_request_bytes() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
 }
+
+#[test]
+fn a_torn_log_converts_what_it_holds_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exchanges());
+    let mut bytes = std::fs::read(&a).unwrap();
+    bytes.truncate(bytes.len() - 40);
+    std::fs::write(&a, &bytes).unwrap();
+    let j = dir.path().join("a.jsonl");
+    let out = convert(&a, &j, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("torn tail at byte"), "{err}");
+    assert!(err.contains("wrote 20 exchanges"), "{err}");
+}
