@@ -28,8 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use shadowtap_format::Exchange;
-use shadowtap_replay::compare::body;
-use shadowtap_replay::engine::{Answer, Comparing, Recorded};
+use shadowtap_replay::engine::{Comparing, Recorded};
 
 use super::counts::Counters;
 use super::queue::{Producer, Pushed};
@@ -178,19 +177,8 @@ impl Pairing {
     /// Gives `rec` production's answer in `ex` (none: production's
     /// response was not captured whole, or not at all).
     fn fulfil(&self, rec: &Recorded, ex: &Exchange) {
-        let answer = ex.response.as_ref().map(|r| {
-            let decoded = body::decode(
-                &r.head,
-                rec.method(),
-                &r.body,
-                r.body_len,
-                self.comparing.max_body(),
-            );
-            let latency =
-                std::time::Duration::from_nanos(r.last_ns.saturating_sub(ex.req_first_ns));
-            Answer::new(r.status, r.head.clone(), decoded, latency)
-        });
-        self.comparing.fulfil(rec, answer);
+        self.comparing
+            .fulfil_recorded(rec, ex.response.as_ref(), ex.req_first_ns);
     }
 
     /// The run ended: what still waits is let go (requests without their

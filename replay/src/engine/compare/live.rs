@@ -35,9 +35,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{lock, Comparing, Counts, Recorded};
+use shadowtap_format::Response;
+
+use super::{lock, recorded_latency, Comparing, Counts, Recorded};
 use crate::client::{Kept, Reply};
-use crate::compare::body::Decoded;
+use crate::compare::body::{self, Decoded};
 use crate::compare::Decoded as Side;
 
 /// Answers waiting for their baseline at most, over the run.
@@ -276,6 +278,19 @@ impl Comparing {
     /// [`Baseline::External`]; a live primary's worker gives its own.
     pub fn fulfil(&self, rec: &Recorded, answer: Option<Answer>) {
         self.fulfil_with(rec, answer, &mut Vec::new());
+    }
+
+    /// [`Comparing::fulfil`] with a captured response (`None`: none was
+    /// captured) to the request recorded as `rec`, whose first byte was at
+    /// `req_first_ns`: decoded as a recorded baseline is, its latency the
+    /// recorded one.
+    pub fn fulfil_recorded(&self, rec: &Recorded, response: Option<&Response>, req_first_ns: u64) {
+        let answer = response.map(|r| {
+            let body = body::decode(&r.head, &rec.method, &r.body, r.body_len, self.max_body());
+            let latency = recorded_latency(r, req_first_ns);
+            Answer::new(r.status, r.head.clone(), body, latency)
+        });
+        self.fulfil(rec, answer);
     }
 
     fn fulfil_with(&self, rec: &Recorded, answer: Option<Answer>, line: &mut Vec<u8>) {

@@ -101,6 +101,12 @@ impl Counts {
     }
 }
 
+/// A recorded response's latency: its last byte − the request's first
+/// (`req_first_ns`).
+fn recorded_latency(r: &Response, req_first_ns: u64) -> Duration {
+    Duration::from_nanos(r.last_ns.saturating_sub(req_first_ns))
+}
+
 /// What a request's comparison needs of its recording; shared by the
 /// request's jobs (one per target).
 pub struct Recorded {
@@ -151,11 +157,6 @@ impl Recorded {
     /// The request's endpoint name.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    /// The request's method.
-    pub fn method(&self) -> &str {
-        &self.method
     }
 
     /// Whether the request also goes to the calibration copy.
@@ -218,8 +219,7 @@ impl Comparing {
         diff_log: Option<Box<dyn Write + Send>>,
     ) -> Comparing {
         let max_endpoints = tally.max_endpoints;
-        let mut tally = Tally::new(targets, tally);
-        tally.set_noise_source(NoiseSource::Rules);
+        let tally = Tally::new(targets, tally);
         Comparing {
             comparer,
             endpoints,
@@ -325,9 +325,9 @@ impl Comparing {
             Baseline::Recording => ex.response.take(),
             _ => None,
         };
-        let latency = response.as_ref().map_or(Duration::ZERO, |r| {
-            Duration::from_nanos(r.last_ns.saturating_sub(ex.req_first_ns))
-        });
+        let latency = response
+            .as_ref()
+            .map_or(Duration::ZERO, |r| recorded_latency(r, ex.req_first_ns));
         // The prepared bytes start with the request line as sent (after
         // --rewrite-uri; a target's path prefix is not in it): endpoints are
         // named by what the candidates were asked.
