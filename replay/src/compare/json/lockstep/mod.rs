@@ -157,6 +157,26 @@ impl<'s> Walk<'s, '_, '_> {
         self.j = ws(self.b, self.j);
     }
 
+    /// After a member or element, on both sides: `Some(true)` past a comma
+    /// (and the space after it), `Some(false)` past the container's `close`,
+    /// `None` (the cursors where they were, after space) where the two
+    /// part.
+    #[inline]
+    fn after_member(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        let more = match self.peek() {
+            (Some(b','), Some(b',')) => true,
+            (Some(&x), Some(&y)) if x == close && y == close => false,
+            _ => return None,
+        };
+        self.i += 1;
+        self.j += 1;
+        if more {
+            self.skip_ws();
+        }
+        Some(more)
+    }
+
     /// The bytes at both cursors.
     #[inline]
     fn peek(&self) -> (Option<&u8>, Option<&u8>) {
@@ -308,20 +328,11 @@ impl<'s> Walk<'s, '_, '_> {
                 }
             }
             index += 1;
-            self.skip_ws();
-            match self.peek() {
-                (Some(b','), Some(b',')) => {
-                    self.i += 1;
-                    self.j += 1;
-                    self.skip_ws();
-                }
-                (Some(b']'), Some(b']')) => {
-                    self.i += 1;
-                    self.j += 1;
-                    break;
-                }
+            match self.after_member(b']') {
+                Some(true) => {}
+                Some(false) => break,
                 // Other lengths (or a syntax error, which parsing finds).
-                _ => return self.parted(i0, j0, depth, children),
+                None => return self.parted(i0, j0, depth, children),
             }
         }
         Ok(Scan::Aligned {
@@ -406,20 +417,11 @@ impl<'s> Walk<'s, '_, '_> {
                     });
                 }
             }
-            self.skip_ws();
-            match self.peek() {
-                (Some(b','), Some(b',')) => {
-                    self.i += 1;
-                    self.j += 1;
-                    self.skip_ws();
-                }
-                (Some(b'}'), Some(b'}')) => {
-                    self.i += 1;
-                    self.j += 1;
-                    break;
-                }
+            match self.after_member(b'}') {
+                Some(true) => {}
+                Some(false) => break,
                 // Other numbers of members (or a syntax error).
-                _ => return parted(self),
+                None => return parted(self),
             }
         }
         Ok(Scan::Aligned {
