@@ -404,6 +404,9 @@ impl Rewriter {
         out.clear();
         out.reserve(msg_end + 64 + self.extra.iter().map(|e| e.line.len() + 2).sum::<usize>());
         let path_at = self.write_request_line(&mut out, &h[..req_line_end]);
+        // Where the request line ends in `out`: `--rewrite-uri` may have
+        // made it shorter or longer than the captured one.
+        let out_line_end = out.len();
         self.extra_done.iter_mut().for_each(|d| *d = false);
         let extra_connection = self
             .extra
@@ -474,7 +477,7 @@ impl Rewriter {
                 self.scratch = out;
                 return Err(e);
             }
-            let at = req_line_end;
+            let at = out_line_end;
             out.splice(at..at, host_line);
             if let Some(a) = host_at.as_mut() {
                 *a = at;
