@@ -34,6 +34,13 @@ REQUESTS = [
     b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     b"PUT /c HTTP/1.1\r\nHost: [::1]:8080\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
 ]
+# Requests the --rewrite-uri rules and --remove-header names match.
+EDIT_REQUESTS = [
+    b"GET /api/items?page=2 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nCookie: s=1\r\n\r\n",
+    b"GET http://h.example/api/aaa?x HTTP/1.1\r\nCookie: a\r\ncookie: b\r\n\r\n",
+    b"GET ?only-query HTTP/1.1\r\nX-Shadow: 0\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+]
 RESPONSES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
@@ -208,6 +215,11 @@ def rewrite():
         put("rewrite", f"req-{i}", b"\x00" + r)
         put("rewrite", f"req-{i}-keep", b"\x05" + r)
         put("rewrite", f"req-{i}-extra", b"\x3a" + r)
+        # Bit 6: an edit byte follows (every rule, every removal, a prefix).
+        put("rewrite", f"req-{i}-edits", b"\x40\x7f" + r)
+        put("rewrite", f"req-{i}-edits-extra", b"\x7a\xbf" + r)
+    for i, r in enumerate(EDIT_REQUESTS):
+        put("rewrite", f"edit-{i}", b"\x40\xff" + r)
 
 
 def text_targets():

@@ -17,7 +17,9 @@ use shadowtap_cli::units;
 use shadowtap_format::http1::{self, BodyKind, Framer, FramingError, Head, Status};
 use shadowtap_format::{End, ReadOptions, Reader};
 use shadowtap_replay::client::Target;
-use shadowtap_replay::rewrite::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::rewrite::{
+    Edits, ExtraHeader, HostLine, HostMode, RemoveHeader, Rewriter, UriRewrite,
+};
 use shadowtap_replay::threshold::Threshold;
 
 mod capture;
@@ -296,15 +298,34 @@ const EXTRA: [&str; 4] = [
     "Accept: */*",
 ];
 
+/// `--rewrite-uri` rules a fuzz input may turn on (edit byte bits 0-2).
+const URI_RULES: [&str; 3] = [r"^/api/(\w+)=>/v2/$1", r"\?.*$=>", "a+=>b%41$$"];
+/// `--remove-header` names a fuzz input may turn on (edit byte bits 3-5):
+/// `X-Shadow` is also one of the [`EXTRA`] headers, which wins.
+const REMOVED: [&str; 3] = ["Accept", "X-Shadow", "Cookie"];
+/// Target path prefixes (edit byte bits 6-7), as `Target` keeps them.
+const PREFIXES: [&str; 4] = ["", "/v2", "/x/y-z", "/%41"];
+
 /// The request rewriter (`replay::rewrite`): Host rule, `-shadow`, hop-by-hop
-/// headers, `--header`s. A request that frames as one complete message
-/// must still frame as one after the rewrite, with the same request line,
-/// method and body, and the target's Host where the target gives it.
+/// headers, `--header`s and, when the settings byte's bit 6 is set, the
+/// edits chosen by a second byte (`--rewrite-uri` rules, `--remove-header`
+/// names, a target path prefix). A request that frames as one complete
+/// message must still frame as one after the rewrite, with the same method
+/// and body, the request line changed only in its target, that target the
+/// edits' result with the prefix before its path, no removed header left
+/// (but a `--header` of that name), and the target's Host where the target
+/// gives it.
 ///
-/// Input: settings byte (Host mode, which `--header`s), then the request.
+/// Input: settings byte (Host mode, which `--header`s, edits or not), the
+/// edit byte when bit 6 says so, then the request.
 pub fn rewrite(data: &[u8]) {
     let data = cap(data);
-    let (settings, raw) = split_first(data);
+    let (settings, rest) = split_first(data);
+    let (edit_bits, raw) = if settings & 0x40 != 0 {
+        split_first(rest)
+    } else {
+        (0, rest)
+    };
     let mode = HostMode {
         keep_captured: settings & 1 != 0,
         no_suffix: settings & 2 != 0,
@@ -316,13 +337,29 @@ pub fn rewrite(data: &[u8]) {
         .map(|(_, h)| ExtraHeader::parse(h).expect("a valid header"))
         .collect();
     let extra_host = settings & (4 << 2) != 0;
-    let mut r = Rewriter::new(mode, extra);
+    let edits = Edits {
+        uri: picked(&URI_RULES, edit_bits)
+            .map(|r| UriRewrite::parse(r).expect("a valid rule"))
+            .collect(),
+        remove: picked(&REMOVED, edit_bits >> 3)
+            .map(|n| RemoveHeader::parse(n).expect("a valid name"))
+            .collect(),
+    };
+    let prefix = PREFIXES[usize::from(edit_bits >> 6)].as_bytes();
+    let mut r = Rewriter::new(mode, extra.clone()).with_edits(edits.clone());
     let Ok(p) = r.rewrite(raw) else { return };
     let line = HostLine::new(b"t.example:8080");
-    let out = p.parts(Some(&line)).concat();
-    assert_eq!(p.len_with(Some(&line)), out.len());
+    let plain = p.parts(Some(&line)).concat();
+    assert_eq!(p.len_with(Some(&line)), plain.len());
     if let Some(at) = p.host_at() {
         assert!(at <= p.bytes().len());
+    }
+    let mut out = Vec::new();
+    p.write_with_prefix(Some(&line), prefix, &mut out);
+    if prefix.is_empty() || p.path_at().is_none() {
+        assert_eq!(out, plain, "a prefix that is not put changed the bytes");
+    } else {
+        assert_eq!(out.len(), plain.len() + prefix.len());
     }
 
     // The input as the framer sees it: leading empty lines skipped.
@@ -347,14 +384,59 @@ pub fn rewrite(data: &[u8]) {
     let out_head = g.take_head().expect("complete has a head");
     assert_eq!(out_head.method, in_head.method);
     assert_eq!(p.method(), in_head.method.as_deref().unwrap_or("GET"));
-    assert_eq!(out_head.uri(&out), in_head.uri(msg), "the target changed");
+    let in_uri = in_head.uri(msg).unwrap_or_default();
+    let edited = edits
+        .rewrite_target(in_uri.as_bytes())
+        .unwrap_or_else(|| in_uri.as_bytes().to_vec());
+    let out_uri = out_head.uri(&out).unwrap_or_default().as_bytes();
+    match p.path_at().filter(|_| !prefix.is_empty()) {
+        Some(path_at) => {
+            // The prefix sits where the path starts, in the request line.
+            let uri_at = out_uri.as_ptr() as usize - out.as_ptr() as usize;
+            let at = path_at
+                .checked_sub(uri_at)
+                .expect("the path is in the target");
+            assert_eq!(&out_uri[at..at + prefix.len()], prefix);
+            assert_eq!(
+                [&out_uri[..at], &out_uri[at + prefix.len()..]].concat(),
+                edited,
+                "the target is not the edited one with the prefix"
+            );
+        }
+        None => assert_eq!(out_uri, edited, "the target is not the edited one"),
+    }
     let req_line = |b: &[u8]| b[..b.iter().position(|&c| c == b'\n').map_or(0, |i| i + 1)].to_vec();
-    assert_eq!(req_line(&out), req_line(msg), "the request line changed");
+    let (in_line, out_line) = (req_line(msg), req_line(&out));
+    let around = |l: &[u8], uri: &[u8]| -> Option<(Vec<u8>, Vec<u8>)> {
+        let from = l.iter().position(|&c| c == b' ')? + 1;
+        let at = from + l[from..].windows(uri.len().max(1)).position(|w| w == uri)?;
+        Some((l[..at].to_vec(), l[at + uri.len()..].to_vec()))
+    };
+    if let (Some(a), Some(b)) = (
+        around(&in_line, in_uri.as_bytes()),
+        around(&out_line, out_uri),
+    ) {
+        assert_eq!(a, b, "the request line changed outside its target");
+    }
     assert_eq!(
         &out[out_head.len..],
         &msg[in_head.len..],
         "the body changed"
     );
+    let head = &out[..out_head.len];
+    for name in &edits.remove {
+        let added = extra
+            .iter()
+            .any(|h| h.name().eq_ignore_ascii_case(name.name()));
+        let left = http1::fields(head)
+            .filter(|f| f.is(head, name.name().as_bytes()))
+            .count();
+        assert!(
+            left <= usize::from(added),
+            "{} was not removed",
+            name.name()
+        );
+    }
     if !mode.keep_captured && !extra_host {
         assert_eq!(
             out_head.host(&out).as_deref(),
@@ -362,6 +444,14 @@ pub fn rewrite(data: &[u8]) {
             "the target's Host is not the Host sent"
         );
     }
+}
+
+/// The items of `all` whose bit is set in `bits` (bit 0 the first).
+fn picked<'a>(all: &'a [&'a str], bits: u8) -> impl Iterator<Item = &'a str> + 'a {
+    all.iter()
+        .enumerate()
+        .filter(move |(i, _)| bits & (1 << i) != 0)
+        .map(|(_, s)| *s)
 }
 
 // --------------------------------------------------- target / threshold --

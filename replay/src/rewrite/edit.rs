@@ -149,7 +149,7 @@ impl Edits {
     /// The request target `target` after every `--rewrite-uri` rule (only
     /// its path and query: see the module docs), or `None` when no rule
     /// changed it.
-    pub(crate) fn rewrite_target(&self, target: &[u8]) -> Option<Vec<u8>> {
+    pub fn rewrite_target(&self, target: &[u8]) -> Option<Vec<u8>> {
         if self.uri.is_empty() {
             return None;
         }
