@@ -71,6 +71,9 @@ fn render_man(mut cli: clap::Command, path: &[String]) -> anyhow::Result<Vec<u8>
     clap_mangen::Man::new(cmd)
         .title(name.to_uppercase())
         .section("1")
+        // The package, not the subcommand, is what the page documents a
+        // version of (the footer's source: `shadowtap 0.1.0`).
+        .source(concat!("shadowtap ", env!("CARGO_PKG_VERSION")))
         .render(&mut page)
         .context("rendering the man page")?;
     Ok(page)

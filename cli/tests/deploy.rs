@@ -149,7 +149,11 @@ fn man_pages_are_roff_for_the_cli_and_each_command() {
     let out = run(&["man", "replay"]);
     assert_eq!(out.status.code(), Some(0));
     let page = String::from_utf8(out.stdout).unwrap();
-    assert!(page.contains(".TH SHADOWTAP-REPLAY 1"), "{page}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        page.contains(&format!(".TH SHADOWTAP-REPLAY 1  \"shadowtap {version}\"")),
+        "{page}"
+    );
     assert!(page.contains(".SH NAME\nshadowtap\\-replay \\-"), "{page}");
     assert!(page.contains("\\fB\\-\\-target\\fR"), "{page}");
 
