@@ -28,7 +28,8 @@ pub use conn::HttpStats;
 #[cfg(feature = "libpcap")]
 pub use daemon::{
     read_pcap, read_pcap_with, run, run_observed, run_with, CaptureConfig, CaptureEnd,
-    CaptureError, CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource,
+    CaptureError, CaptureSummary, Notice, OpenPcapError, Pacing, PacketSource, Watch,
+    WatchSnapshot,
 };
 pub use decode::{Decap, Encap, LinkType, OuterSession};
 pub use pipeline::{DefragStats, EncapStats, Pipeline, PipelineConfig, PipelineStats};

@@ -149,6 +149,16 @@ impl Metrics {
         self.up.store(u64::from(up), Ordering::Relaxed);
     }
 
+    /// Frames seen, as last published.
+    pub fn packets(&self) -> u64 {
+        self.values[0].load(Ordering::Relaxed)
+    }
+
+    /// Exchanges written to the log, as last published.
+    pub fn exchanges_written(&self) -> u64 {
+        self.values[4].load(Ordering::Relaxed)
+    }
+
     /// Publishes a snapshot.
     pub fn update(&self, s: &PipelineStats, drops: u64, written: u64, bytes_written: u64) {
         let v = [

@@ -260,3 +260,30 @@ fn run_with_reports_each_request_before_its_exchange() {
     let logged: Vec<Vec<u8>> = read_all(&out).0.into_iter().map(|e| e.request).collect();
     assert_eq!(seen, logged);
 }
+
+#[test]
+fn a_watch_sees_the_import_read_to_the_end_of_its_file() {
+    use shadowtap_capture::{Watch, WatchSnapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("in.pcap");
+    let frames = many_conversations(30, 100, 1_000_000);
+    write_pcap(&pcap, 1, &frames);
+    let size = std::fs::metadata(&pcap).unwrap().len();
+    let out = dir.path().join("out.stlog");
+    let watch = Watch::new();
+    assert!(!watch.attached() && watch.snapshot().is_none());
+    let mut cfg = config(&pcap, &out);
+    cfg.watch = Some(watch.clone());
+    let s = run(&cfg, &AtomicBool::new(false)).unwrap();
+    assert_eq!(s.exchanges_written, 30);
+    // The file is closed by now: the watch's own descriptor still tells.
+    assert_eq!(
+        watch.snapshot(),
+        Some(WatchSnapshot {
+            packets: frames.len() as u64,
+            exchanges_written: 30,
+            bytes_read: Some(size),
+            file_size: size,
+        })
+    );
+}

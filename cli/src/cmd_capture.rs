@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use shadowtap_capture::daemon::{DEFAULT_BLOCK_TIMEOUT, MAX_BODY_LIMIT};
-use shadowtap_capture::{CaptureConfig, CaptureSummary, PacketSource, PipelineConfig};
+use shadowtap_capture::{CaptureConfig, CaptureSummary, PacketSource, PipelineConfig, Watch};
 use shadowtap_cli::shutdown::Shutdown;
 use shadowtap_format::Codec;
 
@@ -28,6 +28,10 @@ pub struct CaptureArgs {
     /// STEM-UTCTIME-SEQ.EXT next to it.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
+    /// No live progress line for --pcap (it is drawn only when stderr is a
+    /// terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     #[command(flatten)]
     pub opts: CaptureOpts,
 }
@@ -322,16 +326,77 @@ fn validated(
 }
 
 pub fn run(args: CaptureArgs) -> anyhow::Result<u8> {
-    let cfg = config(&args)?;
+    let mut cfg = config(&args)?;
     let shutdown = Shutdown::install().context("installing the signal handler")?;
-    let summary = shadowtap_capture::run_with(
-        &cfg,
-        shutdown.flag(),
-        &mut |_| {},
-        &mut crate::stderr::notice,
-    )?;
+    // An import's progress line; a live capture has no end to show, and its
+    // lines on stderr must take no lock (stderr.rs).
+    let ticker = match &cfg.source {
+        PacketSource::Pcap(_) if crate::progress::wanted(args.no_progress) => {
+            let watch = Watch::new();
+            cfg.watch = Some(watch.clone());
+            Some(import_progress(watch))
+        }
+        _ => None,
+    };
+    let summary = if ticker.is_some() {
+        // The capture thread is not racing a kernel buffer here: its lines
+        // may wait for the bar to step aside.
+        shadowtap_capture::run_with(&cfg, shutdown.flag(), &mut |_| {}, &mut |n| {
+            crate::progress::suspend(|| crate::stderr::notice(n))
+        })
+    } else {
+        shadowtap_capture::run_with(
+            &cfg,
+            shutdown.flag(),
+            &mut |_| {},
+            &mut crate::stderr::notice,
+        )
+    };
+    if let Some(t) = ticker {
+        t.finish();
+    }
+    let summary = summary?;
     print_summary(&summary);
     Ok(exit_code(&cfg, &summary))
+}
+
+/// The line of a `--pcap` import: bytes of the file read out of its size
+/// (the file offset, see [`Watch`]), packets per second and exchanges
+/// written. The time left is estimated from the byte rate.
+fn import_progress(watch: Watch) -> crate::progress::Ticker {
+    use indicatif::HumanCount;
+    // The bar takes what the text leaves of the terminal's width (the
+    // message padded, so the bar keeps its width as the numbers change).
+    const TEMPLATE: &str =
+        "[{wide_bar}] {binary_bytes}/{binary_total_bytes} {percent:>3}%  {msg:<44}";
+    let bar = crate::progress::bar(Some(0), TEMPLATE);
+    let started = std::time::Instant::now();
+    crate::progress::Ticker::start(bar, move |bar| {
+        let Some(s) = watch.snapshot() else {
+            return;
+        };
+        if bar.length() != Some(s.file_size) {
+            bar.set_length(s.file_size);
+        }
+        crate::progress::show(bar);
+        // The kernel's offset may be a stdio buffer ahead: never past the end.
+        bar.set_position(s.bytes_read.unwrap_or(0).min(s.file_size));
+        let secs = started.elapsed().as_secs_f64();
+        let pps = if secs > 0.0 {
+            s.packets as f64 / secs
+        } else {
+            0.0
+        };
+        let mut msg = format!(
+            "{} packets/s  {} exchanges",
+            HumanCount(pps as u64),
+            HumanCount(s.exchanges_written)
+        );
+        if s.bytes_read.is_some() && bar.position() > 0 {
+            msg.push_str(&format!("  ETA {}", crate::progress::clock(bar.eta())));
+        }
+        bar.set_message(msg);
+    })
 }
 
 fn print_summary(summary: &CaptureSummary) {

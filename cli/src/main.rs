@@ -7,17 +7,22 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Lines on stderr that never panic: a long run must not die because the
 /// terminal or pipe its stderr went to is gone.
+/// A progress line on screen is taken off it meanwhile (`progress.rs`).
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        $crate::progress::suspend(|| {
+            let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        });
     }};
 }
 /// As `say!`, without the newline.
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stderr().lock(), $($arg)*);
+        $crate::progress::suspend(|| {
+            let _ = write!(std::io::stderr().lock(), $($arg)*);
+        });
     }};
 }
 
@@ -32,6 +37,7 @@ mod cmd_report;
 mod cmd_serve;
 mod cmd_tee;
 mod exit;
+mod progress;
 mod show;
 mod stderr;
 

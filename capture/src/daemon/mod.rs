@@ -24,6 +24,7 @@ mod record;
 mod source;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 // Root- and tool-gated tests share one helper with the integration tests.
 #[cfg(test)]
@@ -48,6 +49,7 @@ use source::{Next, PacketReader};
 pub use pacing::{Pacing, PACED_HOLD, PACED_WAIT};
 pub use shadowtap_format::log_sink::utc_stamp;
 pub use source::{LibpcapReason, OpenPcapError};
+pub use watch::{Watch, WatchSnapshot};
 
 /// Largest body cap accepted: a record (request and response) must fit in
 /// one block of the log format.
@@ -123,6 +125,9 @@ pub struct CaptureConfig {
     /// A consumer of the request hook that can fall behind (`tee`'s
     /// mirror) reports it here, and the reader then wakes less often.
     pub pacing: Option<Pacing>,
+    /// Attached once the source is open, for a watcher on another thread
+    /// (a progress line): see [`Watch`].
+    pub watch: Option<Watch>,
 }
 
 impl CaptureConfig {
@@ -147,6 +152,7 @@ impl CaptureConfig {
             writer_name: format!("shadowtap-capture {}", env!("CARGO_PKG_VERSION")),
             log: WriterOptions::default(),
             pacing: None,
+            watch: None,
         }
     }
 
@@ -404,6 +410,9 @@ pub fn run_observed(
     )?;
     let mut pipeline = Pipeline::new(cfg.pipeline.clone(), src.link());
     pipeline.set_decap(cfg.encap);
+    if let Some(w) = &cfg.watch {
+        w.attach(Arc::clone(&metrics), src.position());
+    }
     (out.on_notice)(Notice::Started(&announce));
     metrics.set_up(true);
 

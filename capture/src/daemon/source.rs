@@ -11,6 +11,7 @@ use std::time::Duration;
 use pcap::{Activated, Capture, Precision};
 
 use super::filter::{attach_socket_filter, is_loopback, kernel_filter};
+use super::watch::FilePosition;
 use super::{CaptureConfig, CaptureError, PacketSource};
 use crate::LinkType;
 
@@ -71,6 +72,33 @@ impl FileReader {
         let link = link_of(&cap)?;
         Ok(FileReader { cap, link })
     }
+
+    /// Where the file is being read, for a watcher on another thread;
+    /// `None` when libpcap does not read it through a stdio stream.
+    pub(super) fn position(&self) -> Option<FilePosition> {
+        // SAFETY: the handle is a live offline capture; pcap_file returns
+        // the stdio stream it reads from (or null), which lives as long as
+        // the handle; fileno only reads the stream's descriptor.
+        let fd = unsafe {
+            let file = pcap_file(self.cap.as_ptr().cast());
+            if file.is_null() {
+                return None;
+            }
+            libc::fileno(file)
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the descriptor is open while the handle is, and is
+        // borrowed only to be duplicated right here.
+        FilePosition::of(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+    }
+}
+
+// The pcap crate does not wrap it; libpcap is linked through that crate.
+extern "C" {
+    /// libpcap: the stdio stream an offline capture reads.
+    fn pcap_file(p: *mut libc::c_void) -> *mut libc::FILE;
 }
 
 impl PacketReader for FileReader {
@@ -216,6 +244,15 @@ impl Opened {
                 format!("importing {}", p.display()),
             ),
         })
+    }
+
+    /// Where a file is being read (see [`Watch`](super::Watch)); `None`
+    /// for a live capture.
+    pub(super) fn position(&self) -> Option<FilePosition> {
+        match self {
+            Opened::Live(_) => None,
+            Opened::File(r) => r.position(),
+        }
     }
 }
 

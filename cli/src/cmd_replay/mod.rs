@@ -25,6 +25,7 @@ use crate::{exit, units};
 mod alarm;
 mod compare;
 mod plan;
+mod progress;
 mod record;
 
 pub use self::compare::ComparisonArgs;
@@ -266,7 +267,7 @@ pub struct ReportArgs {
     /// `rate>=900/s`, `lag_p99<5ms`); any failure exits 99. Repeatable.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// No live progress line (it is shown only when stderr is a terminal).
+    /// No live progress line (it is drawn only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
 }
@@ -406,9 +407,10 @@ where
         monitor.with_stats(|s| s.enable_intervals());
         tokio::spawn(write_intervals(log, monitor.clone(), done_rx.clone()))
     });
-    let progress_task = plan
+    let ticker = plan
         .progress
-        .then(|| tokio::spawn(show_progress(monitor.clone(), done_rx.clone())));
+        .then(|| progress::start(&plan.config, monitor.clone()))
+        .flatten();
 
     let result = run(engine).await;
     // Whatever the run came to, the recorded logs are finished.
@@ -417,8 +419,9 @@ where
         None => None,
     };
     let _ = done_tx.send(true);
-    if let Some(t) = progress_task {
-        let _ = t.await;
+    // Off the screen before anything else is said.
+    if let Some(t) = ticker {
+        t.finish();
     }
     let hdr_result = match hdr_task {
         Some(t) => t.await.unwrap_or(Ok(())),
@@ -546,35 +549,5 @@ async fn write_intervals(
             log.finish()?;
             return Ok(());
         }
-    }
-}
-
-/// The live progress line on stderr (a terminal).
-async fn show_progress(monitor: Monitor, mut done: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        let finished = tokio::select! {
-            _ = tick.tick() => false,
-            _ = done.wait_for(|d| *d) => true,
-        };
-        let p = monitor.progress();
-        let secs = p.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            p.sent as f64 / secs
-        } else {
-            0.0
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{secs:7.1}s  sent {}  ok {}  errors {}  dropped {}  in flight {}  {rate:.0}/s",
-            p.sent, p.completed, p.errors, p.dropped, p.in_flight
-        );
-        if finished {
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-            return;
-        }
-        let _ = err.flush();
     }
 }

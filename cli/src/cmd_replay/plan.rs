@@ -2,7 +2,6 @@
 //! the engine's [`Config`] plus what the report needs, every problem
 //! reported at once.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -282,7 +281,7 @@ impl Plan {
             report: output.report,
             report_file: output.report_file,
             hdr_log: output.hdr_log,
-            progress: !output.no_progress && std::io::stderr().is_terminal(),
+            progress: crate::progress::wanted(output.no_progress),
             compare,
             record,
         })
