@@ -85,11 +85,18 @@ fn percentile_label(x: u32) -> String {
     }
 }
 
+/// `v` with at most three decimals, trailing zeros dropped.
+fn short(v: f64) -> String {
+    let t = format!("{v:.3}");
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    t.to_owned()
+}
+
 fn seconds_label(s: f64) -> String {
     if s >= 3600.0 && s % 60.0 == 0.0 {
-        format!("{}m", s / 60.0)
+        format!("{}m", short(s / 60.0))
     } else {
-        format!("{s}s")
+        format!("{}s", short(s))
     }
 }
 
@@ -297,6 +304,12 @@ pub(super) fn timeline(out: &mut String, t: &Timeline) {
         &series,
     );
     legend(out, &series);
+    if t.len() == 1 {
+        out.push_str(
+            "<p class=\"note\">One interval: the run was not longer than the timeline's \
+             interval, so each line is one point.</p>\n",
+        );
+    }
     not_drawn(out, t.targets.len());
 }
 
@@ -356,6 +369,9 @@ mod tests {
         assert_eq!(ticks, [0.0, 2.0, 4.0, 6.0, 8.0]);
         assert_eq!(nice_ticks(0.0).0, 1.0);
         assert_eq!(nice_ticks(f64::NAN).0, 1.0);
+        assert_eq!(seconds_label(0.075_000_000_000_000_01), "0.075s");
+        assert_eq!(seconds_label(2.0), "2s");
+        assert_eq!(seconds_label(7200.0), "120m");
     }
 
     #[test]
