@@ -5,7 +5,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shadowtap_replay::report::Report;
+use shadowtap_replay::report::{html, Report};
 use shadowtap_replay::threshold::{evaluate, Threshold};
 
 use crate::exit;
@@ -15,7 +15,8 @@ use crate::exit;
 pub enum ReportCommand {
     /// Add JSON reports from several machines: histograms are decoded and
     /// added, every percentile is recomputed (never averaged). Writes the
-    /// merged report as JSON to stdout or `-o`, and a summary on stderr.
+    /// merged report (JSON, or the HTML page with `--report html`) to
+    /// stdout or `-o`, and a summary on stderr.
     Merge(MergeArgs),
 }
 
@@ -26,12 +27,30 @@ pub struct MergeArgs {
     #[arg(required = true, value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
     /// Write the merged report here instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "OUT.json")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "report-file",
+        value_name = "OUT.json"
+    )]
     pub output: Option<PathBuf>,
+    /// Format of the merged report: `json`, or `html` (the run report's
+    /// self-contained page).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "json")]
+    pub report: MergeFormat,
     /// Check the merged report against a threshold (k6 grammar, e.g.
     /// `p(99)<250ms`); any failure exits 99.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+}
+
+/// Formats of `report merge`'s output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeFormat {
+    /// The merged JSON report.
+    Json,
+    /// The merged report's HTML page (as `replay --report html`).
+    Html,
 }
 
 pub fn run(cmd: ReportCommand) -> anyhow::Result<u8> {
@@ -75,20 +94,28 @@ fn merge(args: MergeArgs) -> anyhow::Result<u8> {
     if !thresholds.is_empty() {
         merged.set_thresholds(&evaluation);
     }
+    let document = || -> anyhow::Result<String> {
+        Ok(match args.report {
+            MergeFormat::Json => {
+                let mut text =
+                    serde_json::to_string_pretty(&merged).context("encoding the report")?;
+                text.push('\n');
+                text
+            }
+            MergeFormat::Html => html::render(&merged, None, "shadowtap report merge"),
+        })
+    };
     match &args.output {
         Some(path) => {
             let file =
                 File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let mut out = BufWriter::new(file);
-            serde_json::to_writer_pretty(&mut out, &merged)
-                .with_context(|| format!("writing {}", path.display()))?;
-            out.write_all(b"\n")
+            out.write_all(document()?.as_bytes())
                 .and_then(|()| out.flush())
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
-            let mut text = serde_json::to_string_pretty(&merged).context("encoding the report")?;
-            text.push('\n');
+            let text = document()?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             out.write_all(text.as_bytes())

@@ -275,7 +275,6 @@ fn comparison_options_and_thresholds_need_compare() {
         vec!["--threshold", "diff_rate<1%"],
         vec!["--diff-log", "x.jsonl"],
         vec!["--ignore", "status"],
-        vec!["--report", "html"],
     ] {
         let mut args = vec![log.as_str(), "--target", &url];
         args.extend(bad.iter().copied());
@@ -300,7 +299,7 @@ fn comparison_options_and_thresholds_need_compare() {
 }
 
 #[test]
-fn the_html_report_is_one_page_of_the_comparison() {
+fn the_html_report_is_the_run_page_with_the_comparison_in_it() {
     let dir = tempfile::tempdir().unwrap();
     let log = v1_log(dir.path());
     let url = server(2, Style::Plain);
@@ -333,4 +332,36 @@ fn the_html_report_is_one_page_of_the_comparison() {
     assert!(html.contains("data-endpoint=\"GET /api/items/{id}\""));
     assert!(html.contains("body:/stock"));
     assert!(!html.contains("<script"), "the page runs no script");
+    assert!(html.contains("<title>shadowtap replay --compare</title>"));
+    assert!(html.contains("<table class=\"run-summary\">"));
+    let comparison = html.find("<section id=\"comparison\">").unwrap();
+    assert!(html[comparison..].contains("<section class=\"target\" data-target="));
+    assert!(html.contains("<svg class=\"chart percentiles\""));
+}
+
+#[test]
+fn without_compare_the_html_report_is_the_run_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = v1_log(dir.path());
+    let url = server(1, Style::Plain);
+    let out = replay(&[
+        &log,
+        "--target",
+        &url,
+        "--report",
+        "html",
+        "--speed",
+        "max",
+        "--no-progress",
+    ]);
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<title>shadowtap replay</title>"));
+    assert!(!html.contains("<section id=\"comparison\">"));
 }

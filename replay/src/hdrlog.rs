@@ -122,6 +122,20 @@ impl<W: Write> HdrLog<W> {
         end: Duration,
         stats: &mut Stats,
     ) -> Result<(), HdrLogError> {
+        self.write_interval_histograms(start, end, stats)?;
+        stats.reset_interval();
+        Ok(())
+    }
+
+    /// As [`HdrLog::write_stats_interval`], without clearing the interval
+    /// histograms: for a caller that has other readers of the interval
+    /// (the report's timeline) and clears them itself.
+    pub fn write_interval_histograms(
+        &mut self,
+        start: Duration,
+        end: Duration,
+        stats: &Stats,
+    ) -> Result<(), HdrLogError> {
         self.total.reset();
         for (_, h) in stats.interval_histograms() {
             if let Some(h) = h {
@@ -136,7 +150,6 @@ impl<W: Write> HdrLog<W> {
                 self.intervals += 1;
             }
         }
-        stats.reset_interval();
         Ok(())
     }
 

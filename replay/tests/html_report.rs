@@ -6,14 +6,10 @@
 //!
 //! Without `chromium` (or `chromium-browser`) on PATH the tests skip with
 //! a message, except in CI (`CI` set, and not `false` or `0`), where they
-//! fail: in CI nothing passes without having run. Every browser run is
-//! bounded by coreutils' `timeout`, which kills the browser's whole process
-//! group, and by a backstop on the wait for its output.
+//! fail: in CI nothing passes without having run (the harness is in
+//! `support/browser.rs`).
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 use std::time::Duration;
 
 use shadowtap_replay::compare::html;
@@ -21,10 +17,10 @@ use shadowtap_replay::compare::tally::{ComparisonReport, Tally, TallyConfig};
 use shadowtap_replay::compare::{Comparison, Difference, Field, Kind, Noise};
 use shadowtap_replay::threshold::ThresholdResult;
 
-/// How long one browser run may take before it is killed.
-const BROWSER_LIMIT: Duration = Duration::from_secs(60);
-/// Bytes of the browser's output kept (the page is far smaller).
-const OUTPUT_MAX: u64 = 16 << 20;
+#[path = "support/browser.rs"]
+mod support;
+
+use support::{browser, dom_text, file_url, run_browser, screenshot};
 
 const TITLE: &str = "shadowtap: v2 vs v1";
 /// Would change the title and add an element, if it ever ran.
@@ -32,38 +28,6 @@ const SCRIPT: &str = "</td><script>document.title='pwned';\
     document.body.insertAdjacentHTML('beforeend','<p id=pwned-script></p>')</script>";
 /// Would break out of an attribute, and run when the image fails.
 const ATTR: &str = "\"><img id=pwned-img src=x onerror=\"document.title='pwned'\">";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// The first of `names` that is an executable file on PATH.
-fn on_path(names: &[&str]) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(name))
-            .find(|p| {
-                p.metadata()
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            })
-    })
-}
-
-/// The browser, or `None` after saying why the test is skipped (outside
-/// CI); in CI a missing browser fails the test.
-fn browser() -> Option<PathBuf> {
-    if let Some(p) = on_path(&["chromium", "chromium-browser"]) {
-        return Some(p);
-    }
-    let why = "no chromium (or chromium-browser) on PATH: install Debian's `chromium` package";
-    if in_ci() {
-        panic!("{why} (CI is set: this test must run)");
-    }
-    eprintln!("skipped: {why}");
-    None
-}
 
 fn diff(
     f: Field,
@@ -142,98 +106,6 @@ fn thresholds() -> Vec<ThresholdResult> {
         passed: false,
         observed_text: "42.857%".into(),
     }]
-}
-
-/// A `file:` URL for an absolute path, bytes outside the safe set encoded.
-fn file_url(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt as _;
-    let mut url = String::from("file://");
-    for &b in p.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(char::from(b));
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}
-
-/// Runs the browser headless on `url` with `args`, its profile and caches
-/// in `dir`, killed (with its whole process group) after [`BROWSER_LIMIT`].
-fn run_browser(browser: &Path, dir: &Path, args: &[String], url: &str) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("--kill-after=5s")
-        .arg(format!("{}s", BROWSER_LIMIT.as_secs()))
-        .arg(browser)
-        .args([
-            "--headless=new",
-            // The sandbox cannot start as root or in most containers; the
-            // page is the test's own, and its policy forbids scripts.
-            "--no-sandbox",
-            "--disable-gpu",
-            // Containers often have a small /dev/shm.
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .args(args)
-        .arg(url)
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run timeout (coreutils) {}: {e}", browser.display()));
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut stderr = Vec::new();
-        let errs = std::thread::spawn(move || {
-            let _ = (&mut err).take(OUTPUT_MAX).read_to_end(&mut stderr);
-            stderr
-        });
-        let mut stdout = Vec::new();
-        let _ = (&mut out).take(OUTPUT_MAX).read_to_end(&mut stdout);
-        let stderr = errs.join().unwrap_or_default();
-        let status = child.wait();
-        let _ = tx.send(status.map(|status| Output {
-            status,
-            stdout,
-            stderr,
-        }));
-    });
-    // `timeout` ends it all within the limit and 5 s; this is a backstop
-    // should something keep the pipes open past that.
-    let output = rx
-        .recv_timeout(BROWSER_LIMIT + Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("the browser did not finish within {BROWSER_LIMIT:?}"))
-        .expect("wait for the browser");
-    assert!(
-        output.status.success(),
-        "browser failed ({}; 124 is a timeout): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Text as the browser serializes it in the DOM (text nodes escape `&`,
-/// `<`, `>` and no-break spaces).
-fn dom_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\u{a0}', "&nbsp;")
 }
 
 fn page(dir: &Path) -> String {
@@ -342,18 +214,7 @@ fn the_browser_draws_the_page() {
     let Some(browser) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let url = page(dir.path());
-    let png = dir.path().join("page.png");
-    let args = [
-        format!("--screenshot={}", png.display()),
-        "--window-size=1280,1600".into(),
-    ];
-    run_browser(&browser, dir.path(), &args, &url);
-    let data = std::fs::read(&png).expect("the screenshot");
-    assert!(data.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    // IHDR: width and height, big-endian, after the signature and the
-    // chunk's length and type.
-    let dim = |at: usize| u32::from_be_bytes(data[at..at + 4].try_into().unwrap());
-    assert_eq!((dim(16), dim(20)), (1280, 1600));
+    let data = screenshot(&browser, dir.path(), &url, (1280, 1600));
     assert!(data.len() > 1024, "a PNG of {} bytes", data.len());
     eprintln!("screenshot of {} bytes", data.len());
 }

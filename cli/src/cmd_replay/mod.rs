@@ -15,15 +15,15 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use shadowtap_cli::shutdown::Shutdown;
-use shadowtap_replay::compare::html;
-use shadowtap_replay::engine::{Config, Engine, EngineError, Monitor, RunOutcome};
+use shadowtap_replay::engine::{Config, Engine, EngineError, RunOutcome};
 use shadowtap_replay::hdrlog::HdrLog;
-use shadowtap_replay::report::{Report, RunInfo};
+use shadowtap_replay::report::{html, Report, RunInfo, TimelineRecorder};
 
 use crate::{exit, units};
 
 mod alarm;
 mod compare;
+mod intervals;
 mod plan;
 mod progress;
 mod record;
@@ -39,8 +39,10 @@ pub enum ReportFormat {
     Text,
     /// The JSON report, on stdout or in `--report-file`.
     Json,
-    /// The comparison as one self-contained HTML page (no network), on
-    /// stdout or in `--report-file`: `replay --compare` and `diff` only.
+    /// One self-contained HTML page (no network), on stdout or in
+    /// `--report-file`: the run report (with the comparison when there is
+    /// one) for `replay`, `tee` and `report merge`; the comparison for
+    /// `diff`.
     Html,
 }
 
@@ -253,7 +255,8 @@ pub struct MirrorArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReportArgs {
     /// Report format: the text summary always goes to stderr; `json` also
-    /// writes the JSON report (stdout, or --report-file).
+    /// writes the JSON report, `html` the report as one self-contained page
+    /// with its charts (stdout, or --report-file).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub report: ReportFormat,
     /// Write the report (in --report's format) to this file instead of
@@ -403,10 +406,18 @@ where
     };
     let monitor = engine.monitor();
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    let hdr_task = hdr_log.map(|log| {
-        monitor.with_stats(|s| s.enable_intervals());
-        tokio::spawn(write_intervals(log, monitor.clone(), done_rx.clone()))
+    // The interval histograms feed the report's timeline always, and the
+    // HDR log when asked for.
+    let names: Vec<String> = monitor.with_stats(|s| {
+        s.enable_intervals();
+        s.targets().to_vec()
     });
+    let interval_task = tokio::spawn(intervals::write_intervals(
+        hdr_log,
+        TimelineRecorder::new(&names),
+        monitor.clone(),
+        done_rx.clone(),
+    ));
     let ticker = plan
         .progress
         .then(|| progress::start(&plan.config, monitor.clone()))
@@ -423,9 +434,9 @@ where
     if let Some(t) = ticker {
         t.finish();
     }
-    let hdr_result = match hdr_task {
-        Some(t) => t.await.unwrap_or(Ok(())),
-        None => Ok(()),
+    let (hdr_result, timeline) = match interval_task.await {
+        Ok(done) => done,
+        Err(_) => (Ok(()), None),
     };
     let outcome: RunOutcome = result?;
 
@@ -442,6 +453,7 @@ where
             interrupted,
         },
     );
+    report.timeline = timeline;
     for (t, role) in report.targets.iter_mut().zip(&roles) {
         t.role = role.map(str::to_owned);
     }
@@ -495,16 +507,18 @@ where
         bytes.push(b'\n');
         Ok(bytes)
     };
-    let title = if plan.config.mode.is_live() {
-        "shadowtap tee --compare"
-    } else {
-        "shadowtap replay --compare"
+    let title = match (plan.config.mode.is_live(), compared.is_some()) {
+        (true, false) => "shadowtap tee",
+        (true, true) => "shadowtap tee --compare",
+        (false, false) => "shadowtap replay",
+        (false, true) => "shadowtap replay --compare",
     };
     write_report(plan.report, report_out.as_mut(), &summary, json, || {
-        // The plan allows html only with --compare.
-        compared
-            .as_ref()
-            .map(|c| html::render(&c.report, &evaluation.results, title))
+        Some(html::render(
+            &report,
+            compared.as_ref().map(|c| &c.report),
+            title,
+        ))
     })?;
     hdr_result.context("writing the HDR log")?;
     compare_files?;
@@ -525,29 +539,4 @@ where
     } else {
         exit::THRESHOLD_FAILED
     })
-}
-
-/// Writes one interval of `--hdr-log` per second, and the last partial one.
-async fn write_intervals(
-    mut log: HdrLog<std::io::BufWriter<File>>,
-    monitor: Monitor,
-    mut done: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), shadowtap_replay::hdrlog::HdrLogError> {
-    let origin = tokio::time::Instant::now();
-    let mut from = Duration::ZERO;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.tick().await;
-    loop {
-        let finished = tokio::select! {
-            _ = tick.tick() => false,
-            _ = done.wait_for(|d| *d) => true,
-        };
-        let to = origin.elapsed();
-        monitor.with_stats(|s| log.write_stats_interval(from, to, s))?;
-        from = to;
-        if finished {
-            log.finish()?;
-            return Ok(());
-        }
-    }
 }

@@ -182,11 +182,6 @@ impl Plan {
                 )));
             }
         }
-        if output.report == ReportFormat::Html && !comparing {
-            check(Err(
-                "--report html: the page is a comparison's; it needs --compare".to_owned(),
-            ));
-        }
         let (compare, problems) = compare::plan(comparison, &mut targets, live);
         for e in problems {
             check(Err(e));

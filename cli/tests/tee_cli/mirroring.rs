@@ -115,6 +115,14 @@ fn mirror_every_request_once(record: bool, n: usize) {
     assert_eq!(r["overall"]["errors_total"], 0);
     assert_eq!(r["overall"]["dropped_total"], 0);
     assert_eq!(r["overall"]["mirror_delay_us"]["count"], n);
+    // The timeline is in tee's report too, every response in it.
+    let answered: u64 = r["timeline"]["overall"]["intervals"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|i| i["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(answered, n as u64);
     if !record {
         return;
     }
@@ -136,4 +144,33 @@ fn mirror_every_request_once(record: bool, n: usize) {
     let rr: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rr["overall"]["completed"], 30);
     drop(again);
+}
+
+/// `tee --report html`: the run page, its charts and the timeline drawn,
+/// written when tee stops.
+#[test]
+#[ignore = "needs root (CAP_NET_RAW)"]
+fn tee_writes_the_html_report() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("tee.html");
+    let (_prod, prod_addr, _prod_err) = serve(&[]);
+    let (_mirror, mirror_addr, _mirror_err) = serve(&[]);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["tee", "-i", "lo", "--port", &prod_addr.port().to_string()])
+        .args(["--target", &format!("http://{mirror_addr}")])
+        .args(["--report", "html", "--report-file", page.to_str().unwrap()])
+        .args(["--stats-interval", "0s"]);
+    let (tee, _started, _rx) = spawn_ready(&mut cmd, "capturing on");
+    for raw in &requests_for(prod_addr, 5) {
+        assert!(request(prod_addr, raw).starts_with("HTTP/1.1 200"));
+    }
+    assert_eq!(interrupt(tee), 0, "tee exits 0 after draining");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<title>shadowtap tee</title>"));
+    assert!(html.contains("<svg class=\"chart timeline\" data-series=\"2\""));
+    assert!(html.contains("<svg class=\"chart percentiles\""));
+    assert!(!html.contains("timeline-absent"));
+    assert!(!html.contains("<script"));
 }

@@ -34,6 +34,10 @@ use super::tally::{
 };
 use crate::threshold::ThresholdResult;
 
+mod style;
+
+pub(crate) use self::style::STYLE;
+
 /// Fields of each class (candidate, noise) listed per endpoint.
 pub const FIELDS_SHOWN: usize = 50;
 
@@ -73,12 +77,12 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn pct(r: f64) -> String {
+pub(crate) fn pct(r: f64) -> String {
     format!("{:.2}%", r * 100.0)
 }
 
 /// A latency in microseconds for humans.
-fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     if us < 1_000 {
         format!("{us} µs")
     } else if us < 1_000_000 {
@@ -104,57 +108,13 @@ fn state(differing: u64, noise_only: u64) -> (&'static str, &'static str) {
     }
 }
 
-fn badge(out: &mut String, class: &str, text: &str) {
+pub(crate) fn badge(out: &mut String, class: &str, text: &str) {
     let _ = write!(out, "<span class=\"badge {class}\">{text}</span>");
 }
 
-const STYLE: &str = "\
-:root{color-scheme:light;--red:#b42318;--red-bg:#fef3f2;--green:#067647;--green-bg:#ecfdf3;\
---amber:#93370d;--amber-bg:#fffaeb;--muted:#475467;--line:#d0d5dd;--head:#f2f4f7}
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Liberation Sans\",sans-serif;\
-color:#101828;background:#fff;margin:1.5rem auto;max-width:84rem;padding:0 1rem}
-h1{font-size:1.6rem;margin:0 0 .4rem}
-h2{font-size:1.3rem;margin:2.2rem 0 .6rem;padding-bottom:.2rem;border-bottom:2px solid var(--line);\
-overflow-wrap:anywhere}
-h3{font-size:1.05rem;margin:1.6rem 0 .3rem;overflow-wrap:anywhere}
-p{margin:.3rem 0}
-.muted,.note{color:var(--muted)}
-table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem}
-th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
-thead th{background:var(--head);font-weight:600;font-size:.9em}
-.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.summary td{font-size:1.15em;font-weight:600}
-table.latency{width:auto}
-code,.val{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,\"Liberation Mono\",monospace;\
-font-size:.88em;overflow-wrap:anywhere}
-.val{display:block;white-space:pre-wrap;unicode-bidi:isolate;background:#f9fafb;\
-border:1px solid var(--line);border-radius:3px;padding:.1rem .3rem;min-height:1.4em}
-.val:empty::after{content:\"(empty)\";color:var(--muted);font-style:italic}
-.absent{display:block;color:var(--muted);font-style:italic;padding:.1rem .3rem}
-.badge{display:inline-block;border:1px solid;border-radius:1em;padding:0 .55em;font-size:.78em;\
-font-weight:600;white-space:nowrap;vertical-align:middle}
-.badge.differing,.badge.fail{color:var(--red);background:var(--red-bg)}
-.badge.noise{color:var(--amber);background:var(--amber-bg)}
-.badge.equal,.badge.pass{color:var(--green);background:var(--green-bg)}
-tr.endpoint[data-state=differing] .diff-rate,tr.threshold[data-passed=false] td{color:var(--red);\
-font-weight:600}
-tr.group th{background:var(--amber-bg);color:var(--amber);font-weight:600}
-tr.group.candidate th{background:var(--red-bg);color:var(--red)}
-tr.field.noise td{color:var(--muted)}
-td.path{width:22%}
-td.examples{width:48%}
-.example{margin:.1rem 0 .5rem}
-.req{font-size:.8em;color:var(--muted)}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:.3rem}
-.side{font-size:.72em;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
-details summary{cursor:pointer;color:var(--muted)}
-a{color:inherit}
-@media print{body{margin:0;max-width:none;font-size:10pt}h2{break-before:auto}\
-tr,.example{break-inside:avoid}*{print-color-adjust:exact;-webkit-print-color-adjust:exact}}
-";
-
-fn head(out: &mut String, title: &str) {
+/// The document's head: charset, viewport, the policy, the title, and
+/// [`STYLE`] followed by `extra_style`.
+pub(crate) fn head(out: &mut String, title: &str, extra_style: &str) {
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     out.push_str(
@@ -165,6 +125,7 @@ fn head(out: &mut String, title: &str) {
     escape_into(out, title);
     out.push_str("</title>\n<style>\n");
     out.push_str(STYLE);
+    out.push_str(extra_style);
     out.push_str("</style>\n</head>\n");
 }
 
@@ -207,7 +168,7 @@ fn summary(out: &mut String, t: &TargetReport) {
     out.push_str("</tr></tbody>\n</table>\n");
 }
 
-fn thresholds_table(out: &mut String, thresholds: &[ThresholdResult]) {
+pub(crate) fn thresholds_table(out: &mut String, thresholds: &[ThresholdResult]) {
     let failed = thresholds.iter().filter(|t| !t.passed).count();
     let _ = write!(
         out,
@@ -532,19 +493,37 @@ fn target_section(out: &mut String, ti: usize, t: &TargetReport, many: bool) {
 /// The page for a comparison and its thresholds (none when not given).
 pub fn render(c: &ComparisonReport, thresholds: &[ThresholdResult], title: &str) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    head(&mut out, title);
+    head(&mut out, title, "");
     out.push_str("<body>\n<header>\n<h1>");
     escape_into(&mut out, title);
-    out.push_str("</h1>\n<p class=\"verdict\">");
+    out.push_str("</h1>\n");
+    verdict(&mut out, c, thresholds);
+    overview(&mut out, c);
+    out.push_str("</header>\n");
+    if !thresholds.is_empty() {
+        thresholds_table(&mut out, thresholds);
+    }
+    targets(&mut out, c);
+    let _ = writeln!(
+        out,
+        "<footer class=\"muted\"><p>shadowtap comparison report, schema version {}.</p></footer>\n</body>\n</html>",
+        c.version
+    );
+    out
+}
+
+/// The comparison's verdict (and the thresholds', when given) as badges.
+fn verdict(out: &mut String, c: &ComparisonReport, thresholds: &[ThresholdResult]) {
+    out.push_str("<p class=\"verdict\">");
     let (class, text) = state(c.overall.differing, c.overall.noise_only);
-    badge(&mut out, class, text);
+    badge(out, class, text);
     let failed = thresholds.iter().filter(|t| !t.passed).count();
     if !thresholds.is_empty() {
         out.push(' ');
         if failed > 0 {
-            badge(&mut out, "fail", "thresholds failed");
+            badge(out, "fail", "thresholds failed");
         } else {
-            badge(&mut out, "pass", "thresholds passed");
+            badge(out, "pass", "thresholds passed");
         }
     }
     let _ = writeln!(
@@ -553,30 +532,40 @@ pub fn render(c: &ComparisonReport, thresholds: &[ThresholdResult], title: &str)
         c.targets.len(),
         if c.targets.len() == 1 { "" } else { "s" }
     );
-    summary(&mut out, &c.overall);
+}
+
+/// The overall counts and the noise rule.
+fn overview(out: &mut String, c: &ComparisonReport) {
+    summary(out, &c.overall);
     let _ = writeln!(
         out,
         "<p class=\"noise-rule\">Noise source: {}. A field that also differs between two copies \
          of the baseline counts as a candidate difference only when it differs more often by \
          more than {} (relative) and by more than {} of the requests compared (absolute); \
-         otherwise it is noise, listed with both rates.</p>\n</header>",
+         otherwise it is noise, listed with both rates.</p>",
         noise_source(c),
         pct(c.noise_relative),
         pct(c.noise_absolute)
     );
-    if !thresholds.is_empty() {
-        thresholds_table(&mut out, thresholds);
-    }
+}
+
+fn targets(out: &mut String, c: &ComparisonReport) {
     let many = c.targets.len() > 1;
     for (ti, t) in c.targets.iter().enumerate() {
-        target_section(&mut out, ti, t, many);
+        target_section(out, ti, t, many);
     }
-    let _ = writeln!(
-        out,
-        "<footer class=\"muted\"><p>shadowtap comparison report, schema version {}.</p></footer>\n</body>\n</html>",
-        c.version
-    );
-    out
+}
+
+/// The comparison as a section of another page (the run report's
+/// `section#comparison`): verdict, counts, noise rule and targets, the
+/// same markup and hooks as [`render`]'s page; the thresholds are the
+/// embedding page's.
+pub(crate) fn comparison_section(out: &mut String, c: &ComparisonReport) {
+    out.push_str("<section id=\"comparison\">\n<h2>Comparison</h2>\n");
+    verdict(out, c, &[]);
+    overview(out, c);
+    targets(out, c);
+    out.push_str("</section>\n");
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The report of a replay: JSON for machines, a short text summary for
-//! humans, and merging of reports from several machines.
+//! humans, an HTML page with charts ([`html`]), and merging of reports from
+//! several machines.
 //!
 //! A [`Report`] is built from [`Stats`] once a run ends. Every figure is in a
 //! field whose name carries its unit (`_us`, `_per_s`). Next to the
@@ -7,7 +8,9 @@
 //! compressed ("deflate") serialization, base64 encoded
 //! ([`HISTOGRAM_ENCODING`]), which any HdrHistogram implementation decodes.
 //! [`Report::merge`] decodes and *adds* those histograms, then recomputes
-//! every percentile: percentiles are never averaged.
+//! every percentile: percentiles are never averaged. The optional
+//! [`timeline`] keeps latency per interval, bounded, merged interval by
+//! interval the same way.
 //!
 //! ## Definitions
 //!
@@ -42,11 +45,15 @@ use crate::stats::{
 use crate::threshold::{Evaluation, ThresholdResult};
 
 mod codec;
+pub mod html;
+mod merge;
 mod text;
+pub mod timeline;
 
 use self::codec::{decode, encode};
 
 pub use self::text::{human_us, PACE_WARNING_US};
+pub use self::timeline::{Timeline, TimelineRecorder};
 
 /// Version of the JSON report layout. Bumped when a field changes meaning or
 /// disappears; new fields may appear without a bump.
@@ -307,6 +314,11 @@ pub struct Report {
     /// not added up when merging reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_responses: Option<serde_json::Value>,
+    /// Latency over time, per interval (see [`timeline`]). Absent from
+    /// reports written before it was recorded, and from a merge of reports
+    /// one of which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
@@ -471,7 +483,7 @@ impl Report {
         )
     }
 
-    fn build(
+    pub(crate) fn build(
         names: &[String],
         per_target: &[TargetStats],
         overall: &TargetStats,
@@ -501,6 +513,7 @@ impl Report {
             thresholds: Vec::new(),
             comparison: None,
             recorded_responses: None,
+            timeline: None,
         }
     }
 
@@ -512,70 +525,6 @@ impl Report {
     /// The run's duration.
     pub fn duration(&self) -> Duration {
         Duration::from_micros(self.duration_us)
-    }
-
-    /// Adds reports from several runs (several machines driving targets at
-    /// the same time): targets with the same name are added, histograms are
-    /// decoded and added, and every percentile is recomputed from the sums.
-    pub fn merge(reports: &[Report]) -> Result<Report, ReportError> {
-        let first = reports.first().ok_or(ReportError::Empty)?;
-        let mut names: Vec<String> = Vec::new();
-        let mut per_target: Vec<TargetStats> = Vec::new();
-        let mut sampled_out = 0u64;
-        let mut filtered_out = 0u64;
-        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
-        let mut elapsed = Duration::ZERO;
-        let mut interrupted = false;
-        let mut sources = 0u32;
-        let mut seed = first.seed;
-        for r in reports {
-            if r.version > REPORT_VERSION {
-                return Err(ReportError::UnsupportedVersion {
-                    found: r.version,
-                    supported: REPORT_VERSION,
-                });
-            }
-            for t in &r.targets {
-                let decoded = t.to_stats()?;
-                match names.iter().position(|n| *n == t.target) {
-                    Some(i) => per_target[i].merge(&decoded),
-                    None => {
-                        names.push(t.target.clone());
-                        per_target.push(decoded);
-                    }
-                }
-            }
-            sampled_out = sampled_out.saturating_add(r.sampled_out);
-            filtered_out = filtered_out.saturating_add(r.filtered_out);
-            for (k, v) in &r.skipped {
-                *skipped.entry(k.clone()).or_insert(0) += v;
-            }
-            elapsed = elapsed.max(r.duration());
-            interrupted |= r.interrupted;
-            sources = sources.saturating_add(r.sources.max(1));
-            if r.seed != seed {
-                seed = None;
-            }
-        }
-        let mut overall = TargetStats::new();
-        for t in &per_target {
-            overall.merge(t);
-        }
-        let run = RunInfo {
-            config: first.config.clone(),
-            seed,
-            elapsed,
-            interrupted,
-        };
-        Ok(Report::build(
-            &names,
-            &per_target,
-            &overall,
-            (sampled_out, filtered_out),
-            skipped,
-            &run,
-            sources,
-        ))
     }
 
     /// Decodes the report back into [`Stats`] (targets in report order).

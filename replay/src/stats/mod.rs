@@ -541,8 +541,11 @@ impl Stats {
         }
     }
 
-    /// Starts keeping a per-interval latency histogram per target, for
-    /// [`crate::hdrlog::HdrLog`]. Costs one more histogram per target.
+    /// Starts keeping a per-interval latency histogram per target, for the
+    /// report's timeline ([`crate::report::TimelineRecorder`], on in every
+    /// `replay` and `tee` run) and [`crate::hdrlog::HdrLog`]. Costs one more
+    /// histogram per target and one more bucket increment per response
+    /// recorded.
     pub fn enable_intervals(&mut self) {
         for t in &mut self.per_target {
             t.interval_latency
