@@ -234,7 +234,7 @@ impl Reassembler {
             return;
         }
         let first_pending = self.pending.keys().next().copied();
-        if start <= next.abs && first_pending.map_or(true, |p| p >= end) {
+        if start <= next.abs && first_pending.is_none_or(|p| p >= end) {
             // The in-order path: nothing buffered in the way.
             let skip = next.abs - start;
             let data_end = (start + payload.len() as u64).min(end);

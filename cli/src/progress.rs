@@ -32,7 +32,7 @@ static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 pub(crate) fn wanted(no_progress: bool) -> bool {
     !no_progress
         && std::io::stderr().is_terminal()
-        && std::env::var_os("TERM").map_or(true, |t| t != "dumb")
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Runs `f` (which writes to stderr) with the bar, if one is shown, taken

@@ -30,9 +30,9 @@ fn exchange(i: u64) -> Exchange {
         } else {
             Flags::empty()
         },
-        response: (i % 2 == 0).then(|| {
+        response: i.is_multiple_of(2).then(|| {
             Response::new(
-                if i % 4 == 0 { 200 } else { 503 },
+                if i.is_multiple_of(4) { 200 } else { 503 },
                 ts + 2_010_000,
                 ts + 2_020_000,
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n".to_vec(),

@@ -434,7 +434,7 @@ pub fn pcapng_bytes(linktype: u32, frames: &[Frame]) -> Vec<u8> {
         out.extend(kind.to_le_bytes());
         out.extend(total.to_le_bytes());
         out.extend(body);
-        out.extend(std::iter::repeat(0u8).take(pad));
+        out.extend(std::iter::repeat_n(0u8, pad));
         out.extend(total.to_le_bytes());
     }
     let mut out = Vec::new();
@@ -462,7 +462,7 @@ pub fn pcapng_bytes(linktype: u32, frames: &[Frame]) -> Vec<u8> {
         epb.extend((f.data.len() as u32).to_le_bytes());
         epb.extend(f.orig_len.to_le_bytes());
         epb.extend(&f.data);
-        epb.extend(std::iter::repeat(0u8).take((4 - f.data.len() % 4) % 4));
+        epb.extend(std::iter::repeat_n(0u8, (4 - f.data.len() % 4) % 4));
         block(&mut out, 6, &epb);
     }
     out

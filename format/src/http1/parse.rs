@@ -231,7 +231,7 @@ fn summarize<'b>(
             for part in value.split(|&b| b == b',') {
                 let v = parse_decimal(trim(part));
                 match v {
-                    Some(v) if content_length.map_or(true, |c| c == v) => content_length = Some(v),
+                    Some(v) if content_length.is_none_or(|c| c == v) => content_length = Some(v),
                     _ if lax => length_unknown = true,
                     _ => return Err(FramingError::InvalidContentLength),
                 }

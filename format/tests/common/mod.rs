@@ -19,7 +19,7 @@ pub fn header() -> FileHeader {
 /// A deterministic exchange `i`: alternating IPv4/IPv6, some with bodies and
 /// responses.
 pub fn exchange(i: u64) -> Exchange {
-    let (client, server): (SocketAddr, SocketAddr) = if i % 3 == 0 {
+    let (client, server): (SocketAddr, SocketAddr) = if i.is_multiple_of(3) {
         (
             format!("[2001:db8::{:x}]:{}", i % 7 + 1, 40000 + i % 1000)
                 .parse()

@@ -33,7 +33,7 @@ impl Hashed {
 impl JsonPolicy for Hashed {
     fn unordered(&self, pointer: &str) -> bool {
         self.asked.borrow_mut().push(format!("unordered {pointer}"));
-        self.roll(pointer) % 3 == 0
+        self.roll(pointer).is_multiple_of(3)
     }
     fn tolerance(&self, pointer: &str) -> Option<Tolerance> {
         self.asked.borrow_mut().push(format!("tolerance {pointer}"));
@@ -173,13 +173,13 @@ impl Style {
             }
             Value::Object(m) => {
                 let mut members: Vec<(&String, &Value)> = m.iter().collect();
-                if self.roll() % 8 == 0 {
+                if self.roll().is_multiple_of(8) {
                     members.reverse();
                 }
                 out.push('{');
                 let mut first = true;
                 for (k, x) in members {
-                    if self.dups && self.roll() % 6 == 0 {
+                    if self.dups && self.roll().is_multiple_of(6) {
                         // An earlier member the later one overrides.
                         if !first {
                             out.push(',');
@@ -203,7 +203,7 @@ impl Style {
             Value::Number(n) => {
                 let t = n.to_string();
                 // Another way to write the same number, now and then.
-                if self.roll() % 10 == 0 && !t.contains(['e', 'E']) {
+                if self.roll().is_multiple_of(10) && !t.contains(['e', 'E']) {
                     out.push_str(&format!("{t}e0"));
                 } else {
                     out.push_str(&t);
@@ -214,13 +214,13 @@ impl Style {
     }
 
     fn space(&mut self, out: &mut String) {
-        if self.roll() % 12 == 0 {
+        if self.roll().is_multiple_of(12) {
             out.push_str("\n  ");
         }
     }
 
     fn string(&mut self, s: &str, out: &mut String) {
-        let escaped = self.roll() % 5 == 0;
+        let escaped = self.roll().is_multiple_of(5);
         out.push('"');
         for c in s.chars() {
             match c {
