@@ -3,35 +3,16 @@
 //! `--threshold 'error_rate<1%'` it exits 99.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 
 mod common;
 
 use common::api::write_log;
-use common::{run, spawn_ready};
+use common::run;
 
 /// A loopback port nothing listens on: bound, then released.
 fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// `shadowtap serve --listen 127.0.0.1:0 EXTRA`, and its URL.
-fn serve(extra: &[&str]) -> (common::Guard, String) {
-    let (guard, line, _rx) = spawn_ready(
-        Command::new(common::BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null()),
-        "listening on ",
-    );
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    (guard, format!("http://{addr}"))
 }
 
 fn log(dir: &std::path::Path) -> String {
@@ -92,8 +73,8 @@ fn a_target_that_refuses_everything_is_flagged_and_exits_0() {
 fn a_target_answering_only_5xx_is_flagged_and_a_healthy_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let log = log(dir.path());
-    let (_bad, bad) = serve(&["--status", "503"]);
-    let (_good, good) = serve(&[]);
+    let (_bad, bad) = common::serve(&["--status", "503"]);
+    let (_good, good) = common::serve(&[]);
     let out = run(&[
         "replay",
         &log,

@@ -467,21 +467,6 @@ mod command_line {
         )
     }
 
-    /// `shadowtap serve` on 127.0.0.1:0, and the address it listens on.
-    fn serve_target() -> (common::Guard, String) {
-        let (guard, line, _rx) = common::spawn_ready(
-            Command::new(common::BIN).args(["serve", "--listen", "127.0.0.1:0"]),
-            "listening on ",
-        );
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .to_owned();
-        (guard, format!("http://{addr}"))
-    }
-
     /// A copy of the sample log with one byte flipped inside its first block's
     /// payload (a CRC mismatch).
     fn crc_damaged_log(dir: &Path) -> PathBuf {
@@ -507,7 +492,7 @@ mod command_line {
         // Replaying a corrupt log: the summary and the error meet a closed stderr.
         let dir = tempfile::tempdir().unwrap();
         let damaged = crc_damaged_log(dir.path());
-        let (_serve, target) = serve_target();
+        let (_serve, target) = common::serve(&[]);
         let mut args = os(&["replay", "--speed", "max", "--target", &target]);
         args.push(damaged.into());
         assert_eq!(exit_code_with_closed(Closed::Stderr, &args), 1);
@@ -527,7 +512,7 @@ mod command_line {
             assert_eq!(exit_code_with_closed(Closed::Stdout, &args), 0, "{cmd:?}");
         }
 
-        let (_serve, target) = serve_target();
+        let (_serve, target) = common::serve(&[]);
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report.json");
         let replay = |extra: &[OsString]| {
@@ -636,7 +621,7 @@ mod command_line {
             "{cause}"
         );
         assert_eq!(stderr.matches("CRC mismatch").count(), 1, "{stderr}");
-        let (_serve, target) = serve_target();
+        let (_serve, target) = common::serve(&[]);
         let mut args = os(&["replay", "--speed", "max", "--target", &target]);
         args.push(damaged.clone().into());
         let (code, _, stderr) = run(&args);
@@ -732,7 +717,7 @@ mod command_line {
     fn salvage_hint_named_a_flag_replay_lacks() {
         let dir = tempfile::tempdir().unwrap();
         let damaged = crc_damaged_log(dir.path());
-        let (_serve, target) = serve_target();
+        let (_serve, target) = common::serve(&[]);
 
         // Without --salvage: the hint names a flag replay accepts.
         let mut args = os(&["replay", "--speed", "max", "--target", &target]);
@@ -854,7 +839,7 @@ mod command_line {
             );
         }
         // The documented bare rate is what the report shows.
-        let (_serve, target) = serve_target();
+        let (_serve, target) = common::serve(&[]);
         let mut args = os(&[
             "replay", "--speed", "max", "--limit", "3", "--rate", "10", "--report", "json",
             "--target", &target,

@@ -11,7 +11,6 @@
 //! temporary directory.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use shadowtap_format::{Exchange, FileHeader, Writer, WriterOptions};
 
@@ -20,24 +19,7 @@ mod common;
 #[path = "../../replay/tests/support/browser.rs"]
 mod browser;
 
-use common::{run, spawn_ready};
-
-/// `shadowtap serve --listen 127.0.0.1:0`, and its URL.
-fn serve() -> (common::Guard, String) {
-    let (guard, line, _rx) = spawn_ready(
-        Command::new(common::BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null()),
-        "listening on ",
-    );
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    (guard, format!("http://{addr}"))
-}
+use common::run;
 
 /// A log of 30 GETs 50 ms apart: replayed at its pace, the run spans more
 /// than one second, so its timeline has at least two intervals.
@@ -151,7 +133,7 @@ fn check_in_browser(dir: &Path, page: &Path, series: usize, thresholds: &[bool])
 #[test]
 fn replay_writes_a_page_with_its_charts_and_the_browser_draws_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = serve();
+    let (_server, url) = common::serve(&[]);
     let input = log(dir.path());
     let page = dir.path().join("report.html");
     replay(
@@ -180,7 +162,7 @@ fn replay_writes_a_page_with_its_charts_and_the_browser_draws_it() {
 #[test]
 fn report_merge_writes_the_merged_page() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = serve();
+    let (_server, url) = common::serve(&[]);
     let input = log(dir.path());
     let mut reports = Vec::new();
     for n in 0..2 {

@@ -39,6 +39,25 @@ pub fn spawn_until(cmd: &mut Command, ready: &str) -> (Guard, mpsc::Receiver<Str
     (guard, rx)
 }
 
+/// `shadowtap serve --listen 127.0.0.1:0` with `extra` flags, and its URL
+/// (`http://127.0.0.1:PORT`), once it listens.
+pub fn serve(extra: &[&str]) -> (Guard, String) {
+    let (guard, line, _rx) = spawn_ready(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null()),
+        "listening on ",
+    );
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .expect("serve says where it listens")
+        .trim()
+        .to_owned();
+    (guard, format!("http://{addr}"))
+}
+
 /// As [`spawn_until`], also returning the ready line itself.
 pub fn spawn_ready(cmd: &mut Command, ready: &str) -> (Guard, String, mpsc::Receiver<String>) {
     let mut child = cmd
