@@ -20,16 +20,6 @@ mod pcapgen;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/api-mix.stlog");
 
-/// `shadowtap serve` on 127.0.0.1:0 and its address.
-fn target() -> (Guard, String) {
-    let (guard, line, _) = spawn_ready(
-        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]),
-        "listening on",
-    );
-    let addr = line.rsplit(' ').next().unwrap().to_owned();
-    (guard, format!("http://{addr}"))
-}
-
 /// Runs `shadowtap ARGS` under a pseudo-terminal; what it wrote there
 /// (stdout and stderr together) and its exit code.
 fn on_a_terminal(args: &[&str]) -> (String, i32) {
@@ -83,7 +73,7 @@ fn pcap(dir: &Path, n: usize) -> std::path::PathBuf {
 #[ignore = "needs script (util-linux)"]
 fn replay_on_a_terminal_shows_the_line_and_the_whole_summary() {
     require_tool("script");
-    let (_serve, url) = target();
+    let (_serve, url) = common::serve(&[]);
     let (out, code) = on_a_terminal(&["replay", SAMPLE, "--target", &url, "--speed", "max"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("/3,043 exchanges"), "{out}");
@@ -126,7 +116,7 @@ fn a_pcap_import_on_a_terminal_shows_the_line_and_the_summary() {
 
 #[test]
 fn with_stderr_piped_no_line_is_drawn() {
-    let (_serve, url) = target();
+    let (_serve, url) = common::serve(&[]);
     let out = run(&["replay", SAMPLE, "--target", &url, "--speed", "max"]);
     assert!(out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -156,7 +146,7 @@ fn with_stderr_piped_no_line_is_drawn() {
 #[ignore = "needs script (util-linux)"]
 fn no_progress_and_a_dumb_terminal_draw_nothing() {
     require_tool("script");
-    let (_serve, url) = target();
+    let (_serve, url) = common::serve(&[]);
     let args = ["replay", SAMPLE, "--target", &url, "--speed", "max"];
     let quiet = [&args[..], &["--no-progress"]].concat();
     for (out, code) in [on_a_terminal(&quiet), on_a_terminal_of(&args, "dumb")] {
