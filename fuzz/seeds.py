@@ -306,6 +306,10 @@ def regressions():
     seg_head = link(0, tcp(c, s, 40000, 80, 1001, 5001, 0x18, head))
     frames = fr[:3] + [seg_tail, seg_head] + fr[4:]
     put("pipeline", "out-of-order-request-ends-before-it-starts", frames_input(8, frames))
+    sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
+    put("gor_read", "latency-past-i64-max-did-not-read-back",
+        b"1 a 1 -1\nGET / HTTP/1.1\r\n\r\n" + sep
+        + b"2 a 18000000000000000000\nHTTP/1.1 200 OK\r\n\r\n" + sep)
 
 
 regressions()

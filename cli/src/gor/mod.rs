@@ -24,7 +24,8 @@
 //!   current versions, 40 in old ones), any non-empty token here;
 //! - TIMESTAMP: when the message started, Unix nanoseconds;
 //! - LATENCY (current versions only): nanoseconds from the request to the
-//!   response; `-1` on requests, which have none.
+//!   response; `-1` on requests, which have none (any negative number is
+//!   read as none).
 //!
 //! GoReplay compresses with gzip when the file name ends in `.gz`; this
 //! module reads and writes the uncompressed stream, and the caller wraps it.
@@ -126,7 +127,7 @@ pub enum MetaError {
     /// A TIMESTAMP that is not a non-negative integer.
     #[error("bad timestamp {0:?}")]
     Timestamp(String),
-    /// A LATENCY that is not an integer.
+    /// A LATENCY that is not an integer (a negative one is no latency).
     #[error("bad latency {0:?}")]
     Latency(String),
 }
@@ -155,14 +156,20 @@ pub fn parse_meta(line: &[u8]) -> Result<Meta<'_>, MetaError> {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| MetaError::Timestamp(shown(fields[2])))?;
+    // GoReplay writes signed 64-bit numbers (`-1`: no latency); the whole
+    // unsigned range is read too, as a latency from [`GorWriter`] may be
+    // past `i64::MAX`.
     let latency_ns = match fields.get(3) {
         None => None,
         Some(f) => {
-            let l = std::str::from_utf8(f)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| MetaError::Latency(shown(f)))?;
-            u64::try_from(l).ok()
+            let text = std::str::from_utf8(f).ok();
+            if let Some(l) = text.and_then(|s| s.parse::<u64>().ok()) {
+                Some(l)
+            } else if text.and_then(|s| s.parse::<i64>().ok()).is_some() {
+                None
+            } else {
+                return Err(MetaError::Latency(shown(f)));
+            }
         }
     };
     Ok(Meta {

@@ -43,13 +43,20 @@ fn meta_lines_parse_or_say_why() {
     let m = parse_meta(b"2 abc 17 5\r").unwrap();
     assert_eq!((m.kind, m.latency_ns), (Kind::Response, Some(5)));
     assert_eq!(parse_meta(b"3 x 1").unwrap().kind, Kind::Replayed);
-    let cases: [(&[u8], MetaError); 7] = [
+    assert_eq!(parse_meta(b"2 x 1 -7").unwrap().latency_ns, None);
+    let max = parse_meta(b"2 x 18446744073709551615 18446744073709551615").unwrap();
+    assert_eq!((max.ts_ns, max.latency_ns), (u64::MAX, Some(u64::MAX)));
+    let cases: [(&[u8], MetaError); 8] = [
         (b"1 abc", MetaError::Fields(2)),
         (b"1 a 1 2 3", MetaError::Fields(5)),
         (b"4 a 1", MetaError::Type("4".into())),
         (b"1  1 2", MetaError::EmptyId),
         (b"1 a -5", MetaError::Timestamp("-5".into())),
         (b"1 a 1 x", MetaError::Latency("x".into())),
+        (
+            b"1 a 1 18446744073709551616",
+            MetaError::Latency("18446744073709551616".into()),
+        ),
         (b"GET / HTTP/1.1", MetaError::Type("GET".into())),
     ];
     for (line, want) in cases {
