@@ -75,6 +75,26 @@ def logs():
     put("stlog_read", "golden-damaged-salvage", b"\x01" + bytes(damaged))
 
 
+def gor():
+    """GoReplay files: the golden ones of cli/tests/data/convert/, whole and
+    cut short, and a few made here (a reused id, a bad meta line, CRs)."""
+    sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
+    for name in ("goreplay.gor", "from-jsonl.gor"):
+        data = open(os.path.join(ROOT, "cli/tests/data/convert", name), "rb").read()
+        stem = name[: -len(".gor")]
+        put("gor_read", stem, data)
+        put("gor_read", stem + "-torn", data[: len(data) * 2 // 3])
+    made = [
+        ("reused-id", [b"1 a 1\nGET /1 HTTP/1.1\r\n\r\n", b"1 a 2\nGET /2 HTTP/1.1\r\n\r\n",
+                       b"2 a 3 2\n" + RESPONSES[0], b"2 a 4\n" + RESPONSES[1], b"2 a 5 1\n" + RESPONSES[0]]),
+        ("replayed", [b"1 b 1 -1\n" + REQUESTS[1], b"3 b 2 1\n" + RESPONSES[2], b"2 b 3 2\n" + RESPONSES[4]]),
+        ("bad-meta", [b"1 c 1\n" + REQUESTS[0], b"1 c x\n" + REQUESTS[0]]),
+        ("crlf-meta", [b"1 d 10 -1\r\n" + REQUESTS[3], b"2 d 5 -1\r\n" + RESPONSES[3]]),
+    ]
+    for name, payloads in made:
+        put("gor_read", name, b"".join(p + sep for p in payloads))
+
+
 def csum(b):
     if len(b) % 2:
         b += b"\x00"
@@ -281,6 +301,7 @@ pipeline()
 rewrite()
 text_targets()
 compare()
+gor()
 
 
 def regressions():
@@ -297,6 +318,10 @@ def regressions():
     seg_head = link(0, tcp(c, s, 40000, 80, 1001, 5001, 0x18, head))
     frames = fr[:3] + [seg_tail, seg_head] + fr[4:]
     put("pipeline", "out-of-order-request-ends-before-it-starts", frames_input(8, frames))
+    sep = "\n\U0001F435\U0001F648\U0001F649\n".encode()
+    put("gor_read", "latency-past-i64-max-did-not-read-back",
+        b"1 a 1 -1\nGET / HTTP/1.1\r\n\r\n" + sep
+        + b"2 a 18000000000000000000\nHTTP/1.1 200 OK\r\n\r\n" + sep)
 
 
 regressions()

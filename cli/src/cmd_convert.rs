@@ -4,30 +4,28 @@
 //! exchange, a destination writes it, so memory stays at one exchange (plus
 //! the `.stlog` writer's open block) whatever the size of the input; the
 //! one exception is reading a `.har`, a single JSON document parsed whole
-//! (bounded by [`har::MAX_HAR`]).
+//! (bounded by [`har::MAX_HAR`]). A `.gor` read also holds the requests
+//! still waiting for their response (bounded, see [`shadowtap_cli::gor`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::SocketAddr;
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use shadowtap_cli::gor::GorWriter;
 use shadowtap_format::{
-    meta, End, Exchange, FileHeader, Flags, ReadOptions, Reader, Response, Writer, WriterOptions,
+    meta, End, Exchange, FileHeader, ReadOptions, Reader, Writer, WriterOptions,
 };
 
 use crate::exit;
 
 mod curl;
+mod gor;
 mod har;
+mod jsonl;
 
-/// The longest `.jsonl` line read: an exchange with bodies up to the
-/// capture's largest body cap, base64-encoded, fits well within it.
-const MAX_JSONL_LINE: u64 = 256 << 20;
+use jsonl::{write_jsonl, JsonlReader};
 
 /// Options of `shadowtap convert`.
 #[derive(clap::Args, Debug)]
@@ -37,11 +35,13 @@ pub struct ConvertArgs {
     /// The file to write; `-` for stdout (text formats only).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
-    /// The input's format (`stlog`, `jsonl`, `har`); by default from its extension.
+    /// The input's format (`stlog`, `jsonl`, `har`, `gor`); by default from its
+    /// extension (`.gor.gz` is gor; gzip is recognised by its content).
     #[arg(long, value_name = "FMT")]
     pub from: Option<String>,
-    /// The output's format (`stlog`, `jsonl`, `har`, `curl`); by default from its
-    /// extension (`.curl` and `.sh` are curl).
+    /// The output's format (`stlog`, `jsonl`, `har`, `curl`, `gor`); by default from
+    /// its extension (`.curl` and `.sh` are curl); a gor output named `*.gz` is
+    /// gzip-compressed.
     #[arg(long, value_name = "FMT")]
     pub to: Option<String>,
 }
@@ -55,6 +55,8 @@ enum Format {
     Curl,
     /// HAR 1.2.
     Har,
+    /// GoReplay's `--output-file` format, gzip or not.
+    Gor,
 }
 
 impl Format {
@@ -65,6 +67,7 @@ impl Format {
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "curl" | "sh" => Some(Format::Curl),
             "har" => Some(Format::Har),
+            "gor" | "goreplay" => Some(Format::Gor),
             _ => None,
         }
     }
@@ -76,11 +79,17 @@ impl Format {
             return match Format::by_name(name) {
                 Some(f) => Ok(f),
                 None => exit::usage(format!(
-                    "unknown {which} format {name:?} (known: stlog, jsonl, har, curl)"
+                    "unknown {which} format {name:?} (known: stlog, jsonl, har, curl, gor)"
                 )),
             };
         }
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // `x.gor.gz` is named by its inner extension.
+        let named = if gor::is_gz(path) {
+            path.file_stem().map_or(Path::new(""), Path::new)
+        } else {
+            path
+        };
+        let ext = named.extension().and_then(|e| e.to_str()).unwrap_or("");
         match Format::by_name(ext) {
             Some(f) => Ok(f),
             None => exit::usage(format!(
@@ -103,6 +112,14 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
     if from == Format::Curl {
         return exit::usage("curl is an output format only");
     }
+    for (format, path, which) in [(from, &args.input, "input"), (to, &args.output, "output")] {
+        if format != Format::Gor && gor::is_gz(path) {
+            return exit::usage(format!(
+                "{} is named .gz, but only a gor {which} is gzip-compressed",
+                path.display()
+            ));
+        }
+    }
     let mut source = Source::open(from, &args.input)?;
     let header = source.header();
     let mut dest = Dest::create(to, (!stdout).then_some(&*args.output), &header)?;
@@ -114,7 +131,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
     }
     dest.finish()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
-    source.warn_torn_tail();
+    source.warn();
     if !stdout {
         let plural = if n == 1 { "" } else { "s" };
         say!(
@@ -130,6 +147,7 @@ enum Source {
     Stlog(Box<Reader<BufReader<File>>>, PathBuf),
     Jsonl(JsonlReader<BufReader<File>>, PathBuf),
     Har(har::HarReader, PathBuf),
+    Gor(Box<gor::GorSource>, PathBuf),
 }
 
 impl Source {
@@ -160,6 +178,11 @@ impl Source {
                     path.to_path_buf(),
                 )
             }
+            Format::Gor => {
+                let r =
+                    gor::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+                Source::Gor(Box::new(r), path.to_path_buf())
+            }
             Format::Jsonl | Format::Curl => {
                 let f =
                     File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -173,7 +196,7 @@ impl Source {
     fn header(&self) -> FileHeader {
         match self {
             Source::Stlog(r, _) => r.header().clone(),
-            Source::Jsonl(..) | Source::Har(..) => FileHeader {
+            Source::Jsonl(..) | Source::Har(..) | Source::Gor(..) => FileHeader {
                 writer: concat!("shadowtap ", env!("CARGO_PKG_VERSION")).into(),
                 created_ns: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -183,9 +206,13 @@ impl Source {
         }
     }
 
-    /// Says on stderr when a `.stlog` input ended mid-block (its writer was
-    /// stopped): what was converted is everything before that point.
-    fn warn_torn_tail(&self) {
+    /// Says on stderr when a `.stlog` or `.gor` input ended mid-block or
+    /// mid-payload (its writer was stopped): what was converted is
+    /// everything before that point; and what a `.gor` read left out.
+    fn warn(&self) {
+        if let Source::Gor(r, path) = self {
+            gor::warn(r, path);
+        }
         if let Source::Stlog(r, path) = self {
             if let Some(End::TornTail {
                 offset,
@@ -211,6 +238,9 @@ impl Source {
             Source::Har(r, path) => r
                 .next_exchange()
                 .with_context(|| format!("cannot read {}", path.display())),
+            Source::Gor(r, path) => r
+                .next_exchange()
+                .with_context(|| format!("cannot read {}", path.display())),
         }
     }
 }
@@ -224,6 +254,11 @@ enum Dest {
     Har {
         w: BufWriter<Box<dyn Write>>,
         written: u64,
+        skipped: u64,
+    },
+    /// `.gor` payloads; `skipped` exchanges it cannot carry.
+    Gor {
+        w: GorWriter<gor::GorOut>,
         skipped: u64,
     },
 }
@@ -252,6 +287,18 @@ impl Dest {
                 let mut w = text()?;
                 w.write_all(curl::PREAMBLE).with_context(what)?;
                 Dest::Curl(w)
+            }
+            (Format::Gor, _) => {
+                let out = match path {
+                    Some(p) if gor::is_gz(p) => {
+                        gor::GorOut::gzip(File::create(p).with_context(what)?)
+                    }
+                    _ => gor::GorOut::Plain(text()?),
+                };
+                Dest::Gor {
+                    w: GorWriter::new(out),
+                    skipped: 0,
+                }
             }
             (Format::Har, _) => {
                 let mut w = text()?;
@@ -283,6 +330,14 @@ impl Dest {
                     }
                 }
             },
+            Dest::Gor { w, skipped } => {
+                if let Err(why) = w.write(ex)? {
+                    *skipped += 1;
+                    if *skipped <= 10 {
+                        say!("shadowtap: exchange {} left out of the .gor: {why}", ex.id);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -300,232 +355,13 @@ impl Dest {
                     say!("shadowtap: {skipped} exchanges left out of the HAR");
                 }
             }
+            Dest::Gor { w, skipped } => {
+                w.into_inner()?.finish()?;
+                if skipped > 0 {
+                    say!("shadowtap: {skipped} exchanges left out of the .gor");
+                }
+            }
         }
         Ok(())
-    }
-}
-
-/// One exchange as a `.jsonl` line: every field of [`Exchange`], bytes as
-/// base64, flags by name.
-#[derive(Serialize, Deserialize)]
-struct JsonExchange {
-    id: u64,
-    conn: u64,
-    client: SocketAddr,
-    server: SocketAddr,
-    req_first_ns: u64,
-    req_last_ns: u64,
-    flags: Vec<String>,
-    /// The request bytes as captured, base64.
-    request: String,
-    request_len: u64,
-    response: Option<JsonResponse>,
-    origin: Option<u64>,
-}
-
-/// A [`Response`] in a `.jsonl` line.
-#[derive(Serialize, Deserialize)]
-struct JsonResponse {
-    status: u16,
-    first_ns: u64,
-    last_ns: u64,
-    /// Status line and headers with the blank line, base64.
-    head: String,
-    /// Body bytes as captured, base64.
-    body: String,
-    body_len: u64,
-}
-
-/// Writes `ex` as one line of JSON.
-fn write_jsonl(w: &mut impl Write, ex: &Exchange) -> io::Result<()> {
-    let line = JsonExchange {
-        id: ex.id,
-        conn: ex.conn,
-        client: ex.client,
-        server: ex.server,
-        req_first_ns: ex.req_first_ns,
-        req_last_ns: ex.req_last_ns,
-        flags: ex.flags.names().map(|n| n.into_owned()).collect(),
-        request: B64.encode(&ex.request),
-        request_len: ex.request_len,
-        response: ex.response.as_ref().map(|r| JsonResponse {
-            status: r.status,
-            first_ns: r.first_ns,
-            last_ns: r.last_ns,
-            head: B64.encode(&r.head),
-            body: B64.encode(&r.body),
-            body_len: r.body_len,
-        }),
-        origin: ex.origin,
-    };
-    serde_json::to_writer(&mut *w, &line)?;
-    w.write_all(b"\n")
-}
-
-/// Why a `.jsonl` line could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum JsonlError {
-    #[error("line {line}: {source}")]
-    Io {
-        line: u64,
-        #[source]
-        source: io::Error,
-    },
-    #[error("line {line}: longer than {MAX_JSONL_LINE} bytes")]
-    TooLong { line: u64 },
-    #[error("line {line}: {source}")]
-    Json {
-        line: u64,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("line {line}: {what}")]
-    Field { line: u64, what: String },
-}
-
-/// Reads exchanges from `.jsonl` lines (blank lines skipped), each line at
-/// most [`MAX_JSONL_LINE`] bytes.
-pub struct JsonlReader<R> {
-    src: R,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> JsonlReader<R> {
-    pub fn new(src: R) -> Self {
-        JsonlReader {
-            src,
-            line: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The next exchange, `None` at the end.
-    pub fn next_exchange(&mut self) -> Result<Option<Exchange>, JsonlError> {
-        loop {
-            self.buf.clear();
-            self.line += 1;
-            let line = self.line;
-            let n = (&mut self.src)
-                .take(MAX_JSONL_LINE + 1)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| JsonlError::Io { line, source })?;
-            if n == 0 {
-                return Ok(None);
-            }
-            if n as u64 > MAX_JSONL_LINE {
-                return Err(JsonlError::TooLong { line });
-            }
-            if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            let j: JsonExchange = serde_json::from_slice(&self.buf)
-                .map_err(|source| JsonlError::Json { line, source })?;
-            return from_json(j)
-                .map(Some)
-                .map_err(|what| JsonlError::Field { line, what });
-        }
-    }
-}
-
-/// Base64 back to bytes, naming the field when it does not decode.
-fn unbase64(field: &str, s: &str) -> Result<Vec<u8>, String> {
-    B64.decode(s).map_err(|e| format!("{field}: {e}"))
-}
-
-/// A flag name (as [`Flags::names`] writes them) back to its bit.
-fn flag_by_name(name: &str) -> Option<Flags> {
-    if let Some((f, _)) = Flags::NAMED.iter().find(|(_, n)| *n == name) {
-        return Some(*f);
-    }
-    let bit: u32 = name.strip_prefix("bit")?.parse().ok()?;
-    (bit < 32).then(|| Flags(1 << bit))
-}
-
-fn from_json(j: JsonExchange) -> Result<Exchange, String> {
-    let mut flags = Flags::empty();
-    for name in &j.flags {
-        flags.insert(flag_by_name(name).ok_or_else(|| format!("unknown flag {name:?}"))?);
-    }
-    let response = match j.response {
-        None => None,
-        Some(r) => Some(Response {
-            first_ns: r.first_ns,
-            last_ns: r.last_ns,
-            status: r.status,
-            head: unbase64("response.head", &r.head)?,
-            body: unbase64("response.body", &r.body)?,
-            body_len: r.body_len,
-        }),
-    };
-    Ok(Exchange {
-        id: j.id,
-        conn: j.conn,
-        client: j.client,
-        server: j.server,
-        req_first_ns: j.req_first_ns,
-        req_last_ns: j.req_last_ns,
-        flags,
-        request: unbase64("request", &j.request)?,
-        request_len: j.request_len,
-        response,
-        origin: j.origin,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(i: u64) -> Exchange {
-        let client: SocketAddr = "[::1]:50000".parse().unwrap();
-        let server: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        let mut req = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n".to_vec();
-        req.extend_from_slice(&[0, 0xff, b'\n', i as u8]);
-        Exchange {
-            flags: Flags::REQ_GAP.union(Flags(1 << 30)),
-            request_len: 99,
-            origin: Some(i << 3),
-            ..Exchange::new(i, 7, client, server, 1_000 + i, req)
-        }
-        .with_response(Response {
-            body_len: 10,
-            ..Response::new(201, 5, 6, b"HTTP/1.1 201 X\r\n\r\n".to_vec(), vec![1, 2, 3])
-        })
-    }
-
-    #[test]
-    fn jsonl_round_trip_is_exact() {
-        let exs = [
-            sample(1),
-            Exchange::new(2, 3, sample(0).client, sample(0).server, 9, vec![]),
-        ];
-        let mut out = Vec::new();
-        for ex in &exs {
-            write_jsonl(&mut out, ex).unwrap();
-        }
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 2);
-        let text = String::from_utf8(out.clone()).unwrap();
-        assert!(text.contains(r#""flags":["req_gap","bit30"]"#), "{text}");
-        let mut r = JsonlReader::new(&out[..]);
-        assert_eq!(r.next_exchange().unwrap().unwrap(), exs[0]);
-        assert_eq!(r.next_exchange().unwrap().unwrap(), exs[1]);
-        assert!(r.next_exchange().unwrap().is_none());
-    }
-
-    #[test]
-    fn jsonl_errors_name_the_line() {
-        let mut out = b"\n".to_vec();
-        write_jsonl(&mut out, &sample(1)).unwrap();
-        out.extend_from_slice(b"{\"id\":1}\n");
-        let mut r = JsonlReader::new(&out[..]);
-        assert!(r.next_exchange().unwrap().is_some());
-        let err = r.next_exchange().unwrap_err().to_string();
-        assert!(err.starts_with("line 3: missing field"), "{err}");
-        let bad = String::from_utf8(out).unwrap().replace("req_gap", "nope");
-        let err = JsonlReader::new(bad.as_bytes())
-            .next_exchange()
-            .unwrap_err();
-        assert_eq!(err.to_string(), "line 2: unknown flag \"nope\"");
     }
 }

@@ -82,7 +82,7 @@ enum Command {
     Serve(cmd_serve::ServeArgs),
     /// Mirror live traffic to targets as it happens (and optionally record it).
     Tee(cmd_tee::TeeArgs),
-    /// Convert a log between formats (.stlog, .jsonl, .har; curl commands).
+    /// Convert a log between formats (.stlog, .jsonl, .har, GoReplay .gor; curl commands).
     Convert(cmd_convert::ConvertArgs),
     /// Compare the responses of two logs of the same requests.
     Diff(cmd_diff::DiffArgs),

@@ -338,3 +338,136 @@ fn a_torn_log_converts_what_it_holds_and_says_so() {
     assert!(err.contains("torn tail at byte"), "{err}");
     assert!(err.contains("wrote 20 exchanges"), "{err}");
 }
+
+/// A request's bytes and time, and its response's head, body and time.
+type Wire = (Vec<u8>, u64, Option<(Vec<u8>, Vec<u8>, u64)>);
+
+/// Requests and responses as bytes, the part of an exchange a `.gor` keeps
+/// whole (with the request's and response's first-byte times).
+fn wire(exs: &[Exchange]) -> Vec<Wire> {
+    exs.iter()
+        .map(|e| {
+            let r = e.response.as_ref();
+            (
+                e.request.clone(),
+                e.req_first_ns,
+                r.map(|r| (r.head.clone(), r.body.clone(), r.first_ns)),
+            )
+        })
+        .collect()
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    err
+}
+
+#[test]
+fn stlog_gor_stlog_keeps_every_request_and_response_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.stlog");
+    let exs = exchanges();
+    write_log(&a, &exs);
+    // Exchanges come back as their response arrives, the unanswered ones
+    // at the end.
+    let (answered, unanswered): (Vec<_>, Vec<_>) =
+        exs.iter().cloned().partition(|e| e.response.is_some());
+    let expected = wire(&[answered, unanswered].concat());
+    for name in ["a.gor", "a.gor.gz"] {
+        let g = dir.path().join(name);
+        ok(&convert(&a, &g, &[]));
+        let bytes = std::fs::read(&g).unwrap();
+        assert_eq!(bytes.starts_with(&[0x1f, 0x8b]), name.ends_with(".gz"));
+        let b = dir.path().join(format!("{name}.stlog"));
+        let err = ok(&convert(&g, &b, &[]));
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let got = read_log(&b);
+        assert_eq!(wire(&got), expected, "{name}");
+        // The status comes from the status line (these heads all say 200).
+        assert!(got
+            .iter()
+            .flat_map(|e| &e.response)
+            .all(|r| r.status == 200));
+    }
+    // To stdout, with the format given.
+    let out = convert(&a, Path::new("-"), &["--to", "gor"]);
+    ok(&out);
+    assert_eq!(out.stdout, std::fs::read(dir.path().join("a.gor")).unwrap());
+}
+
+#[test]
+fn a_torn_gor_converts_what_it_holds_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exchanges());
+    for name in ["a.gor", "a.gor.gz"] {
+        let g = dir.path().join(name);
+        ok(&convert(&a, &g, &[]));
+        let mut bytes = std::fs::read(&g).unwrap();
+        bytes.truncate(bytes.len() - 30);
+        std::fs::write(&g, &bytes).unwrap();
+        let err = ok(&convert(&g, &dir.path().join("b.jsonl"), &[]));
+        assert!(err.contains("torn tail at byte"), "{name}: {err}");
+        let n: usize = err
+            .split("wrote ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap();
+        assert!((18..=20).contains(&n), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_corrupt_gor_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.gor");
+    std::fs::write(
+        &bad,
+        "GET / HTTP/1.1\r\n\r\n\n\u{1F435}\u{1F648}\u{1F649}\n",
+    )
+    .unwrap();
+    let out = convert(&bad, &dir.path().join("o.jsonl"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.ends_with("bad.gor: payload 1 at byte 0: unknown payload type \"GET\"\n"),
+        "{err}"
+    );
+
+    // gzip whose deflate data is damaged.
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exchanges());
+    let gz = dir.path().join("a.gor.gz");
+    ok(&convert(&a, &gz, &[]));
+    let mut bytes = std::fs::read(&gz).unwrap();
+    for b in &mut bytes[12..40] {
+        *b ^= 0x55;
+    }
+    std::fs::write(&gz, &bytes).unwrap();
+    let out = convert(&gz, &dir.path().join("o.jsonl"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("payload 1 at byte 0"), "{err}");
+}
+
+#[test]
+fn only_gor_is_gzip_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exchanges());
+    let out = convert(&a, &dir.path().join("a.jsonl.gz"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = convert(&a, &dir.path().join("a.gz"), &["--to", "gor"]);
+    ok(&out);
+    let g = dir.path().join("a.gz");
+    assert!(std::fs::read(&g).unwrap().starts_with(&[0x1f, 0x8b]));
+    ok(&convert(
+        &g,
+        &dir.path().join("b.jsonl"),
+        &["--from", "gor"],
+    ));
+}

@@ -1116,6 +1116,44 @@ mod command_line {
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
         }
     }
+
+    /// Found by the `gor_read` fuzz target
+    /// (`fuzz/regressions/gor_read/latency-past-i64-max-did-not-read-back`):
+    /// a response whose start is more than `i64::MAX` ns after its request's
+    /// was written with that latency, which the reader parsed as a signed
+    /// number and refused ("bad latency"), so `convert` could not read its
+    /// own `.gor` back. The reader now takes the whole unsigned range.
+    #[test]
+    fn gor_latency_past_i64_max_did_not_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a.gor"),
+            dir.path().join("b.gor"),
+            dir.path().join("c.jsonl"),
+        );
+        let sep = "\n\u{1F435}\u{1F648}\u{1F649}\n";
+        let resp_ns = 18_000_000_000_000_000_000u64;
+        std::fs::write(
+            &a,
+            format!(
+                "1 a 1 -1\nGET / HTTP/1.1\r\n\r\n{sep}2 a {resp_ns}\nHTTP/1.1 200 OK\r\n\r\n{sep}"
+            ),
+        )
+        .unwrap();
+        let convert = |from: &Path, to: &Path| {
+            let (code, _, stderr) = run(&["convert".into(), from.into(), "-o".into(), to.into()]);
+            assert_eq!(code, 0, "{stderr}");
+        };
+        convert(&a, &b);
+        let written = std::fs::read_to_string(&b).unwrap();
+        assert!(
+            written.contains(&format!(" {resp_ns} {}\n", resp_ns - 1)),
+            "{written}"
+        );
+        convert(&b, &c);
+        let line = std::fs::read_to_string(&c).unwrap();
+        assert!(line.contains(&format!("\"first_ns\":{resp_ns},")), "{line}");
+    }
 }
 
 // (end of the command-line section)

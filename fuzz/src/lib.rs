@@ -24,9 +24,11 @@ use shadowtap_replay::threshold::Threshold;
 
 mod capture;
 mod compare;
+mod gor;
 
 pub use capture::{decode, pipeline};
 pub use compare::compare;
+pub use gor::gor_read;
 
 /// Longest input a target looks at; the rest is ignored.
 pub const MAX_INPUT: usize = 1 << 16;
@@ -35,7 +37,7 @@ pub const MAX_INPUT: usize = 1 << 16;
 pub type FuzzFn = fn(&[u8]);
 
 /// The targets by name, as the corpus directories are named.
-pub const TARGETS: [(&str, FuzzFn); 9] = [
+pub const TARGETS: [(&str, FuzzFn); 10] = [
     ("http1", http1),
     ("stlog_read", stlog_read),
     ("decode", decode),
@@ -45,6 +47,7 @@ pub const TARGETS: [(&str, FuzzFn); 9] = [
     ("threshold", threshold),
     ("units", units),
     ("compare", compare),
+    ("gor_read", gor_read),
 ];
 
 fn cap(data: &[u8]) -> &[u8] {

@@ -394,6 +394,16 @@ fn from_entry(e: Entry, n: u64) -> Result<Exchange, String> {
         request.extend(decode(p.text, p.encoding.as_deref())?);
     }
     let unspecified: SocketAddr = (std::net::Ipv4Addr::UNSPECIFIED, 0).into();
+    // Without `_shadowtap`, the times come from `startedDateTime` and the
+    // timings (milliseconds; -1 where a phase does not apply).
+    let ns = |ms: f64| if ms > 0.0 { (ms * 1e6) as u64 } else { 0 };
+    let started_ns = humantime::parse_rfc3339_weak(&e.started_date_time)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let sent_ns = started_ns.saturating_add(ns(e.timings.send));
+    let waited_ns = sent_ns.saturating_add(ns(e.timings.wait));
+    let received_ns = waited_ns.saturating_add(ns(e.timings.receive));
     let x = e.shadowtap.unwrap_or(Extra {
         id: n,
         conn: e
@@ -403,15 +413,12 @@ fn from_entry(e: Entry, n: u64) -> Result<Exchange, String> {
             .unwrap_or(0),
         client: unspecified,
         server: unspecified,
-        req_first_ns: humantime::parse_rfc3339_weak(&e.started_date_time)
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        req_last_ns: 0,
+        req_first_ns: started_ns,
+        req_last_ns: sent_ns,
         flags: 0,
         request_len: request.len() as u64,
-        resp_first_ns: None,
-        resp_last_ns: None,
+        resp_first_ns: Some(waited_ns),
+        resp_last_ns: Some(received_ns),
         resp_body_len: None,
         origin: None,
     });
