@@ -129,13 +129,19 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot write {}", args.output.display()))?;
         n += 1;
     }
-    dest.finish()
+    let left_out = dest
+        .finish()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     source.warn();
+    if let Some((left_out, format)) = left_out.filter(|&(k, _)| k > 0) {
+        let plural = if left_out == 1 { "" } else { "s" };
+        say!("shadowtap: {left_out} exchange{plural} left out of the {format}");
+    }
     if !stdout {
-        let plural = if n == 1 { "" } else { "s" };
+        let written = n - left_out.map_or(0, |(k, _)| k);
+        let plural = if written == 1 { "" } else { "s" };
         say!(
-            "shadowtap: wrote {n} exchange{plural} to {}",
+            "shadowtap: wrote {written} exchange{plural} to {}",
             args.output.display()
         );
     }
@@ -342,26 +348,27 @@ impl Dest {
         Ok(())
     }
 
-    fn finish(self) -> anyhow::Result<()> {
-        match self {
+    /// Ends the output; how many exchanges it left out (the formats that
+    /// cannot carry some), and the format's name.
+    fn finish(self) -> anyhow::Result<Option<(u64, &'static str)>> {
+        Ok(match self {
             Dest::Stlog(w) => {
                 w.finish()?;
+                None
             }
-            Dest::Jsonl(mut w) | Dest::Curl(mut w) => w.flush()?,
+            Dest::Jsonl(mut w) | Dest::Curl(mut w) => {
+                w.flush()?;
+                None
+            }
             Dest::Har { mut w, skipped, .. } => {
                 w.write_all(har::POSTAMBLE)?;
                 w.flush()?;
-                if skipped > 0 {
-                    say!("shadowtap: {skipped} exchanges left out of the HAR");
-                }
+                Some((skipped, "HAR"))
             }
             Dest::Gor { w, skipped } => {
                 w.into_inner()?.finish()?;
-                if skipped > 0 {
-                    say!("shadowtap: {skipped} exchanges left out of the .gor");
-                }
+                Some((skipped, ".gor"))
             }
-        }
-        Ok(())
+        })
     }
 }

@@ -116,7 +116,11 @@ fn bad_input_is_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("line 1: missing field"), "{err}");
+    assert!(
+        err.contains("line 1: not an exchange: missing field"),
+        "{err}"
+    );
+    assert_eq!(err.matches("missing field").count(), 1, "{err}");
 
     let junk = dir.path().join("junk.stlog");
     std::fs::write(&junk, "not a log").unwrap();
@@ -470,4 +474,23 @@ fn only_gor_is_gzip_compressed() {
         &dir.path().join("b.jsonl"),
         &["--from", "gor"],
     ));
+}
+
+#[test]
+fn what_a_format_cannot_carry_is_counted_apart_from_what_was_written() {
+    // A body holding GoReplay's payload separator cannot go into a .gor:
+    // that exchange is left out, and the count written says so.
+    let dir = tempfile::tempdir().unwrap();
+    let mut exs = exchanges();
+    exs[0]
+        .request
+        .extend_from_slice("\n\u{1f435}\u{1f648}\u{1f649}\n".as_bytes());
+    exs[0].request_len = exs[0].request.len() as u64;
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exs);
+    let out = convert(&a, &dir.path().join("a.gor"), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1 exchange left out of the .gor"), "{err}");
+    assert!(err.contains("wrote 19 exchanges"), "{err}");
 }

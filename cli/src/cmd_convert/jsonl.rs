@@ -73,7 +73,7 @@ pub fn write_jsonl(w: &mut impl Write, ex: &Exchange) -> io::Result<()> {
 /// Why a `.jsonl` line could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
-    #[error("line {line}: {source}")]
+    #[error("line {line}: cannot read it")]
     Io {
         line: u64,
         #[source]
@@ -81,7 +81,7 @@ pub enum JsonlError {
     },
     #[error("line {line}: longer than {MAX_JSONL_LINE} bytes")]
     TooLong { line: u64 },
-    #[error("line {line}: {source}")]
+    #[error("line {line}: not an exchange")]
     Json {
         line: u64,
         #[source]
