@@ -341,8 +341,11 @@ pub fn rewrite(data: &[u8]) {
         .collect();
     let extra_host = settings & (4 << 2) != 0;
     let edits = Edits {
-        uri: picked(&URI_RULES, edit_bits)
-            .map(|r| UriRewrite::parse(r).expect("a valid rule"))
+        uri: uri_rules()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| edit_bits & (1 << i) != 0)
+            .map(|(_, r)| r.clone())
             .collect(),
         remove: picked(&REMOVED, edit_bits >> 3)
             .map(|n| RemoveHeader::parse(n).expect("a valid name"))
@@ -447,6 +450,18 @@ pub fn rewrite(data: &[u8]) {
             "the target's Host is not the Host sent"
         );
     }
+}
+
+/// [`URI_RULES`] parsed, once: compiling a regex costs far more than a
+/// run of the target.
+fn uri_rules() -> &'static [UriRewrite] {
+    static RULES: std::sync::OnceLock<Vec<UriRewrite>> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| {
+        URI_RULES
+            .iter()
+            .map(|r| UriRewrite::parse(r).expect("a valid rule"))
+            .collect()
+    })
 }
 
 /// The items of `all` whose bit is set in `bits` (bit 0 the first).
