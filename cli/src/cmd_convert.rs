@@ -44,6 +44,8 @@ pub struct ConvertArgs {
     /// gzip-compressed.
     #[arg(long, value_name = "FMT")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub filter: crate::cmd_inspect::FilterArgs,
 }
 
 /// A format `convert` reads or writes.
@@ -120,11 +122,16 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
             ));
         }
     }
+    let filter = args.filter.filter()?;
     let mut source = Source::open(from, &args.input)?;
     let header = source.header();
     let mut dest = Dest::create(to, (!stdout).then_some(&*args.output), &header)?;
-    let mut n = 0u64;
+    let (mut n, mut filtered_out) = (0u64, 0u64);
     while let Some(ex) = source.next()? {
+        if !filter.keep(&ex) {
+            filtered_out += 1;
+            continue;
+        }
         dest.write(&ex)
             .with_context(|| format!("cannot write {}", args.output.display()))?;
         n += 1;
@@ -133,6 +140,10 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<u8> {
         .finish()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     source.warn();
+    if filtered_out > 0 {
+        let plural = if filtered_out == 1 { "" } else { "s" };
+        say!("shadowtap: {filtered_out} exchange{plural} left out by --include/--exclude");
+    }
     if let Some((left_out, format)) = left_out.filter(|&(k, _)| k > 0) {
         let plural = if left_out == 1 { "" } else { "s" };
         say!("shadowtap: {left_out} exchange{plural} left out of the {format}");

@@ -16,8 +16,9 @@ use shadowtap_replay::filter::{Filter, FilterRule, RuleKind};
 use crate::show::{self, Show};
 use crate::{exit, units};
 
-/// `--include` / `--exclude` for `inspect` and `stats`: the rules `replay`
-/// takes, so a filter can be checked on a log before it is replayed.
+/// `--include` / `--exclude` for `inspect`, `stats` and `convert`: the
+/// rules `replay` takes, so a filter can be checked on a log before it is
+/// replayed, or a log cut down to what it keeps.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FilterArgs {
     /// Only exchanges matching `FIELD:REGEX` (as `replay --include`);
@@ -31,7 +32,7 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     /// The rules, or a usage error (exit 2) listing every bad one.
-    fn filter(&self) -> anyhow::Result<Filter> {
+    pub(crate) fn filter(&self) -> anyhow::Result<Filter> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         let args = (self.include.iter().map(|a| (RuleKind::Include, a)))

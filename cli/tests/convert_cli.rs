@@ -494,3 +494,30 @@ fn what_a_format_cannot_carry_is_counted_apart_from_what_was_written() {
     assert!(err.contains("1 exchange left out of the .gor"), "{err}");
     assert!(err.contains("wrote 19 exchanges"), "{err}");
 }
+
+#[test]
+fn include_and_exclude_cut_a_log_down_as_replay_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.stlog");
+    write_log(&a, &exchanges());
+    let j = dir.path().join("a.jsonl");
+    // /p/1 and /p/10 to /p/19 (11); of those, the one answered 212 is left out.
+    let out = convert(
+        &a,
+        &j,
+        &["--include", "path:^/p/1", "--exclude", "status:212"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("10 exchanges left out by --include/--exclude"),
+        "{err}"
+    );
+    assert!(err.contains("wrote 10 exchanges"), "{err}");
+    let text = std::fs::read_to_string(&j).unwrap();
+    assert_eq!(text.lines().count(), 10);
+    assert!(!text.contains("\"status\":212"), "{text}");
+
+    let out = convert(&a, &j, &["--include", "nope:x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
