@@ -310,6 +310,8 @@ def regressions():
     OUT = os.path.join(ROOT, "fuzz", "regressions")
     put("rewrite", "leading-empty-lines-host-before-request-line",
         b"\x00\r\nGET /a HTTP/1.1\r\nAccept: */*\r\n\r\n")
+    put("rewrite", "rewrite-uri-shorter-line-host-inserted-past-its-end",
+        b"\x40\xff" + EDIT_REQUESTS[1])
     req = REQUESTS[1]
     fr = conversation(0, req, RESPONSES[0])
     head, tail = req[:20], req[20:]

@@ -20,7 +20,7 @@ use shadowtap_replay::engine::{
     Config, Engine, Inline, Memory, Mode, RunOutcome, StopReason, Transport, Transports,
 };
 use shadowtap_replay::report::{Report, RunInfo};
-use shadowtap_replay::rewrite::{ExtraHeader, HostLine, HostMode, Rewriter};
+use shadowtap_replay::rewrite::{Edits, ExtraHeader, HostLine, HostMode, Rewriter, UriRewrite};
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::serve::{ServeOptions, Server};
 use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason, Stats};
@@ -724,4 +724,43 @@ fn rewrite_leading_empty_lines_put_host_before_request_line() {
         p.bytes(),
         b"POST /b HTTP/1.1\nHost: c-shadow\nContent-Length: 2\n\nok"
     );
+}
+
+/// Issue 16 (fuzzing the edits): a request without a Host line gets the
+/// target's right after its request line, but the line's end was taken from
+/// the captured request, not from the line `--rewrite-uri` wrote: a shorter
+/// line made the insertion point pass the end (a panic, in the replay's
+/// feed), a longer one put the Host line inside the request line.
+#[test]
+fn rewrite_uri_put_the_target_host_where_the_captured_request_line_ended() {
+    let mode = HostMode {
+        keep_captured: false,
+        no_suffix: true,
+    };
+    let line = HostLine::new(b"t.example:8080");
+    let table: [(&str, &str); 3] = [
+        ("\\?.*$=>", "/a"),
+        (
+            "^/a=>/a-much-longer-path/than-the-captured-one",
+            "/a-much-longer-path/than-the-captured-one?x=1",
+        ),
+        ("^/z=>/y", "/a?x=1"),
+    ];
+    for (rule, want) in table {
+        let edits = Edits {
+            uri: vec![UriRewrite::parse(rule).unwrap()],
+            remove: Vec::new(),
+        };
+        let raw = "GET /a?x=1 HTTP/1.1\r\nAccept: */*\r\nX-B: 2\r\n\r\n";
+        let p = Rewriter::new(mode, Vec::new())
+            .with_edits(edits)
+            .rewrite(raw.as_bytes())
+            .unwrap();
+        let sent = String::from_utf8(p.parts(Some(&line)).concat()).unwrap();
+        assert_eq!(
+            sent,
+            format!("GET {want} HTTP/1.1\r\nHost: t.example:8080\r\nAccept: */*\r\nX-B: 2\r\n\r\n"),
+            "{rule}"
+        );
+    }
 }

@@ -158,36 +158,3 @@ fn a_path_prefix_goes_before_the_path_of_each_target_form() {
 fn host_line(value: &str) -> HostLine {
     HostLine::new(value.as_bytes())
 }
-
-#[test]
-fn a_target_host_goes_after_a_rewritten_request_line() {
-    // A request without a Host line gets the target's right after its
-    // request line, wherever `--rewrite-uri` made that line end (shorter
-    // and longer than the captured one).
-    let mode = HostMode {
-        keep_captured: false,
-        no_suffix: true,
-    };
-    let line = HostLine::new(b"t.example:8080");
-    let table: [(&str, &str); 3] = [
-        ("\\?.*$=>", "/a"),
-        (
-            "^/a=>/a-much-longer-path/than-the-captured-one",
-            "/a-much-longer-path/than-the-captured-one?x=1",
-        ),
-        ("^/z=>/y", "/a?x=1"),
-    ];
-    for (rule, want) in table {
-        let raw = "GET /a?x=1 HTTP/1.1\r\nAccept: */*\r\nX-B: 2\r\n\r\n";
-        let p = Rewriter::new(mode, Vec::new())
-            .with_edits(edits(&[rule], &[]))
-            .rewrite(raw.as_bytes())
-            .unwrap();
-        let sent = String::from_utf8(p.parts(Some(&line)).concat()).unwrap();
-        assert_eq!(
-            sent,
-            format!("GET {want} HTTP/1.1\r\nHost: t.example:8080\r\nAccept: */*\r\nX-B: 2\r\n\r\n"),
-            "{rule}"
-        );
-    }
-}
