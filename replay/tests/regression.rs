@@ -24,6 +24,7 @@ use shadowtap_replay::rewrite::{Edits, ExtraHeader, HostLine, HostMode, Rewriter
 use shadowtap_replay::schedule::Speed;
 use shadowtap_replay::serve::{ServeOptions, Server};
 use shadowtap_replay::stats::{DropCause, ErrorKind, SkipReason, Stats};
+use shadowtap_replay::threshold::{evaluate, Threshold};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -763,4 +764,37 @@ fn rewrite_uri_put_the_target_host_where_the_captured_request_line_ended() {
             "{rule}"
         );
     }
+}
+
+/// Issue 16 (fuzzing `report merge`): a report from elsewhere may hold any
+/// count; merging two whose counts were near `u64::MAX` overflowed (a
+/// panic with overflow checks, wrapped totals without), as did its error
+/// and drop rates and the thresholds judging it. Counts now saturate.
+#[test]
+fn report_merge_of_counts_near_the_limit_overflowed() {
+    let stats = Stats::new(&["http://t".to_owned()]);
+    let mut report = Report::from_stats(
+        &stats,
+        &RunInfo {
+            config: serde_json::json!({}),
+            seed: None,
+            elapsed: Duration::from_secs(1),
+            interrupted: false,
+        },
+    );
+    let max = u64::MAX - 1;
+    for t in report.targets.iter_mut().chain([&mut report.overall]) {
+        (t.sent, t.completed, t.errors_total, t.dropped_total) = (max, max, max, max);
+        t.errors.values_mut().for_each(|n| *n = max);
+        t.dropped.values_mut().for_each(|n| *n = max);
+        t.status.insert("503".into(), max);
+    }
+    report.skipped.values_mut().for_each(|n| *n = max);
+    let merged = Report::merge(&[report.clone(), report]).unwrap();
+    let t = &merged.targets[0];
+    assert_eq!((t.sent, t.errors_total), (u64::MAX, u64::MAX));
+    assert_eq!(merged.skipped["incomplete"], u64::MAX);
+    let thresholds = ["error_rate<1%", "drop_rate<1%"].map(|t| Threshold::parse(t).unwrap());
+    let judged = evaluate(&thresholds, &merged).unwrap();
+    assert!(!judged.passed());
 }

@@ -41,7 +41,8 @@ impl Report {
             sampled_out = sampled_out.saturating_add(r.sampled_out);
             filtered_out = filtered_out.saturating_add(r.filtered_out);
             for (k, v) in &r.skipped {
-                *skipped.entry(k.clone()).or_insert(0) += v;
+                let n = skipped.entry(k.clone()).or_insert(0);
+                *n = n.saturating_add(*v);
             }
             elapsed = elapsed.max(r.duration());
             interrupted |= r.interrupted;

@@ -32,7 +32,7 @@ impl Report {
             out.push_str(" [interrupted]");
         }
         out.push('\n');
-        let skipped: u64 = self.skipped.values().sum();
+        let skipped = crate::stats::total(self.skipped.values().copied());
         if self.filtered_out > 0 {
             let _ = write!(out, "  input: {} filtered out,", self.filtered_out);
             let _ = writeln!(

@@ -240,7 +240,12 @@ impl TargetStats {
 
     /// Total errors, all kinds.
     pub fn errors_total(&self) -> u64 {
-        self.errors.iter().sum::<u64>() + self.errors_other.values().sum::<u64>()
+        total(
+            self.errors
+                .iter()
+                .chain(self.errors_other.values())
+                .copied(),
+        )
     }
 
     /// Errors of one kind.
@@ -250,7 +255,12 @@ impl TargetStats {
 
     /// Total drops, all causes.
     pub fn dropped_total(&self) -> u64 {
-        self.dropped.iter().sum::<u64>() + self.dropped_other.values().sum::<u64>()
+        total(
+            self.dropped
+                .iter()
+                .chain(self.dropped_other.values())
+                .copied(),
+        )
     }
 
     /// Drops of one cause.
@@ -260,34 +270,36 @@ impl TargetStats {
 
     /// Responses whose status is in class `class` (0 = 1xx ... 4 = 5xx).
     pub fn class_count(&self, class: usize) -> u64 {
-        self.status
-            .iter()
-            .filter(|(code, _)| status_class(**code) == Some(class))
-            .map(|(_, n)| n)
-            .sum()
+        total(
+            self.status
+                .iter()
+                .filter(|(code, _)| status_class(**code) == Some(class))
+                .map(|(_, n)| *n),
+        )
     }
 
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self`. Counts saturate: reports merged from
+    /// elsewhere may hold any number.
     pub fn merge(&mut self, other: &TargetStats) {
-        self.sent += other.sent;
-        self.completed += other.completed;
-        self.unanswered += other.unanswered;
+        self.sent = self.sent.saturating_add(other.sent);
+        self.completed = self.completed.saturating_add(other.completed);
+        self.unanswered = self.unanswered.saturating_add(other.unanswered);
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         for (k, v) in &other.errors_other {
-            *self.errors_other.entry(k.clone()).or_insert(0) += v;
+            add(self.errors_other.entry(k.clone()).or_insert(0), *v);
         }
         for (a, b) in self.dropped.iter_mut().zip(other.dropped.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         for (k, v) in &other.dropped_other {
-            *self.dropped_other.entry(k.clone()).or_insert(0) += v;
+            add(self.dropped_other.entry(k.clone()).or_insert(0), *v);
         }
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
         for (code, n) in &other.status {
-            *self.status.entry(*code).or_insert(0) += n;
+            add(self.status.entry(*code).or_insert(0), *n);
         }
         add_histogram(&mut self.latency, &other.latency);
         add_histogram(&mut self.service_time, &other.service_time);
@@ -318,9 +330,20 @@ impl TargetStats {
             );
         }
         for (k, v) in &other.tls_reasons {
-            *self.tls_reasons.entry(k.clone()).or_insert(0) += v;
+            add(self.tls_reasons.entry(k.clone()).or_insert(0), *v);
         }
     }
+}
+
+/// `*n += v`, saturating.
+fn add(n: &mut u64, v: u64) {
+    *n = n.saturating_add(v);
+}
+
+/// The sum of counts, saturating: a report merged from elsewhere may hold
+/// any number.
+pub(crate) fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
 }
 
 /// Per-target measurements of a replay, plus run-wide counters. Several add
@@ -451,7 +474,7 @@ impl Stats {
         self.sampled_out = self.sampled_out.saturating_add(other.sampled_out);
         self.filtered_out = self.filtered_out.saturating_add(other.filtered_out);
         for (a, b) in self.skipped.iter_mut().zip(other.skipped.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         self.first_intended = match (self.first_intended, other.first_intended) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -504,32 +527,32 @@ impl Stats {
 
     /// Exchanges not replayable, all reasons.
     pub fn skipped_total(&self) -> u64 {
-        self.skipped.iter().sum()
+        total(self.skipped.iter().copied())
     }
 
     /// Requests attempted, all targets (for a progress line).
     pub fn sent(&self) -> u64 {
-        self.per_target.iter().map(|t| t.sent).sum()
+        total(self.per_target.iter().map(|t| t.sent))
     }
 
     /// Responses read, all targets.
     pub fn completed(&self) -> u64 {
-        self.per_target.iter().map(|t| t.completed).sum()
+        total(self.per_target.iter().map(|t| t.completed))
     }
 
     /// Requests sent and unanswered at the stop, all targets.
     pub fn unanswered(&self) -> u64 {
-        self.per_target.iter().map(|t| t.unanswered).sum()
+        total(self.per_target.iter().map(|t| t.unanswered))
     }
 
     /// Errors, all targets and kinds.
     pub fn errors(&self) -> u64 {
-        self.per_target.iter().map(TargetStats::errors_total).sum()
+        total(self.per_target.iter().map(TargetStats::errors_total))
     }
 
     /// Drops, all targets and causes.
     pub fn dropped(&self) -> u64 {
-        self.per_target.iter().map(TargetStats::dropped_total).sum()
+        total(self.per_target.iter().map(TargetStats::dropped_total))
     }
 
     /// The span from the earliest intended send to the latest completion

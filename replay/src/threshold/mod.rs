@@ -278,7 +278,7 @@ impl Threshold {
 
     /// The observed value for one target, `None` when there are no samples.
     fn observe(&self, t: &TargetReport, stats: &crate::stats::TargetStats) -> Option<f64> {
-        let anything = t.sent + t.dropped_total > 0;
+        let anything = t.sent > 0 || t.dropped_total > 0;
         match self.metric {
             Metric::Time(series, agg) => {
                 let h = match series {
