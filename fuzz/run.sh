@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 FUZZ=$PWD
-ALL=(http1 stlog_read decode pipeline rewrite target threshold units compare gor_read)
+ALL=(http1 stlog_read decode pipeline rewrite target threshold units compare gor_read report)
 targets=("$@")
 ((${#targets[@]})) || targets=("${ALL[@]}")
 EXECS=${EXECS:-10000000}

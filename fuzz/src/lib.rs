@@ -25,10 +25,12 @@ use shadowtap_replay::threshold::Threshold;
 mod capture;
 mod compare;
 mod gor;
+mod report;
 
 pub use capture::{decode, pipeline};
 pub use compare::compare;
 pub use gor::gor_read;
+pub use report::report;
 
 /// Longest input a target looks at; the rest is ignored.
 pub const MAX_INPUT: usize = 1 << 16;
@@ -37,7 +39,7 @@ pub const MAX_INPUT: usize = 1 << 16;
 pub type FuzzFn = fn(&[u8]);
 
 /// The targets by name, as the corpus directories are named.
-pub const TARGETS: [(&str, FuzzFn); 10] = [
+pub const TARGETS: [(&str, FuzzFn); 11] = [
     ("http1", http1),
     ("stlog_read", stlog_read),
     ("decode", decode),
@@ -48,6 +50,7 @@ pub const TARGETS: [(&str, FuzzFn); 10] = [
     ("units", units),
     ("compare", compare),
     ("gor_read", gor_read),
+    ("report", report),
 ];
 
 fn cap(data: &[u8]) -> &[u8] {
