@@ -228,8 +228,10 @@ mod tests {
         out.extend_from_slice(b"{\"id\":1}\n");
         let mut r = JsonlReader::new(&out[..]);
         assert!(r.next_exchange().unwrap().is_some());
-        let err = r.next_exchange().unwrap_err().to_string();
-        assert!(err.starts_with("line 3: missing field"), "{err}");
+        let err = r.next_exchange().unwrap_err();
+        assert_eq!(err.to_string(), "line 3: not an exchange");
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.starts_with("missing field"), "{cause}");
         let bad = String::from_utf8(out).unwrap().replace("req_gap", "nope");
         let err = JsonlReader::new(bad.as_bytes())
             .next_exchange()
