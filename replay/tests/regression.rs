@@ -798,3 +798,51 @@ fn report_merge_of_counts_near_the_limit_overflowed() {
     let judged = evaluate(&thresholds, &merged).unwrap();
     assert!(!judged.passed());
 }
+
+/// Issue 16 (fuzzing `report merge`): HdrHistogram's deserializer
+/// allocates what a histogram's header says before reading more, so a
+/// report from elsewhere whose histogram claimed a 1.7 GB counts payload, or
+/// a precision of 5 digits over the whole u64 range, had `report merge`
+/// allocate that much. The header is now checked first.
+#[test]
+fn report_histogram_header_claimed_gigabytes() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    // A V2 deflate histogram: cookie, length, then zlib of the V2 header.
+    let histogram = |payload_len: u32, digits: u32, high: u64| {
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(&0x1c84_9313u32.to_be_bytes());
+        v2.extend_from_slice(&payload_len.to_be_bytes());
+        v2.extend_from_slice(&0u32.to_be_bytes());
+        v2.extend_from_slice(&digits.to_be_bytes());
+        v2.extend_from_slice(&1u64.to_be_bytes());
+        v2.extend_from_slice(&high.to_be_bytes());
+        v2.extend_from_slice(&1f64.to_be_bytes());
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&v2).unwrap();
+        let z = z.finish().unwrap();
+        let mut out = 0x1c84_9314u32.to_be_bytes().to_vec();
+        out.extend_from_slice(&(z.len() as u32).to_be_bytes());
+        out.extend_from_slice(&z);
+        base64::engine::general_purpose::STANDARD.encode(out)
+    };
+    let stats = Stats::new(&["http://t".to_owned()]);
+    let report = Report::from_stats(
+        &stats,
+        &RunInfo {
+            config: serde_json::json!({}),
+            seed: None,
+            elapsed: Duration::from_secs(1),
+            interrupted: false,
+        },
+    );
+    for (bad, why) in [
+        (histogram(1_728_184_423, 3, 1 << 40), "counts are longer"),
+        (histogram(16, 5, u64::MAX), "precision is finer"),
+    ] {
+        let mut r = report.clone();
+        r.targets[0].histograms.latency = bad;
+        let err = Report::merge(&[r.clone(), r]).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+    }
+}

@@ -114,6 +114,17 @@ pub enum ReportError {
         /// Decoded length.
         len: usize,
     },
+    /// A histogram's header is not one shadowtap writes (another encoding,
+    /// or a precision or size no histogram of shadowtap's has).
+    #[error("histogram {field} of target {target:?}: {why}")]
+    HistogramHeader {
+        /// Target name.
+        target: String,
+        /// Which histogram.
+        field: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The histogram encoding is not [`HISTOGRAM_ENCODING`].
     #[error("unknown histogram encoding {0:?}")]
     UnknownEncoding(String),
