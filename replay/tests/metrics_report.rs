@@ -210,9 +210,10 @@ fn merge_errors_are_typed() {
     let mut bad = good.clone();
     bad.targets[0].histograms.service_time =
         base64::engine::general_purpose::STANDARD.encode(b"definitely not a histogram");
+    // Not a histogram header: refused before the deserializer reads it.
     assert!(matches!(
         Report::merge(&[bad]),
-        Err(ReportError::Histogram { field, .. }) if field == "service_time"
+        Err(ReportError::HistogramHeader { field, .. }) if field == "service_time"
     ));
 
     let mut bad = good.clone();
