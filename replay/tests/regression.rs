@@ -766,22 +766,27 @@ fn rewrite_uri_put_the_target_host_where_the_captured_request_line_ended() {
     }
 }
 
-/// Issue 16 (fuzzing `report merge`): a report from elsewhere may hold any
-/// count; merging two whose counts were near `u64::MAX` overflowed (a
-/// panic with overflow checks, wrapped totals without), as did its error
-/// and drop rates and the thresholds judging it. Counts now saturate.
-#[test]
-fn report_merge_of_counts_near_the_limit_overflowed() {
-    let stats = Stats::new(&["http://t".to_owned()]);
-    let mut report = Report::from_stats(
-        &stats,
+/// The report of a one-second run of one target (`http://t`) that sent
+/// nothing.
+fn empty_report() -> Report {
+    Report::from_stats(
+        &Stats::new(&["http://t".to_owned()]),
         &RunInfo {
             config: serde_json::json!({}),
             seed: None,
             elapsed: Duration::from_secs(1),
             interrupted: false,
         },
-    );
+    )
+}
+
+/// Issue 16 (fuzzing `report merge`): a report from elsewhere may hold any
+/// count; merging two whose counts were near `u64::MAX` overflowed (a
+/// panic with overflow checks, wrapped totals without), as did its error
+/// and drop rates and the thresholds judging it. Counts now saturate.
+#[test]
+fn report_merge_of_counts_near_the_limit_overflowed() {
+    let mut report = empty_report();
     let max = u64::MAX - 1;
     for t in report.targets.iter_mut().chain([&mut report.overall]) {
         (t.sent, t.completed, t.errors_total, t.dropped_total) = (max, max, max, max);
@@ -826,16 +831,7 @@ fn report_histogram_header_claimed_gigabytes() {
         out.extend_from_slice(&z);
         base64::engine::general_purpose::STANDARD.encode(out)
     };
-    let stats = Stats::new(&["http://t".to_owned()]);
-    let report = Report::from_stats(
-        &stats,
-        &RunInfo {
-            config: serde_json::json!({}),
-            seed: None,
-            elapsed: Duration::from_secs(1),
-            interrupted: false,
-        },
-    );
+    let report = empty_report();
     for (bad, why) in [
         (histogram(1_728_184_423, 3, 1 << 40), "counts are longer"),
         (histogram(16, 5, u64::MAX), "precision is finer"),
